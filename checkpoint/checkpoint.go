@@ -1,0 +1,134 @@
+package checkpoint
+
+import (
+	"slices"
+	"sort"
+	"time"
+)
+
+// Checkpoint is one checkpoint of a target: a single top-level file or
+// directory, or a group of top-level files that share a prefix.
+type Checkpoint struct {
+	// Name is the entry name, or the shared prefix of a file group (TensorFlow).
+	Name string `json:"name"`
+	Step int64  `json:"step"`
+	// Entries are the top-level names in the target directory that make up the
+	// checkpoint; deleting the checkpoint means deleting exactly these.
+	Entries []Entry `json:"entries"`
+	// Bytes is disk usage (st_blocks*512), hard links counted once per target.
+	Bytes int64 `json:"bytes"`
+	Files int64 `json:"files"`
+	// ModTime is the newest modification time of anything in the checkpoint.
+	ModTime    time.Time `json:"mtime"`
+	Incomplete bool      `json:"incomplete,omitempty"`
+	// Pinned says which framework state file pins the checkpoint, if any.
+	Pinned string `json:"pinned,omitempty"`
+}
+
+// Entry identifies one top-level directory entry of a checkpoint as it was
+// when scanned, so that a deleter can tell whether it changed since.
+type Entry struct {
+	Name    string `json:"name"`
+	Ino     uint64 `json:"ino"`
+	Dev     uint64 `json:"-"`
+	Mtime   int64  `json:"-"` // nanoseconds
+	Ctime   int64  `json:"-"` // nanoseconds
+	Dir     bool   `json:"dir,omitempty"`
+	Symlink bool   `json:"symlink,omitempty"`
+}
+
+// Snapshot is the result of one scan of one target.
+type Snapshot struct {
+	Target Target `json:"-"`
+	// Layout is the layout that recognised the checkpoints and Series the name
+	// pattern it chose ("" when nothing matched).
+	Layout string `json:"layout"`
+	Series string `json:"series,omitempty"`
+	// Checkpoints are sorted by ascending step (then name).
+	Checkpoints []Checkpoint `json:"checkpoints"`
+	// Ignored are top-level names that are not part of any checkpoint.
+	Ignored []string `json:"ignored,omitempty"`
+	// Err is set when the scan failed as a whole (the target is down).
+	Err error    `json:"-"`
+	FS  *FSStats `json:"filesystem,omitempty"`
+	// Errors counts entries that could not be read in this scan; ErrorsTotal
+	// counts them over the life of the scanner.
+	Errors      uint64        `json:"errors"`
+	ErrorsTotal uint64        `json:"-"`
+	Duration    time.Duration `json:"-"`
+	Time        time.Time     `json:"time"`
+}
+
+// Up reports whether the scan succeeded.
+func (s *Snapshot) Up() bool { return s != nil && s.Err == nil }
+
+// Complete returns the complete checkpoints, oldest step first.
+func (s *Snapshot) Complete() []Checkpoint {
+	out := make([]Checkpoint, 0, len(s.Checkpoints))
+	for _, c := range s.Checkpoints {
+		if !c.Incomplete {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Latest returns the newest complete checkpoint, or nil.
+func (s *Snapshot) Latest() *Checkpoint {
+	for i := len(s.Checkpoints) - 1; i >= 0; i-- {
+		if !s.Checkpoints[i].Incomplete {
+			return &s.Checkpoints[i]
+		}
+	}
+	return nil
+}
+
+// Bytes is the disk usage of all checkpoints, complete or not.
+func (s *Snapshot) Bytes() int64 {
+	var n int64
+	for _, c := range s.Checkpoints {
+		n += c.Bytes
+	}
+	return n
+}
+
+// recentSaves is how many of the newest saves the save interval looks at.
+const recentSaves = 10
+
+// SaveInterval is the median time between the most recent complete saves,
+// judged by their modification times. ok is false with fewer than two saves.
+func (s *Snapshot) SaveInterval() (d time.Duration, ok bool) {
+	done := s.Complete()
+	if len(done) < 2 {
+		return 0, false
+	}
+	if len(done) > recentSaves+1 {
+		done = done[len(done)-recentSaves-1:]
+	}
+	times := make([]time.Time, len(done))
+	for i, c := range done {
+		times[i] = c.ModTime
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	gaps := make([]time.Duration, 0, len(times)-1)
+	for i := 1; i < len(times); i++ {
+		gaps = append(gaps, times[i].Sub(times[i-1]))
+	}
+	slices.Sort(gaps)
+	mid := len(gaps) / 2
+	if len(gaps)%2 == 1 {
+		return gaps[mid], true
+	}
+	return (gaps[mid-1] + gaps[mid]) / 2, true
+}
+
+// WriteRate is the observed checkpoint write rate in bytes per second: the
+// newest checkpoint's size over the save interval. ok is false when unknown.
+func (s *Snapshot) WriteRate() (bytesPerSecond float64, ok bool) {
+	latest := s.Latest()
+	iv, ok := s.SaveInterval()
+	if latest == nil || !ok || iv <= 0 {
+		return 0, false
+	}
+	return float64(latest.Bytes) / iv.Seconds(), true
+}

@@ -1,0 +1,187 @@
+package checkpoint
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// FSStats describes the filesystem a target lives on.
+type FSStats struct {
+	Mountpoint string `json:"mountpoint"`
+	Device     string `json:"device"`
+	FSType     string `json:"fstype"`
+	// SizeBytes is f_blocks*f_frsize, AvailBytes f_bavail*f_frsize (what an
+	// unprivileged writer can still use), FreeBytes f_bfree*f_frsize.
+	SizeBytes  uint64 `json:"size_bytes"`
+	AvailBytes uint64 `json:"avail_bytes"`
+	FreeBytes  uint64 `json:"free_bytes"`
+	Files      uint64 `json:"files"`
+	FilesFree  uint64 `json:"files_free"`
+	ReadOnly   bool   `json:"readonly"`
+	// Dev is the st_dev of the target directory; targets with equal Dev share
+	// a filesystem.
+	Dev uint64 `json:"-"`
+}
+
+// UsedRatio is the share of the filesystem an unprivileged writer cannot use
+// any more: 1 - avail/size. Watermarks and alert rules use the same formula.
+func (f FSStats) UsedRatio() float64 {
+	if f.SizeBytes == 0 {
+		return 0
+	}
+	return 1 - float64(f.AvailBytes)/float64(f.SizeBytes)
+}
+
+// StatFS returns the filesystem stats of path, with its mount from
+// /proc/self/mountinfo.
+func StatFS(path string) (FSStats, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(path, &sfs); err != nil {
+		return FSStats{}, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return FSStats{}, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	frsize := uint64(sfs.Frsize)
+	if frsize == 0 {
+		frsize = uint64(sfs.Bsize)
+	}
+	fs := FSStats{
+		SizeBytes:  sfs.Blocks * frsize,
+		AvailBytes: sfs.Bavail * frsize,
+		FreeBytes:  sfs.Bfree * frsize,
+		Files:      sfs.Files,
+		FilesFree:  sfs.Ffree,
+		ReadOnly:   sfs.Flags&unix.ST_RDONLY != 0,
+		Dev:        uint64(st.Dev),
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = path
+	}
+	if abs, err := filepath.Abs(real); err == nil {
+		real = abs
+	}
+	if m, err := findMount("/proc/self/mountinfo", uint64(st.Dev), real); err == nil {
+		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
+	}
+	return fs, nil
+}
+
+type mount struct{ mountpoint, source, fstype string }
+
+// findMount picks the mountinfo entry of device dev whose mount point is the
+// longest prefix of path (bind mounts repeat a device).
+func findMount(mountinfo string, dev uint64, path string) (mount, error) {
+	f, err := os.Open(mountinfo)
+	if err != nil {
+		return mount{}, err
+	}
+	defer f.Close()
+	return parseMountinfo(f, dev, path)
+}
+
+func parseMountinfo(r io.Reader, dev uint64, path string) (mount, error) {
+	want := fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
+	var best mount
+	found := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if len(fields) < 5 || sep < 0 || len(fields) < sep+3 || fields[2] != want {
+			continue
+		}
+		m := mount{mountpoint: unescapeMount(fields[4]), fstype: fields[sep+1], source: unescapeMount(fields[sep+2])}
+		under := m.mountpoint == "/" || path == m.mountpoint || strings.HasPrefix(path, m.mountpoint+"/")
+		if !found || (under && len(m.mountpoint) >= len(best.mountpoint)) {
+			best, found = m, true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return mount{}, err
+	}
+	if !found {
+		return mount{}, fmt.Errorf("device %s not in mountinfo", want)
+	}
+	return best, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// ErrStatFSHung is returned while an earlier statfs of the same target has
+// not come back: a hung network mount is not asked again and again.
+var ErrStatFSHung = errors.New("statfs has not returned (hung mount?)")
+
+// statGuard runs statfs under a timeout and remembers a call that hangs.
+type statGuard struct {
+	mu    sync.Mutex // guards stuck
+	stuck bool
+}
+
+func (g *statGuard) stat(ctx context.Context, timeout time.Duration, fn func(string) (FSStats, error), path string) (FSStats, error) {
+	g.mu.Lock()
+	if g.stuck {
+		g.mu.Unlock()
+		return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
+	}
+	g.stuck = true
+	g.mu.Unlock()
+
+	type result struct {
+		fs  FSStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		fs, err := fn(path)
+		g.mu.Lock()
+		g.stuck = false
+		g.mu.Unlock()
+		done <- result{fs, err}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case r := <-done:
+		return r.fs, r.err
+	case <-ctx.Done():
+		return FSStats{}, fmt.Errorf("statfs %s: no answer within %s: %w", path, timeout, ErrStatFSHung)
+	}
+}

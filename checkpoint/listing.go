@@ -1,0 +1,140 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+type kind uint8
+
+const (
+	kindOther kind = iota
+	kindFile
+	kindDir
+	kindSymlink
+)
+
+type dirent struct {
+	name string
+	kind kind
+}
+
+// listing is the top level of a target directory, read once per scan. Layouts
+// read it, and the few small state files they need through it, relative to
+// the directory's file descriptor so that a renamed path cannot redirect them.
+type listing struct {
+	fd      int
+	entries []dirent
+	index   map[string]int
+}
+
+// maxStateFile bounds what a layout reads of a framework state file.
+const maxStateFile = 1 << 20
+
+func openListing(path string) (*listing, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	d := &listing{fd: fd, index: map[string]int{}}
+	buf := make([]byte, direntBufSize)
+	err = readDirents(fd, buf, func(nameZ []byte, typ byte) bool {
+		k := kindOf(typ)
+		n := string(nameZ[:len(nameZ)-1])
+		if k == kindOther && typ == unix.DT_UNKNOWN {
+			var st unix.Stat_t
+			if unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				k = kindOfMode(st.Mode)
+			}
+		}
+		d.index[n] = len(d.entries)
+		d.entries = append(d.entries, dirent{name: n, kind: k})
+		return true
+	})
+	if err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "readdir", Path: path, Err: err}
+	}
+	return d, nil
+}
+
+func (d *listing) close() { unix.Close(d.fd) }
+
+func (d *listing) get(name string) (dirent, bool) {
+	i, ok := d.index[name]
+	if !ok {
+		return dirent{}, false
+	}
+	return d.entries[i], true
+}
+
+func (d *listing) has(name string) bool { _, ok := d.index[name]; return ok }
+
+func (d *listing) readlink(name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(d.fd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+func (d *listing) exists(rel string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(d.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+}
+
+// readSmall reads a small regular file below the directory, without following
+// a symlink in its last component and without blocking on a FIFO. It returns
+// the file's mtime in nanoseconds.
+func (d *listing) readSmall(rel string) ([]byte, int64, error) {
+	fd, err := unix.Openat(d.fd, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, 0, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, 0, fmt.Errorf("%s: not a regular file", rel)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(data) > maxStateFile {
+		return nil, 0, errors.New(rel + ": too large for a state file")
+	}
+	return data, st.Mtim.Nano(), nil
+}
+
+func kindOf(typ byte) kind {
+	switch typ {
+	case unix.DT_REG:
+		return kindFile
+	case unix.DT_DIR:
+		return kindDir
+	case unix.DT_LNK:
+		return kindSymlink
+	}
+	return kindOther
+}
+
+func kindOfMode(mode uint32) kind {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return kindFile
+	case unix.S_IFDIR:
+		return kindDir
+	case unix.S_IFLNK:
+		return kindSymlink
+	}
+	return kindOther
+}

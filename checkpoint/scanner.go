@@ -1,0 +1,261 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Target is one directory that a training job writes checkpoints into.
+type Target struct {
+	Name string
+	Path string
+	// Layout is LayoutAuto or the name of a built-in layout; Pattern, when
+	// set, replaces layout detection.
+	Layout  string
+	Pattern string
+	// MinAge: a checkpoint whose newest mtime is younger may still be written.
+	MinAge time.Duration
+}
+
+// ScanOptions tune a Scanner. The zero value is usable.
+type ScanOptions struct {
+	// StatFS returns filesystem stats; nil means the real StatFS.
+	StatFS func(path string) (FSStats, error)
+	// StatFSTimeout bounds one statfs call (default 5s).
+	StatFSTimeout time.Duration
+	// FullRescanInterval is how often every checkpoint is walked again even if
+	// its top-level entry looks unchanged (default 1h; negative: always).
+	FullRescanInterval time.Duration
+	// Workers sizes checkpoints in parallel (default GOMAXPROCS).
+	Workers int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// maxIgnoredListed bounds how many ignored names a snapshot keeps.
+const maxIgnoredListed = 200
+
+// Scanner scans one target. A settled checkpoint (complete and older than
+// MinAge) is not walked again while its top-level entry keeps its inode,
+// mtime and ctime; the cached size is reused until the next full rescan.
+type Scanner struct {
+	target Target
+	opts   ScanOptions
+	guard  statGuard
+
+	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal
+	cache       map[string]cachedEntry
+	lastFull    time.Time
+	errorsTotal uint64
+}
+
+type cachedEntry struct {
+	entry   Entry
+	use     usage
+	settled bool
+}
+
+// NewScanner returns a scanner for t. The pattern, if any, must compile.
+func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
+	if t.Pattern != "" {
+		if _, err := CompilePattern(t.Pattern); err != nil {
+			return nil, err
+		}
+	}
+	if opts.StatFS == nil {
+		opts.StatFS = StatFS
+	}
+	if opts.StatFSTimeout <= 0 {
+		opts.StatFSTimeout = 5 * time.Second
+	}
+	if opts.FullRescanInterval == 0 {
+		opts.FullRescanInterval = time.Hour
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Scanner{target: t, opts: opts, cache: map[string]cachedEntry{}}, nil
+}
+
+// Target returns the scanned target.
+func (s *Scanner) Target() Target { return s.target }
+
+// Scan measures the target now. A failed scan is reported in Snapshot.Err.
+func (s *Scanner) Scan(ctx context.Context) *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := s.opts.Now()
+	snap := &Snapshot{Target: s.target}
+	defer func() {
+		s.errorsTotal += snap.Errors
+		snap.ErrorsTotal = s.errorsTotal
+		end := s.opts.Now()
+		snap.Duration = end.Sub(start)
+		snap.Time = end
+	}()
+
+	fs, err := s.guard.stat(ctx, s.opts.StatFSTimeout, s.opts.StatFS, s.target.Path)
+	if err != nil {
+		snap.Err = err
+		return snap
+	}
+	snap.FS = &fs
+
+	d, err := openListing(s.target.Path)
+	if err != nil {
+		if errors.Is(err, unix.EACCES) {
+			snap.Errors++
+		}
+		snap.Err = err
+		return snap
+	}
+	defer d.close()
+	m, err := classify(d, s.target.Layout, s.target.Pattern)
+	if err != nil {
+		snap.Err = err
+		return snap
+	}
+	snap.Layout, snap.Series = m.layout, m.series
+	if snap.Layout == "" {
+		snap.Layout = "none"
+	}
+
+	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
+	if full {
+		s.lastFull = start
+	}
+	var rootSt unix.Stat_t
+	if err := unix.Fstat(d.fd, &rootSt); err != nil {
+		snap.Err = &os.PathError{Op: "fstat", Path: s.target.Path, Err: err}
+		return snap
+	}
+	sized := s.size(ctx, d, uint64(rootSt.Dev), m.found, full)
+	if err := ctx.Err(); err != nil {
+		snap.Err = err
+		return snap
+	}
+
+	claimed := map[string]bool{}
+	next := make(map[string]cachedEntry, len(s.cache))
+	for _, r := range sized {
+		snap.Errors += r.use.errors
+		for _, e := range r.found.entries {
+			claimed[e] = true
+		}
+		if len(r.entries) == 0 {
+			continue // vanished while we looked
+		}
+		c := Checkpoint{
+			Name:       r.found.name,
+			Step:       r.found.step,
+			Entries:    r.entries,
+			Bytes:      r.use.bytes,
+			Files:      r.use.files,
+			ModTime:    time.Unix(0, r.use.mtime),
+			Incomplete: r.found.incomplete,
+			Pinned:     r.found.pinned,
+		}
+		settled := !c.Incomplete && start.Sub(c.ModTime) >= s.target.MinAge
+		for i, e := range r.entries {
+			next[e.Name] = cachedEntry{entry: e, use: r.perEntry[i], settled: settled}
+		}
+		snap.Checkpoints = append(snap.Checkpoints, c)
+	}
+	s.cache = next
+	for _, e := range d.entries {
+		if !claimed[e.name] {
+			if len(snap.Ignored) < maxIgnoredListed {
+				snap.Ignored = append(snap.Ignored, e.name)
+			}
+		}
+	}
+	return snap
+}
+
+type sizedCheckpoint struct {
+	found    found
+	entries  []Entry
+	perEntry []usage
+	use      usage
+}
+
+// size measures every found checkpoint, in parallel, reusing cached sizes of
+// settled entries unless this is a full rescan.
+func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full bool) []sizedCheckpoint {
+	out := make([]sizedCheckpoint, len(fs))
+	sz := newSizer(dev)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.opts.Workers, max(1, len(fs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &walker{s: sz}
+			for i := range work {
+				out[i] = s.sizeOne(d, w, fs[i], full)
+			}
+		}()
+	}
+	for i := range fs {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
+
+func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckpoint {
+	r := sizedCheckpoint{found: f}
+	nameZ := make([]byte, 0, 256)
+	for _, name := range f.entries {
+		nameZ = append(append(nameZ[:0], name...), 0)
+		var st unix.Stat_t
+		if err := lstatAt(d.fd, nameZ, &st); err != nil {
+			if !errors.Is(err, unix.ENOENT) {
+				r.use.errors++
+			}
+			continue
+		}
+		if st.Dev != w.s.dev {
+			continue // a mount point: another filesystem is never entered
+		}
+		e := Entry{
+			Name:    name,
+			Ino:     st.Ino,
+			Dev:     st.Dev,
+			Mtime:   st.Mtim.Nano(),
+			Ctime:   st.Ctim.Nano(),
+			Dir:     st.Mode&unix.S_IFMT == unix.S_IFDIR,
+			Symlink: st.Mode&unix.S_IFMT == unix.S_IFLNK,
+		}
+		var u usage
+		if c, ok := s.cache[name]; ok && !full && c.settled && c.entry == e {
+			u = c.use
+			u.errors = 0
+		} else {
+			u.add(&st, w.s.firstLink(&st))
+			if e.Dir {
+				w.walkDir(d.fd, nameZ, 0, &u)
+			}
+		}
+		r.entries = append(r.entries, e)
+		r.perEntry = append(r.perEntry, u)
+		r.use.bytes += u.bytes
+		r.use.files += u.files
+		r.use.mtime = max(r.use.mtime, u.mtime)
+		r.use.errors += u.errors
+	}
+	return r
+}

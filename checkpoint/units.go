@@ -1,0 +1,132 @@
+package checkpoint
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/units"
+)
+
+// ParseBytes parses a byte size: "84MB" (powers of 1000), "10GiB" (powers of
+// 1024) or a plain number of bytes.
+func ParseBytes(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n, nil
+	}
+	n, err := units.ParseStrictBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid byte size %q (want e.g. 84MB, 10GiB)", s)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("invalid byte size %q: negative", s)
+	}
+	return uint64(n), nil
+}
+
+// FormatBytes renders n in binary units for people ("84.0MiB").
+func FormatBytes(n int64) string {
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%s%dB", sign, n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%s%.1f%ciB", sign, float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Watermark is a filesystem fill level, given either as a used share of the
+// filesystem ("85%") or as an amount of free space ("10GiB": as a high
+// watermark, free space below it; as a low watermark, free space at least it).
+type Watermark struct {
+	// Ratio is the used share (0..1) when the watermark is a percentage.
+	Ratio float64
+	// Free is the free space in bytes when the watermark is a size.
+	Free    uint64
+	isBytes bool
+	text    string
+}
+
+// ParseWatermark parses "85%" or a byte size such as "10GiB".
+func ParseWatermark(s string) (Watermark, error) {
+	s = strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(v) || v <= 0 || v >= 100 {
+			return Watermark{}, fmt.Errorf("invalid watermark %q: a percentage must be between 0%% and 100%%, exclusive", s)
+		}
+		return Watermark{Ratio: v / 100, text: s}, nil
+	}
+	n, err := ParseBytes(s)
+	if err != nil {
+		return Watermark{}, fmt.Errorf("invalid watermark %q: want a percentage (85%%) or a free-space size (10GiB)", s)
+	}
+	return Watermark{Free: n, isBytes: true, text: s}, nil
+}
+
+// MustWatermark is ParseWatermark for constants.
+func MustWatermark(s string) Watermark {
+	w, err := ParseWatermark(s)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+// IsBytes reports whether the watermark is a free-space size.
+func (w Watermark) IsBytes() bool { return w.isBytes }
+
+func (w Watermark) String() string { return w.text }
+
+// IsZero reports whether the watermark is unset.
+func (w Watermark) IsZero() bool { return w.text == "" }
+
+// Reached reports whether fs is at or past w used as a high watermark.
+func (w Watermark) Reached(fs FSStats) bool {
+	if w.isBytes {
+		return fs.AvailBytes < w.Free
+	}
+	return fs.UsedRatio() >= w.Ratio
+}
+
+// Shortfall is how many bytes must be freed on fs for w, used as a low
+// watermark, to hold (usage at or below the ratio, or free space at least the
+// size). Zero means it holds.
+func (w Watermark) Shortfall(fs FSStats) uint64 {
+	var want uint64
+	if w.isBytes {
+		want = w.Free
+	} else {
+		want = uint64(math.Ceil((1 - w.Ratio) * float64(fs.SizeBytes)))
+	}
+	if fs.AvailBytes >= want {
+		return 0
+	}
+	return want - fs.AvailBytes
+}
+
+// UnmarshalYAML reads a watermark from YAML.
+func (w *Watermark) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	v, err := ParseWatermark(s)
+	if err != nil {
+		return err
+	}
+	*w = v
+	return nil
+}
+
+// MarshalYAML writes the watermark as written.
+func (w Watermark) MarshalYAML() (any, error) { return w.text, nil }

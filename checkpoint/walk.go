@@ -1,0 +1,112 @@
+package checkpoint
+
+import (
+	"errors"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// usage is what a walk adds up for one checkpoint.
+type usage struct {
+	bytes  int64
+	files  int64
+	mtime  int64 // newest, nanoseconds
+	errors uint64
+}
+
+func (u *usage) add(st *unix.Stat_t, counted bool) {
+	if counted {
+		u.bytes += st.Blocks * 512
+	}
+	u.files++
+	u.mtime = max(u.mtime, st.Mtim.Nano())
+}
+
+// sizer measures disk usage the way du -x does: st_blocks*512, every hard
+// link counted once per target, symlinks never followed, other filesystems
+// never entered. It is safe for concurrent use by several walks of one target.
+type sizer struct {
+	dev uint64
+
+	mu    sync.Mutex // guards links
+	links map[[2]uint64]struct{}
+}
+
+func newSizer(dev uint64) *sizer {
+	return &sizer{dev: dev, links: map[[2]uint64]struct{}{}}
+}
+
+// firstLink reports whether a multiply-linked inode is seen for the first time.
+func (s *sizer) firstLink(st *unix.Stat_t) bool {
+	if st.Nlink <= 1 || st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return true
+	}
+	key := [2]uint64{st.Dev, st.Ino}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.links[key]; seen {
+		return false
+	}
+	s.links[key] = struct{}{}
+	return true
+}
+
+// walker holds one getdents buffer per directory depth, so a walk allocates
+// nothing per file.
+type walker struct {
+	s    *sizer
+	bufs [][]byte
+}
+
+// walkDir adds up everything below the directory dirfd/nameZ (the directory
+// itself is counted by the caller). An entry that vanishes is skipped; one
+// that cannot be read is counted in u.errors.
+func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
+	fd, err := openDirAt(dirfd, nameZ)
+	if err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			u.errors++
+		}
+		return
+	}
+	defer unix.Close(fd)
+	for len(w.bufs) <= depth {
+		w.bufs = append(w.bufs, make([]byte, direntBufSize))
+	}
+	var st unix.Stat_t
+	err = readDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
+		if err := lstatAt(fd, child, &st); err != nil {
+			if !errors.Is(err, unix.ENOENT) {
+				u.errors++
+			}
+			return true
+		}
+		if st.Dev != w.s.dev {
+			return true
+		}
+		u.add(&st, w.s.firstLink(&st))
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			w.walkDir(fd, child, depth+1, u)
+		}
+		return true
+	})
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		u.errors++
+	}
+}
+
+func openDirAt(dirfd int, nameZ []byte) (int, error) {
+	name := unsafeString(nameZ[:len(nameZ)-1])
+	for {
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOATIME, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EPERM {
+			// O_NOATIME is refused on files the caller does not own.
+			fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+		return fd, err
+	}
+}

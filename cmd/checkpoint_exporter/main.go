@@ -1,0 +1,180 @@
+// Command checkpoint_exporter exports the state of machine-learning checkpoint
+// directories to Prometheus and prunes old checkpoints, safely, when an
+// Alertmanager webhook (or the autonomous guard) says the disk is filling.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/version"
+	slgk "github.com/tjhop/slog-gokit"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/config"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+)
+
+const program = "checkpoint_exporter"
+
+// Exit codes.
+const (
+	exitOK           = 0
+	exitError        = 1
+	exitUsage        = 2
+	exitInsufficient = 3
+)
+
+// common holds the flags every command shares.
+type common struct {
+	configFile     string
+	dirs           []string
+	logLevel       string
+	logFormat      string
+	statfsTimeout  time.Duration
+	fullRescan     time.Duration
+	lockWait       time.Duration
+	stdout, stderr io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New(program, "Prometheus exporter for machine-learning checkpoint directories, with alert-driven pruning.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+	c := &common{stdout: stdout, stderr: stderr}
+	app.Flag("config.file", "YAML configuration file (targets and their policies).").PlaceHolder("FILE").StringVar(&c.configFile)
+	app.Flag("checkpoint.dir", "Checkpoint directory to watch, layout auto, default policy, dry run (repeatable; ignored with --config.file). Default: ./models.").PlaceHolder("DIR").StringsVar(&c.dirs)
+	app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").EnumVar(&c.logLevel, "debug", "info", "warn", "error")
+	app.Flag("log.format", "Output format of log messages: logfmt, json.").Default("logfmt").EnumVar(&c.logFormat, "logfmt", "json")
+	app.Flag("collector.statfs-timeout", "How long statfs of a target may take before the target is reported down (hung network mounts).").Default("5s").DurationVar(&c.statfsTimeout)
+	app.Flag("collector.full-rescan-interval", "How often settled checkpoints are walked again to catch changes in place; in between only their top-level entry is checked.").Default("1h").DurationVar(&c.fullRescan)
+	app.Flag("pruner.lock-wait", "How long a prune waits for another prune's lock on the same target directory.").Default("30s").DurationVar(&c.lockWait)
+
+	s := addServe(app, c)
+	sc := addScan(app, c)
+	pr := addPrune(app, c)
+	pl := addPlan(app, c)
+	sim := addSimulate(app, c)
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v (try --help)\n", program, err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case s.cmd.FullCommand():
+		return s.run(ctx)
+	case sc.cmd.FullCommand():
+		return sc.run(ctx)
+	case pr.cmd.FullCommand():
+		return pr.run(ctx)
+	case pl.cmd.FullCommand():
+		return pl.run(ctx)
+	case sim.cmd.FullCommand():
+		return sim.run(ctx)
+	}
+	return exitUsage
+}
+
+// logger builds the application's go-kit logger and its slog bridge (for the
+// exporter toolkit).
+func (c *common) logger() (log.Logger, *slog.Logger) {
+	w := log.NewSyncWriter(c.stderr)
+	var l log.Logger
+	if c.logFormat == "json" {
+		l = log.NewJSONLogger(w)
+	} else {
+		l = log.NewLogfmtLogger(w)
+	}
+	l = log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
+	var opt level.Option
+	var sl slog.Level
+	switch c.logLevel {
+	case "debug":
+		opt, sl = level.AllowDebug(), slog.LevelDebug
+	case "warn":
+		opt, sl = level.AllowWarn(), slog.LevelWarn
+	case "error":
+		opt, sl = level.AllowError(), slog.LevelError
+	default:
+		opt, sl = level.AllowInfo(), slog.LevelInfo
+	}
+	l = level.NewFilter(l, opt)
+	return l, slog.New(slgk.NewGoKitHandler(l, sl))
+}
+
+// loadConfig reads --config.file or builds the quick-start configuration.
+func (c *common) loadConfig() (*config.Config, error) {
+	if c.configFile != "" {
+		return config.Load(c.configFile)
+	}
+	return config.FromDirs(c.dirs)
+}
+
+// world is everything built from the configuration.
+type world struct {
+	cfg      *config.Config
+	inv      *checkpoint.Inventory
+	policies map[string]pruner.Policy
+	targets  []checkpoint.Target
+}
+
+func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*world, error) {
+	w := &world{cfg: cfg, policies: map[string]pruner.Policy{}}
+	var scanners []*checkpoint.Scanner
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if only != "" && t.Name != only {
+			continue
+		}
+		st := t.ScanTarget()
+		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, FullRescanInterval: c.fullRescan})
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.Name, err)
+		}
+		scanners = append(scanners, sc)
+		w.targets = append(w.targets, st)
+		w.policies[t.Name] = policyOf(t)
+	}
+	if only != "" && len(scanners) == 0 {
+		names := make([]string, len(cfg.Targets))
+		for i, t := range cfg.Targets {
+			names[i] = t.Name
+		}
+		return nil, fmt.Errorf("no target %q (configured: %s)", only, strings.Join(names, ", "))
+	}
+	w.inv = checkpoint.NewInventory(logger, time.Duration(cfg.ScanInterval), scanners...)
+	return w, nil
+}
+
+func policyOf(t *config.Target) pruner.Policy {
+	return pruner.Policy{
+		KeepLast:   *t.KeepLast,
+		KeepEvery:  t.KeepEvery,
+		KeepWithin: time.Duration(t.KeepWithin),
+		Protect:    t.Protect,
+		MinAge:     time.Duration(*t.MinAge),
+		High:       *t.Prune.HighWatermark,
+		Low:        *t.Prune.LowWatermark,
+		Headroom:   time.Duration(*t.Prune.Headroom),
+		Execute:    t.Prune.Execute,
+	}
+}

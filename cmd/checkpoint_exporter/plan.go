@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+)
+
+// The operator guide's example, used when a projection lacks a number.
+const (
+	guideSize  = "84MB"
+	guideSteps = 25000
+)
+
+type planCmd struct {
+	*common
+	cmd       *kingpin.CmdClause
+	saveEvery int64
+	steps     int64
+	keep      int64
+	size      string
+	target    string
+}
+
+func addPlan(app *kingpin.Application, c *common) *planCmd {
+	p := &planCmd{common: c}
+	p.cmd = app.Command("plan", "Project the disk footprint of a checkpointing schedule, from flags (--save-every) or from what the targets show now.")
+	p.cmd.Flag("save-every", "Steps between checkpoints.").Int64Var(&p.saveEvery)
+	p.cmd.Flag("steps", "Training steps in the run (default 25000, the operator guide's run).").Int64Var(&p.steps)
+	p.cmd.Flag("keep", "Checkpoints kept (0: all of them).").Int64Var(&p.keep)
+	p.cmd.Flag("size", "Size of one checkpoint, e.g. 84MB (default: the target's newest checkpoint, else 84MB).").StringVar(&p.size)
+	p.cmd.Flag("target", "Only this target (live projection).").StringVar(&p.target)
+	return p
+}
+
+// Projection is the footprint of a schedule.
+type Projection struct {
+	Files int64
+	Bytes uint64
+}
+
+// Project computes how many checkpoints a run of steps saving every saveEvery
+// steps leaves behind when keeping keep of them (0: all), and their size.
+func Project(saveEvery, steps, keep int64, size uint64) Projection {
+	files := steps / saveEvery
+	if keep > 0 && keep < files {
+		files = keep
+	}
+	return Projection{Files: files, Bytes: uint64(files) * size}
+}
+
+// formatSI renders bytes in powers of 1000, as disk vendors and the operator
+// guide count ("21.0 GB").
+func formatSI(n uint64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+func (p *planCmd) run(ctx context.Context) int {
+	if p.saveEvery < 0 || p.steps < 0 || p.keep < 0 {
+		fmt.Fprintln(p.stderr, "--save-every, --steps and --keep must not be negative")
+		return exitUsage
+	}
+	if p.saveEvery > 0 {
+		return p.fromFlags()
+	}
+	return p.live(ctx)
+}
+
+func (p *planCmd) fromFlags() int {
+	var notes []string
+	steps := p.steps
+	if steps == 0 {
+		steps = guideSteps
+		notes = append(notes, fmt.Sprintf("--steps not given: assuming %d", guideSteps))
+	}
+	sizeText := p.size
+	if sizeText == "" {
+		sizeText = guideSize
+		notes = append(notes, "--size not given: assuming "+guideSize)
+	}
+	size, err := checkpoint.ParseBytes(sizeText)
+	if err != nil {
+		fmt.Fprintf(p.stderr, "--size: %v\n", err)
+		return exitUsage
+	}
+	pr := Project(p.saveEvery, steps, p.keep, size)
+	keep := "all"
+	if p.keep > 0 {
+		keep = fmt.Sprintf("the newest %d", p.keep)
+	}
+	fmt.Fprintf(p.stdout, "saving every %d steps for %d steps, %s each, keeping %s:\n", p.saveEvery, steps, formatSI(size), keep)
+	fmt.Fprintf(p.stdout, "  %d files, %s (%s)\n", pr.Files, formatSI(pr.Bytes), checkpoint.FormatBytes(int64(pr.Bytes)))
+	for _, n := range notes {
+		fmt.Fprintf(p.stdout, "  (%s)\n", n)
+	}
+	return exitOK
+}
+
+func (p *planCmd) live(ctx context.Context) int {
+	logger, _ := p.logger()
+	cfg, err := p.loadConfig()
+	if err != nil {
+		fmt.Fprintln(p.stderr, err)
+		return exitError
+	}
+	w, err := p.build(logger, cfg, p.target)
+	if err != nil {
+		fmt.Fprintln(p.stderr, err)
+		return exitError
+	}
+	code := exitOK
+	for _, snap := range w.inv.ScanAll(ctx) {
+		if err := p.liveOne(snap, w.policies[snap.Target.Name]); err != nil {
+			fmt.Fprintf(p.stderr, "target %s: %v\n", snap.Target.Name, err)
+			code = exitError
+		}
+	}
+	return code
+}
+
+func (p *planCmd) liveOne(snap *checkpoint.Snapshot, pol pruner.Policy) error {
+	if snap.Err != nil {
+		return snap.Err
+	}
+	out := p.stdout
+	fmt.Fprintf(out, "target %s: %s\n", snap.Target.Name, snap.Target.Path)
+	latest := snap.Latest()
+	if latest == nil || latest.Bytes == 0 || snap.FS == nil {
+		fmt.Fprintln(out, "  no complete checkpoint yet: nothing to project from")
+		return nil
+	}
+	fs := snap.FS
+	size := uint64(latest.Bytes)
+	if p.size != "" {
+		s, err := checkpoint.ParseBytes(p.size)
+		if err != nil {
+			return fmt.Errorf("--size: %w", err)
+		}
+		size = s
+	}
+	fits := fs.AvailBytes / size
+	fmt.Fprintf(out, "  %d checkpoints use %s; newest (step %d) is %s\n", len(snap.Complete()), checkpoint.FormatBytes(snap.Bytes()), latest.Step, checkpoint.FormatBytes(int64(size)))
+	fmt.Fprintf(out, "  filesystem %s: %s available of %s (%.1f%% used): %d more saves fit\n", fs.Mountpoint,
+		checkpoint.FormatBytes(int64(fs.AvailBytes)), checkpoint.FormatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio(), fits)
+	if iv, ok := snap.SaveInterval(); ok {
+		full := time.Duration(fits) * iv
+		fmt.Fprintf(out, "  one save every %s: the disk is full in about %s, at %s\n", iv.Round(time.Second), full.Round(time.Second),
+			time.Now().Add(full).Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(out, "  fewer than two saves: save cadence unknown")
+	}
+	fmt.Fprintf(out, "  keep_last %d holds the checkpoints at about %s\n", pol.KeepLast, checkpoint.FormatBytes(int64(uint64(pol.KeepLast)*size)))
+	// Room for checkpoints below the high watermark: what they use now plus
+	// what is available, less the free space the watermark asks for.
+	reserve := pol.High.Free
+	if !pol.High.IsBytes() {
+		reserve = uint64(math.Ceil((1 - pol.High.Ratio) * float64(fs.SizeBytes)))
+	}
+	room := int64(uint64(snap.Bytes())+fs.AvailBytes) - int64(reserve)
+	if room < 0 {
+		room = 0
+	}
+	fmt.Fprintf(out, "  the largest keep_last that stays under the high watermark %s is %d\n", pol.High, room/int64(size))
+	return nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+)
+
+type pruneCmd struct {
+	*common
+	cmd        *kingpin.CmdClause
+	target     string
+	keep       int
+	freeTarget string
+	execute    bool
+}
+
+func addPrune(app *kingpin.Application, c *common) *pruneCmd {
+	p := &pruneCmd{common: c}
+	p.cmd = app.Command("prune", "Delete old checkpoints: preview by default, delete only with --execute. "+
+		"Exit code 3 when the goal cannot be reached.")
+	p.cmd.Flag("target", "Only this target (default: every target).").StringVar(&p.target)
+	p.cmd.Flag("keep", "Keep only the newest N complete checkpoints (default: the target's keep_last, unless --free-target is given).").IntVar(&p.keep)
+	p.cmd.Flag("free-target", "Delete oldest first until this much of the filesystem is free: a share (20%) or a size (10GiB).").PlaceHolder("20%").StringVar(&p.freeTarget)
+	p.cmd.Flag("execute", "Really delete (without it, only show what would be deleted).").BoolVar(&p.execute)
+	return p
+}
+
+// parseFreeTarget turns "20%" (free share) or "10GiB" (free size) into the
+// equivalent low watermark.
+func parseFreeTarget(s string) (checkpoint.Watermark, error) {
+	if s == "" {
+		return checkpoint.Watermark{}, nil
+	}
+	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		var free float64
+		if _, err := fmt.Sscanf(p, "%g", &free); err != nil || free <= 0 || free >= 100 {
+			return checkpoint.Watermark{}, fmt.Errorf("--free-target %q: a share must be between 0%% and 100%%", s)
+		}
+		return checkpoint.ParseWatermark(fmt.Sprintf("%g%%", 100-free))
+	}
+	w, err := checkpoint.ParseWatermark(s)
+	if err != nil {
+		return w, fmt.Errorf("--free-target: %w", err)
+	}
+	return w, nil
+}
+
+func (p *pruneCmd) run(ctx context.Context) int {
+	logger, _ := p.logger()
+	if p.keep < 0 {
+		fmt.Fprintln(p.stderr, "--keep must be at least 1")
+		return exitUsage
+	}
+	free, err := parseFreeTarget(p.freeTarget)
+	if err != nil {
+		fmt.Fprintln(p.stderr, err)
+		return exitUsage
+	}
+	cfg, err := p.loadConfig()
+	if err != nil {
+		fmt.Fprintln(p.stderr, err)
+		return exitError
+	}
+	w, err := p.build(logger, cfg, p.target)
+	if err != nil {
+		fmt.Fprintln(p.stderr, err)
+		return exitError
+	}
+	exec := &pruner.Executor{Logger: logger, LockWait: p.lockWait}
+	svc := pruner.NewService(logger, w.inv, w.targets, w.policies, exec, nil)
+	code := exitOK
+	for _, t := range w.targets {
+		keep := p.keep
+		if keep == 0 && free.IsZero() {
+			keep = w.policies[t.Name].KeepLast
+		}
+		if p.execute {
+			if _, err := pruner.RecoverTrash(ctx, logger, t, p.lockWait); err != nil {
+				fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
+				code = exitError
+				continue
+			}
+		}
+		snap, plan, err := svc.Plan(ctx, pruner.Request{Target: t.Name, Trigger: pruner.TriggerCLI, Keep: keep, Free: free})
+		if err != nil {
+			fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
+			code = exitError
+			continue
+		}
+		printPlan(p.stdout, snap, plan)
+		res, err := exec.Execute(ctx, t, plan, p.execute, pruner.TriggerCLI)
+		switch {
+		case err != nil:
+			fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
+			code = exitError
+		case !p.execute:
+			fmt.Fprintf(p.stdout, "dry run: would delete %d checkpoints (%s); run again with --execute to delete them\n",
+				len(plan.Delete), checkpoint.FormatBytes(int64(plan.DeleteBytes)))
+		default:
+			fmt.Fprintf(p.stdout, "deleted %d checkpoints, freed %s (measured)\n", len(res.Deleted), checkpoint.FormatBytes(res.FreedBytes))
+			for _, sk := range res.Skipped {
+				fmt.Fprintf(p.stdout, "skipped %s: %s\n", sk.Name, sk.Reason)
+			}
+		}
+		if (plan.Insufficient || res.Result == pruner.ResultInsufficient) && code == exitOK {
+			fmt.Fprintf(p.stdout, "goal not reachable: %s more must be freed, but everything left is kept\n",
+				checkpoint.FormatBytes(int64(max(plan.ShortBytes, res.ShortBytes))))
+			code = exitInsufficient
+		}
+	}
+	return code
+}
+
+func printPlan(out io.Writer, snap *checkpoint.Snapshot, plan pruner.Plan) {
+	goal := fmt.Sprintf("keep the newest %d", plan.Goal.Keep)
+	if plan.Goal.Kind == pruner.GoalWatermark {
+		goal = "free space to the low watermark " + plan.Free.String()
+	} else if !plan.Free.IsZero() {
+		goal += ", then check " + plan.Free.String()
+	}
+	fmt.Fprintf(out, "target %s: %s (layout %s, series %q)\ngoal: %s\n", snap.Target.Name, snap.Target.Path, snap.Layout, snap.Series, goal)
+	if snap.FS != nil && !plan.Free.IsZero() {
+		fmt.Fprintf(out, "filesystem %s: %s available, %.1f%% used; %s must be freed\n", snap.FS.Mountpoint,
+			checkpoint.FormatBytes(int64(snap.FS.AvailBytes)), 100*snap.FS.UsedRatio(), checkpoint.FormatBytes(int64(plan.NeedBytes)))
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tNAME\tSTEP\tSIZE\tWHY")
+	for _, it := range plan.Delete {
+		c := it.Checkpoint
+		fmt.Fprintf(tw, "delete\t%s\t%d\t%s\t%s\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), it.Reason)
+	}
+	for _, it := range plan.Keep {
+		c := it.Checkpoint
+		fmt.Fprintf(tw, "keep\t%s\t%d\t%s\t%s\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), it.Reason)
+	}
+	tw.Flush()
+	if len(snap.Ignored) > 0 {
+		fmt.Fprintf(out, "not checkpoints (never deleted): %s\n", strings.Join(snap.Ignored, ", "))
+	}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+)
+
+type scanCmd struct {
+	*common
+	cmd    *kingpin.CmdClause
+	output string
+	target string
+}
+
+func addScan(app *kingpin.Application, c *common) *scanCmd {
+	s := &scanCmd{common: c}
+	s.cmd = app.Command("scan", "Scan the targets once and print every checkpoint with its step, size, age and status.")
+	s.cmd.Flag("output", "Output format: table or json.").Short('o').Default("table").EnumVar(&s.output, "table", "json")
+	s.cmd.Flag("target", "Only this target.").StringVar(&s.target)
+	return s
+}
+
+// scanStatus is a checkpoint's status line in scan's output.
+type scanStatus struct {
+	Name    string    `json:"name"`
+	Step    int64     `json:"step"`
+	Bytes   int64     `json:"bytes"`
+	Files   int64     `json:"files"`
+	ModTime time.Time `json:"mtime"`
+	Status  string    `json:"status"`
+	Pinned  string    `json:"pinned,omitempty"`
+}
+
+type scanReport struct {
+	Target      string              `json:"target"`
+	Path        string              `json:"path"`
+	Up          bool                `json:"up"`
+	Error       string              `json:"error,omitempty"`
+	Layout      string              `json:"layout,omitempty"`
+	Series      string              `json:"series,omitempty"`
+	Filesystem  *checkpoint.FSStats `json:"filesystem,omitempty"`
+	Bytes       int64               `json:"bytes"`
+	Checkpoints []scanStatus        `json:"checkpoints"`
+	Ignored     []string            `json:"ignored"`
+	Errors      uint64              `json:"errors"`
+}
+
+// statuses labels every checkpoint the way a prune by count would treat it.
+func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStatus {
+	plan := pruner.MakePlan(s, p, pruner.Goal{Kind: pruner.GoalCount, Keep: p.KeepLast}, now)
+	status := map[string]string{}
+	for _, it := range plan.Delete {
+		status[it.Checkpoint.Name] = "prunable"
+	}
+	for _, it := range plan.Keep {
+		if it.Reason == pruner.ReasonIncomplete {
+			status[it.Checkpoint.Name] = it.Reason
+		} else {
+			status[it.Checkpoint.Name] = "keep: " + it.Reason
+		}
+	}
+	out := make([]scanStatus, 0, len(s.Checkpoints))
+	for _, c := range s.Checkpoints {
+		out = append(out, scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime, Status: status[c.Name], Pinned: c.Pinned})
+	}
+	return out
+}
+
+func (s *scanCmd) run(ctx context.Context) int {
+	logger, _ := s.logger()
+	cfg, err := s.loadConfig()
+	if err != nil {
+		fmt.Fprintln(s.stderr, err)
+		return exitError
+	}
+	w, err := s.build(logger, cfg, s.target)
+	if err != nil {
+		fmt.Fprintln(s.stderr, err)
+		return exitError
+	}
+	now := time.Now()
+	code := exitOK
+	var reports []scanReport
+	for _, snap := range w.inv.ScanAll(ctx) {
+		r := scanReport{Target: snap.Target.Name, Path: snap.Target.Path, Up: snap.Up(), Layout: snap.Layout, Series: snap.Series,
+			Filesystem: snap.FS, Ignored: snap.Ignored, Errors: snap.Errors, Checkpoints: []scanStatus{}}
+		if r.Ignored == nil {
+			r.Ignored = []string{}
+		}
+		if snap.Err != nil {
+			r.Error = snap.Err.Error()
+			code = exitError
+		} else {
+			r.Bytes = snap.Bytes()
+			r.Checkpoints = statuses(snap, w.policies[snap.Target.Name], now)
+		}
+		reports = append(reports, r)
+	}
+	if s.output == "json" {
+		enc := json.NewEncoder(s.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return exitError
+		}
+		return code
+	}
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(s.stdout)
+		}
+		printScan(s.stdout, r, now)
+	}
+	return code
+}
+
+func printScan(out io.Writer, r scanReport, now time.Time) {
+	fmt.Fprintf(out, "target %s: %s\n", r.Target, r.Path)
+	if fs := r.Filesystem; fs != nil {
+		fmt.Fprintf(out, "filesystem %s (%s %s): %s available of %s, %.1f%% used\n", fs.Mountpoint, fs.FSType, fs.Device,
+			checkpoint.FormatBytes(int64(fs.AvailBytes)), checkpoint.FormatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio())
+	}
+	if !r.Up {
+		fmt.Fprintf(out, "DOWN: %s\n", r.Error)
+		return
+	}
+	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", r.Layout, r.Series, len(r.Checkpoints), checkpoint.FormatBytes(r.Bytes))
+	if r.Errors > 0 {
+		fmt.Fprintf(out, "%d entries could not be read\n", r.Errors)
+	}
+	if len(r.Checkpoints) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "NAME\tSTEP\tSIZE\tAGE\t\tSTATUS\t")
+		for _, c := range r.Checkpoints {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
+		}
+		tw.Flush()
+	}
+	if len(r.Ignored) > 0 {
+		fmt.Fprintf(out, "ignored (not checkpoints of this series, never deleted): %s\n", strings.Join(r.Ignored, ", "))
+	}
+}
+
+// age renders a duration compactly: 45s, 12m, 3h5m, 2d4h.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}

@@ -1,0 +1,133 @@
+// Package collector exports the inventory's latest checkpoint snapshots as
+// Prometheus metrics. Collect builds const metrics from snapshots the
+// background scanners already made, so a scrape never touches the filesystem
+// and a target that is gone leaves no stale series behind.
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+// Snapshots is what the collector needs from the inventory.
+type Snapshots interface {
+	Snapshots() []*checkpoint.Snapshot
+}
+
+const cached = " (from the last background scan)"
+
+var (
+	targetLabels = []string{"target"}
+	fsLabels     = []string{"target", "mountpoint", "device", "fstype"}
+)
+
+func desc(name, help string, labels []string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help+cached+".", labels, nil)
+}
+
+// Collector is a prometheus.Collector over an inventory.
+type Collector struct {
+	src Snapshots
+
+	up, info, checkpoints, incomplete, bytes          *prometheus.Desc
+	latestStep, latestBytes, latestTime, oldestStep   *prometheus.Desc
+	saveInterval, savesUntilFull                      *prometheus.Desc
+	fsAvail, fsSize, fsFiles, fsFilesFree, fsReadonly *prometheus.Desc
+	scanDuration, scanTime, scanErrors                *prometheus.Desc
+}
+
+// New returns a collector reading snapshots from src.
+func New(src Snapshots) *Collector {
+	return &Collector{
+		src:            src,
+		up:             desc("checkpoint_dir_up", "1 if the last scan of the target directory succeeded, 0 if it failed (missing directory, permission, hung filesystem)", targetLabels),
+		info:           desc("checkpoint_dir_info", "Always 1; the target's path, the layout that recognised its checkpoints and the name series it chose", []string{"target", "path", "layout", "series"}),
+		checkpoints:    desc("checkpoint_dir_checkpoints", "Number of complete checkpoints in the target directory", targetLabels),
+		incomplete:     desc("checkpoint_dir_incomplete_checkpoints", "Number of checkpoints still being written or left unfinished", targetLabels),
+		bytes:          desc("checkpoint_dir_bytes", "Disk usage in bytes of all checkpoints of the target (st_blocks*512, hard links once)", targetLabels),
+		latestStep:     desc("checkpoint_dir_latest_step", "Step of the newest complete checkpoint", targetLabels),
+		latestBytes:    desc("checkpoint_dir_latest_bytes", "Disk usage in bytes of the newest complete checkpoint", targetLabels),
+		latestTime:     desc("checkpoint_dir_latest_timestamp_seconds", "Modification time of the newest complete checkpoint, in seconds since the epoch", targetLabels),
+		oldestStep:     desc("checkpoint_dir_oldest_step", "Step of the oldest complete checkpoint", targetLabels),
+		saveInterval:   desc("checkpoint_dir_save_interval_seconds", "Median time between the most recent saves; absent with fewer than two complete checkpoints", targetLabels),
+		savesUntilFull: desc("checkpoint_dir_saves_until_full", "How many more checkpoints of the newest one's size fit in the filesystem's available space", targetLabels),
+		fsAvail:        desc("checkpoint_filesystem_avail_bytes", "Filesystem space available to unprivileged users (f_bavail*f_frsize)", fsLabels),
+		fsSize:         desc("checkpoint_filesystem_size_bytes", "Filesystem size (f_blocks*f_frsize)", fsLabels),
+		fsFiles:        desc("checkpoint_filesystem_files", "Filesystem inodes in total", fsLabels),
+		fsFilesFree:    desc("checkpoint_filesystem_files_free", "Filesystem inodes free", fsLabels),
+		fsReadonly:     desc("checkpoint_filesystem_readonly", "1 if the filesystem is mounted read-only", fsLabels),
+		scanDuration:   desc("checkpoint_scan_duration_seconds", "Duration of the last scan of the target", targetLabels),
+		scanTime:       desc("checkpoint_scan_timestamp_seconds", "When the last scan of the target finished, in seconds since the epoch", targetLabels),
+		scanErrors:     desc("checkpoint_scan_errors_total", "Entries under the target that could not be read, over all scans since start", targetLabels),
+	}
+}
+
+// Describe sends every descriptor.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.up, c.info, c.checkpoints, c.incomplete, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
+		c.oldestStep, c.saveInterval, c.savesUntilFull, c.fsAvail, c.fsSize, c.fsFiles, c.fsFilesFree,
+		c.fsReadonly, c.scanDuration, c.scanTime, c.scanErrors,
+	} {
+		ch <- d
+	}
+}
+
+// Collect sends the metrics of every target's latest snapshot.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.src.Snapshots() {
+		c.collect(ch, s)
+	}
+}
+
+func (c *Collector) collect(ch chan<- prometheus.Metric, s *checkpoint.Snapshot) {
+	name := s.Target.Name
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...)
+	}
+	up := 0.0
+	if s.Up() {
+		up = 1
+	}
+	gauge(c.up, up)
+	gauge(c.scanDuration, s.Duration.Seconds())
+	gauge(c.scanTime, float64(s.Time.UnixNano())/1e9)
+	ch <- prometheus.MustNewConstMetric(c.scanErrors, prometheus.CounterValue, float64(s.ErrorsTotal), name)
+
+	if fs := s.FS; fs != nil {
+		l := []string{fs.Mountpoint, fs.Device, fs.FSType}
+		gauge(c.fsAvail, float64(fs.AvailBytes), l...)
+		gauge(c.fsSize, float64(fs.SizeBytes), l...)
+		gauge(c.fsFiles, float64(fs.Files), l...)
+		gauge(c.fsFilesFree, float64(fs.FilesFree), l...)
+		ro := 0.0
+		if fs.ReadOnly {
+			ro = 1
+		}
+		gauge(c.fsReadonly, ro, l...)
+	}
+	if !s.Up() {
+		return
+	}
+
+	gauge(c.info, 1, s.Target.Path, s.Layout, s.Series)
+	complete := s.Complete()
+	gauge(c.checkpoints, float64(len(complete)))
+	gauge(c.incomplete, float64(len(s.Checkpoints)-len(complete)))
+	gauge(c.bytes, float64(s.Bytes()))
+	if len(complete) == 0 {
+		return
+	}
+	latest := complete[len(complete)-1]
+	gauge(c.latestStep, float64(latest.Step))
+	gauge(c.latestBytes, float64(latest.Bytes))
+	gauge(c.latestTime, float64(latest.ModTime.UnixNano())/1e9)
+	gauge(c.oldestStep, float64(complete[0].Step))
+	if iv, ok := s.SaveInterval(); ok {
+		gauge(c.saveInterval, iv.Seconds())
+	}
+	if s.FS != nil && latest.Bytes > 0 {
+		gauge(c.savesUntilFull, float64(s.FS.AvailBytes/uint64(latest.Bytes)))
+	}
+}

@@ -1,0 +1,9 @@
+// Package pruner decides which checkpoints may go and deletes them safely.
+//
+// Plan is a pure function from a target's snapshot, its retention policy and
+// a goal to an ordered list of deletions, with a reason for everything kept.
+// Execute carries a plan out under the target's lock, re-checking every
+// checkpoint just before it goes and moving it to a hidden trash name first,
+// so that a crash never leaves a half-deleted checkpoint that looks valid.
+// Webhook turns Alertmanager notifications into watermark prunes.
+package pruner

@@ -1,0 +1,354 @@
+package pruner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+// TrashPrefix starts the hidden name a checkpoint is renamed to before it is
+// removed. No layout recognises it, so a crash mid-delete never leaves a
+// partial checkpoint under a name that looks valid.
+const TrashPrefix = ".checkpoint_exporter-trash-"
+
+// LockFile is used for the target lock where a directory cannot be flocked.
+const LockFile = ".checkpoint_exporter.lock"
+
+// Results of a prune, as in checkpoint_prune_runs_total{result}.
+const (
+	ResultOK           = "ok"
+	ResultDryRun       = "dry_run"
+	ResultNoop         = "noop"
+	ResultInsufficient = "insufficient"
+	ResultError        = "error"
+)
+
+// Deleted is one checkpoint a prune deleted (or, in a dry run, would delete).
+type Deleted struct {
+	Name   string `json:"name"`
+	Step   int64  `json:"step"`
+	Bytes  int64  `json:"bytes"`
+	Reason string `json:"reason"`
+}
+
+// Skipped is a planned deletion that did not happen, and why.
+type Skipped struct {
+	Name   string `json:"name"`
+	Step   int64  `json:"step"`
+	Reason string `json:"reason"`
+}
+
+// Result is what one prune of one target did.
+type Result struct {
+	Target  string    `json:"target"`
+	Result  string    `json:"result"`
+	Deleted []Deleted `json:"deleted"`
+	Skipped []Skipped `json:"skipped,omitempty"`
+	// PlannedBytes is the disk usage of what was planned; FreedBytes is
+	// measured with statfs before and after (0 in a dry run).
+	PlannedBytes uint64 `json:"planned_bytes"`
+	FreedBytes   int64  `json:"freed_bytes"`
+	ShortBytes   uint64 `json:"short_bytes,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Executor carries out plans.
+type Executor struct {
+	Logger log.Logger
+	// StatFS measures free space (nil: checkpoint.StatFS).
+	StatFS func(path string) (checkpoint.FSStats, error)
+	// LockWait is how long to wait for another pruner's lock on the target.
+	LockWait time.Duration
+	// beforeRemove, if set, runs after a checkpoint is checked and before it
+	// is renamed (tests use it to change a checkpoint at the worst moment).
+	beforeRemove func(checkpoint.Checkpoint)
+}
+
+func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
+	if x.StatFS != nil {
+		return x.StatFS(path)
+	}
+	return checkpoint.StatFS(path)
+}
+
+// ErrLocked is returned when another pruner holds the target's lock for
+// longer than LockWait.
+var ErrLocked = errors.New("another prune holds the target lock")
+
+// Execute carries out plan on target t. Without execute it only reports what
+// it would delete. With execute it takes the target's lock, re-checks each
+// checkpoint (same inode and mtime as scanned, or it is skipped), stops as
+// soon as the plan's free-space goal is met, renames each checkpoint to a
+// trash name and then removes it, and measures the bytes freed.
+func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, execute bool, trigger string) (Result, error) {
+	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
+	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
+	if !execute {
+		for _, it := range plan.Delete {
+			c := it.Checkpoint
+			level.Info(logger).Log("msg", "dry run: would delete checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
+			res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
+		}
+		res.Result = ResultDryRun
+		return res, nil
+	}
+	if plan.Noop || len(plan.Delete) == 0 {
+		res.Result = ResultNoop
+		if plan.Insufficient {
+			res.Result = ResultInsufficient
+		}
+		return res, nil
+	}
+
+	dirfd, unlock, err := lockTarget(ctx, t.Path, x.LockWait)
+	if err != nil {
+		res.Result, res.Error = ResultError, err.Error()
+		return res, err
+	}
+	defer unlock()
+
+	before, err := x.statfs(t.Path)
+	if err != nil {
+		res.Result, res.Error = ResultError, err.Error()
+		return res, fmt.Errorf("measure before prune: %w", err)
+	}
+	goalMet := func() bool {
+		if plan.Free.IsZero() || plan.Goal.Kind != GoalWatermark {
+			return false
+		}
+		fs, err := x.statfs(t.Path)
+		return err == nil && need(fs, plan.Free, plan.Goal.Headroom) == 0
+	}
+	var firstErr error
+	for _, it := range plan.Delete {
+		if err := ctx.Err(); err != nil {
+			firstErr = err
+			break
+		}
+		if goalMet() {
+			break
+		}
+		c := it.Checkpoint
+		if why := recheck(dirfd, c); why != "" {
+			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "why", why)
+			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: why})
+			continue
+		}
+		if x.beforeRemove != nil {
+			x.beforeRemove(c)
+		}
+		if err := removeCheckpoint(dirfd, t.Path, c); err != nil {
+			level.Error(logger).Log("msg", "deleting checkpoint failed", "name", c.Name, "step", c.Step, "err", err)
+			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: err.Error()})
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		level.Info(logger).Log("msg", "deleted checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
+		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
+	}
+
+	after, err := x.statfs(t.Path)
+	if err == nil {
+		res.FreedBytes = int64(after.AvailBytes) - int64(before.AvailBytes)
+	} else if firstErr == nil {
+		firstErr = fmt.Errorf("measure after prune: %w", err)
+	}
+	res.ShortBytes = 0
+	if err == nil && !plan.Free.IsZero() {
+		res.ShortBytes = need(after, plan.Free, plan.Goal.Headroom)
+	}
+	switch {
+	case firstErr != nil:
+		res.Result, res.Error = ResultError, firstErr.Error()
+	case res.ShortBytes > 0:
+		res.Result = ResultInsufficient
+	default:
+		res.Result = ResultOK
+	}
+	return res, firstErr
+}
+
+// recheck compares every entry of c with what the scan saw. It returns why c
+// must not be deleted, or "".
+func recheck(dirfd int, c checkpoint.Checkpoint) string {
+	for _, e := range c.Entries {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return "gone since the scan (deleted by someone else)"
+			}
+			return "cannot check: " + err.Error()
+		}
+		if st.Ino != e.Ino || uint64(st.Dev) != e.Dev {
+			return "replaced since the scan (different inode)"
+		}
+		if st.Mtim.Nano() != e.Mtime {
+			return "modified since the scan"
+		}
+	}
+	return ""
+}
+
+// removeCheckpoint renames every entry of c to a trash name in the same
+// directory (atomic, needs no space), index files first so a TensorFlow
+// checkpoint stops looking valid at once, then removes the trash without
+// following symlinks.
+func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) error {
+	entries := append([]checkpoint.Entry(nil), c.Entries...)
+	sort.SliceStable(entries, func(i, j int) bool {
+		return strings.HasSuffix(entries[i].Name, ".index") && !strings.HasSuffix(entries[j].Name, ".index")
+	})
+	trash := make([]string, 0, len(entries))
+	for _, e := range entries {
+		name, err := renameToTrash(dirfd, e.Name)
+		if err != nil {
+			return err
+		}
+		trash = append(trash, name)
+	}
+	for _, name := range trash {
+		if err := removeTrash(dirfd, dir, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func renameToTrash(dirfd int, name string) (string, error) {
+	base := TrashPrefix + name
+	if len(base) > 200 {
+		base = base[:200]
+	}
+	for i := 0; ; i++ {
+		trash := base
+		if i > 0 {
+			trash = base + "." + strconv.Itoa(i)
+		}
+		err := unix.Renameat2(dirfd, name, dirfd, trash, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			// No RENAME_NOREPLACE on this filesystem: check, then rename.
+			var st unix.Stat_t
+			if unix.Fstatat(dirfd, trash, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				continue
+			}
+			err = unix.Renameat(dirfd, name, dirfd, trash)
+		}
+		if errors.Is(err, unix.EEXIST) && i < 100 {
+			continue
+		}
+		if err != nil {
+			return "", &os.LinkError{Op: "rename", Old: name, New: trash, Err: err}
+		}
+		return trash, nil
+	}
+}
+
+// removeTrash removes one trash entry: a file or symlink is unlinked (a
+// symlink loses only its link), a directory is removed recursively without
+// following symlinks and without leaving dir.
+func removeTrash(dirfd int, dir, name string) error {
+	err := unix.Unlinkat(dirfd, name, 0)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
+		return &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	return nil
+}
+
+// RecoverTrash finishes deletions that a crash interrupted: it removes every
+// trash entry left in the target directory. It takes the target lock so it
+// never races a running prune.
+func RecoverTrash(ctx context.Context, logger log.Logger, t checkpoint.Target, wait time.Duration) (int, error) {
+	dirfd, unlock, err := lockTarget(ctx, t.Path, wait)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	d, err := os.Open(t.Path)
+	if err != nil {
+		return 0, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if !strings.HasPrefix(name, TrashPrefix) {
+			continue
+		}
+		if err := removeTrash(dirfd, t.Path, name); err != nil {
+			return n, err
+		}
+		level.Info(logger).Log("msg", "removed trash left by an interrupted prune", "target", t.Name, "name", name)
+		n++
+	}
+	return n, nil
+}
+
+// lockTarget opens the target directory and takes an exclusive flock on it
+// (or on LockFile inside it where the filesystem cannot lock a directory),
+// waiting up to wait. It returns the directory's descriptor for *at calls.
+func lockTarget(ctx context.Context, path string, wait time.Duration) (int, func(), error) {
+	dirfd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	lockfd := dirfd
+	closeAll := func() {
+		if lockfd != dirfd {
+			unix.Close(lockfd)
+		}
+		unix.Close(dirfd)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(lockfd, unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return dirfd, closeAll, nil
+		case errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, unix.EINTR):
+			if time.Now().After(deadline) {
+				closeAll()
+				return -1, nil, fmt.Errorf("lock %s: %w", path, ErrLocked)
+			}
+			select {
+			case <-ctx.Done():
+				closeAll()
+				return -1, nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		case lockfd == dirfd:
+			// NFS and some FUSE filesystems cannot lock a directory.
+			fd, ferr := unix.Openat(dirfd, LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+			if ferr != nil {
+				unix.Close(dirfd)
+				return -1, nil, fmt.Errorf("lock %s: %w (and %s: %w)", path, err, LockFile, ferr)
+			}
+			lockfd = fd
+		default:
+			closeAll()
+			return -1, nil, fmt.Errorf("lock %s: %w", filepath.Join(path, LockFile), err)
+		}
+	}
+}

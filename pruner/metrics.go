@@ -1,0 +1,93 @@
+package pruner
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the pruner's and webhook's counters.
+type Metrics struct {
+	runs     *prometheus.CounterVec
+	deleted  *prometheus.CounterVec
+	freed    *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	alerts   *prometheus.CounterVec
+}
+
+// Triggers, as in checkpoint_prune_runs_total{trigger}.
+const (
+	TriggerWebhook    = "webhook"
+	TriggerCLI        = "cli"
+	TriggerAutonomous = "autonomous"
+)
+
+// NewMetrics creates the counters and registers them with reg (if not nil).
+// The label sets of every target are created at zero so that rate() and
+// increase() see the first prune.
+func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
+	m := &Metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkpoint_prune_runs_total",
+			Help: "Prune runs by target, what triggered them and their result (ok, dry_run, insufficient, error, noop).",
+		}, []string{"target", "trigger", "result"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkpoint_prune_deleted_checkpoints_total",
+			Help: "Checkpoints deleted by the pruner.",
+		}, []string{"target"}),
+		freed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkpoint_prune_freed_bytes_total",
+			Help: "Bytes freed by the pruner, measured with statfs before and after each prune.",
+		}, []string{"target"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkpoint_webhook_requests_total",
+			Help: "Alertmanager webhook requests by HTTP status code.",
+		}, []string{"code"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkpoint_webhook_alerts_total",
+			Help: "Alerts received on the webhook by status (firing, resolved) and outcome (pruned, dry_run, noop, ignored).",
+		}, []string{"status", "outcome"}),
+	}
+	for _, t := range targets {
+		m.deleted.WithLabelValues(t)
+		m.freed.WithLabelValues(t)
+		for _, trig := range []string{TriggerWebhook, TriggerAutonomous} {
+			for _, r := range []string{ResultOK, ResultDryRun, ResultNoop, ResultInsufficient, ResultError} {
+				m.runs.WithLabelValues(t, trig, r)
+			}
+		}
+	}
+	for _, code := range []string{"200", "202"} {
+		m.requests.WithLabelValues(code)
+	}
+	if reg != nil {
+		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts)
+	}
+	return m
+}
+
+func (m *Metrics) observe(trigger string, r Result) {
+	if m == nil {
+		return
+	}
+	m.runs.WithLabelValues(r.Target, trigger, r.Result).Inc()
+	if r.Result == ResultDryRun {
+		return
+	}
+	m.deleted.WithLabelValues(r.Target).Add(float64(len(r.Deleted)))
+	if r.FreedBytes > 0 {
+		m.freed.WithLabelValues(r.Target).Add(float64(r.FreedBytes))
+	}
+}
+
+func (m *Metrics) webhookRequest(code int) {
+	if m != nil {
+		m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *Metrics) webhookAlert(status, outcome string) {
+	if m != nil {
+		m.alerts.WithLabelValues(status, outcome).Inc()
+	}
+}

@@ -1,0 +1,210 @@
+package pruner
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"time"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+// Policy is a target's retention policy: what is never pruned.
+type Policy struct {
+	// KeepLast: the newest KeepLast complete checkpoints are kept (at least 1:
+	// resuming needs the newest).
+	KeepLast int
+	// KeepEvery keeps every checkpoint whose step is a multiple of it (0: off).
+	KeepEvery int64
+	// KeepWithin keeps checkpoints younger than this.
+	KeepWithin time.Duration
+	// Protect are name globs that are never pruned.
+	Protect []string
+	// MinAge: a checkpoint younger than this may still be written.
+	MinAge time.Duration
+	// High and Low are the watermarks; Headroom is how long the free space
+	// left after a prune must last at the observed write rate.
+	High, Low checkpoint.Watermark
+	Headroom  time.Duration
+	// Execute: false means dry run.
+	Execute bool
+}
+
+// GoalKind says what a prune tries to reach.
+type GoalKind int
+
+const (
+	// GoalCount keeps only the newest N checkpoints, as cleanup scripts do.
+	GoalCount GoalKind = iota + 1
+	// GoalWatermark deletes oldest first until the low watermark holds and the
+	// free space covers the headroom.
+	GoalWatermark
+)
+
+// Goal is what one prune tries to reach.
+type Goal struct {
+	Kind GoalKind
+	// Keep is N for GoalCount; it also replaces the policy's KeepLast.
+	Keep int
+	// Free, if set, must hold afterwards (GoalWatermark's target; with
+	// GoalCount, only checked). Zero value: the policy's Low watermark.
+	Free checkpoint.Watermark
+	// Headroom is extra free space to leave, in bytes (GoalWatermark).
+	Headroom uint64
+}
+
+// Item is one checkpoint in a plan with the reason it goes or stays.
+type Item struct {
+	Checkpoint checkpoint.Checkpoint `json:"checkpoint"`
+	Reason     string                `json:"reason"`
+}
+
+// Plan is what a prune would do.
+type Plan struct {
+	Target string
+	Goal   Goal
+	// Delete is oldest step first.
+	Delete []Item
+	Keep   []Item
+	// NeedBytes is how much must be freed for the goal's free-space part to
+	// hold; DeleteBytes is the disk usage of Delete.
+	NeedBytes   uint64
+	DeleteBytes uint64
+	// Noop: the goal already holds, nothing to do.
+	Noop bool
+	// Free is the free-space goal that Execute checks as it goes (zero: none).
+	Free checkpoint.Watermark
+	// Insufficient: deleting everything prunable does not reach the goal;
+	// ShortBytes says by how much.
+	Insufficient bool
+	ShortBytes   uint64
+}
+
+// Keep reasons.
+const (
+	ReasonIncomplete = "incomplete"
+	ReasonPinned     = "pinned"
+	ReasonProtected  = "protected"
+	ReasonLatest     = "latest"
+	ReasonTooYoung   = "too young"
+	ReasonKeepWithin = "keep_within"
+	ReasonKeepEvery  = "keep_every"
+	ReasonNotNeeded  = "not needed for the goal"
+)
+
+// keepReason says why c is kept regardless of goal, or "" if it may go.
+// rank is c's position among complete checkpoints counted from the newest (0).
+func keepReason(c checkpoint.Checkpoint, rank, keepLast int, p Policy, now time.Time) string {
+	age := now.Sub(c.ModTime)
+	switch {
+	case c.Incomplete:
+		return ReasonIncomplete
+	case c.Pinned != "":
+		return ReasonPinned + " (" + c.Pinned + ")"
+	case protected(c, p.Protect):
+		return ReasonProtected
+	case rank < keepLast:
+		return fmt.Sprintf("%s %d", ReasonLatest, keepLast)
+	case age < p.MinAge:
+		return ReasonTooYoung
+	case p.KeepWithin > 0 && age < p.KeepWithin:
+		return ReasonKeepWithin
+	case p.KeepEvery > 0 && c.Step%p.KeepEvery == 0:
+		return ReasonKeepEvery
+	}
+	return ""
+}
+
+func protected(c checkpoint.Checkpoint, globs []string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, c.Name); ok {
+			return true
+		}
+		for _, e := range c.Entries {
+			if ok, _ := path.Match(g, e.Name); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HeadroomBytes is the free space the headroom asks for at the snapshot's
+// observed write rate; 0 when the rate is unknown.
+func HeadroomBytes(s *checkpoint.Snapshot, headroom time.Duration) uint64 {
+	rate, ok := s.WriteRate()
+	if !ok || headroom <= 0 {
+		return 0
+	}
+	return uint64(math.Ceil(rate * headroom.Seconds()))
+}
+
+// need is how many bytes must be freed on fs for free (as a low watermark)
+// to hold with at least headroom bytes available.
+func need(fs checkpoint.FSStats, free checkpoint.Watermark, headroom uint64) uint64 {
+	n := free.Shortfall(fs)
+	if headroom > fs.AvailBytes {
+		n = max(n, headroom-fs.AvailBytes)
+	}
+	return n
+}
+
+// MakePlan decides what a prune of snapshot s deletes to reach goal under
+// policy p at time now. It never plans the newest complete checkpoint nor
+// anything keepReason keeps. It reads nothing but its arguments.
+func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
+	plan := Plan{Target: s.Target.Name, Goal: goal}
+	keepLast := max(p.KeepLast, 1)
+	if goal.Kind == GoalCount {
+		keepLast = max(goal.Keep, 1)
+	}
+	free := goal.Free
+	if free.IsZero() && goal.Kind == GoalWatermark {
+		free = p.Low
+	}
+	plan.Free = free
+	if s.FS != nil && !free.IsZero() {
+		plan.NeedBytes = need(*s.FS, free, goal.Headroom)
+	}
+	complete := len(s.Complete())
+	rank := complete // complete checkpoints newer than the current one, counted down
+	kept := make([]string, len(s.Checkpoints))
+	for i := range s.Checkpoints {
+		if !s.Checkpoints[i].Incomplete {
+			rank--
+		}
+		kept[i] = keepReason(s.Checkpoints[i], rank, keepLast, p, now)
+	}
+
+	if goal.Kind == GoalWatermark && plan.NeedBytes == 0 {
+		plan.Noop = true
+	}
+	var freed uint64
+	for i, c := range s.Checkpoints {
+		reason := kept[i]
+		if reason == "" {
+			switch {
+			case goal.Kind == GoalCount:
+				reason = fmt.Sprintf("older than the newest %d", keepLast)
+			case freed < plan.NeedBytes:
+				reason = "oldest, to free space"
+			}
+			if reason != "" {
+				plan.Delete = append(plan.Delete, Item{Checkpoint: c, Reason: reason})
+				freed += uint64(max(c.Bytes, 0))
+				continue
+			}
+			reason = ReasonNotNeeded
+		}
+		plan.Keep = append(plan.Keep, Item{Checkpoint: c, Reason: reason})
+	}
+	plan.DeleteBytes = freed
+	if goal.Kind == GoalCount && len(plan.Delete) == 0 && plan.NeedBytes == 0 {
+		plan.Noop = true
+	}
+	if freed < plan.NeedBytes {
+		plan.Insufficient = true
+		plan.ShortBytes = plan.NeedBytes - freed
+	}
+	return plan
+}

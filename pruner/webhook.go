@@ -1,0 +1,381 @@
+package pruner
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+// Message is Alertmanager's webhook payload, version 4.
+type Message struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Alert           `json:"alerts"`
+}
+
+// Alert is one alert of a Message.
+type Alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// Alert outcomes, as in checkpoint_webhook_alerts_total{outcome}.
+const (
+	OutcomePruned  = "pruned"
+	OutcomeDryRun  = "dry_run"
+	OutcomeNoop    = "noop"
+	OutcomeIgnored = "ignored"
+	OutcomeError   = "error"
+)
+
+// DecodeMessage parses and checks a webhook body.
+func DecodeMessage(body []byte) (*Message, error) {
+	var m Message
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed JSON: trailing data after the message")
+	}
+	if m.Version != "4" {
+		return nil, fmt.Errorf("unsupported webhook version %q (want \"4\")", m.Version)
+	}
+	for i, a := range m.Alerts {
+		if a.Status != "firing" && a.Status != "resolved" {
+			return nil, fmt.Errorf("alerts[%d]: status %q is neither firing nor resolved", i, a.Status)
+		}
+	}
+	return &m, nil
+}
+
+// Match is what the webhook makes of one alert.
+type Match struct {
+	Fingerprint string   `json:"fingerprint,omitempty"`
+	Status      string   `json:"status"`
+	Targets     []string `json:"targets"`
+	// Ignored says why the alert selects nothing, if it does not.
+	Ignored string `json:"ignored,omitempty"`
+}
+
+// Matcher selects the targets an alert is about.
+type Matcher struct {
+	// Targets are the configured target names.
+	Targets []string
+	// Mountpoints maps a mount point to the targets on it.
+	Mountpoints map[string][]string
+	// Instance, if set, ignores alerts whose instance label differs.
+	Instance string
+}
+
+// Match selects targets for every alert: resolved alerts select nothing; a
+// firing alert selects the target its "target" label names, else every target
+// on the filesystem its "mountpoint" label names, else nothing. It only ever
+// returns configured targets.
+func (m Matcher) Match(msg *Message) []Match {
+	out := make([]Match, 0, len(msg.Alerts))
+	for _, a := range msg.Alerts {
+		r := Match{Fingerprint: a.Fingerprint, Status: a.Status, Targets: []string{}}
+		inst, hasInst := a.Labels["instance"]
+		switch {
+		case a.Status != "firing":
+			r.Ignored = "resolved"
+		case m.Instance != "" && hasInst && inst != m.Instance:
+			r.Ignored = fmt.Sprintf("instance %q is not this exporter (%q)", inst, m.Instance)
+		case a.Labels["target"] != "":
+			name := a.Labels["target"]
+			for _, t := range m.Targets {
+				if t == name {
+					r.Targets = append(r.Targets, t)
+				}
+			}
+			if len(r.Targets) == 0 {
+				r.Ignored = fmt.Sprintf("unknown target %q", name)
+			}
+		case a.Labels["mountpoint"] != "":
+			mp := a.Labels["mountpoint"]
+			r.Targets = append(r.Targets, m.Mountpoints[mp]...)
+			if len(r.Targets) == 0 {
+				r.Ignored = fmt.Sprintf("no target on mountpoint %q", mp)
+			}
+		default:
+			r.Ignored = "no target or mountpoint label"
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Pruning is what the webhook needs from the pruning service.
+type Pruning interface {
+	Trigger(trigger string, targets ...string) map[string]*Flight
+}
+
+// WebhookOptions configure the webhook.
+type WebhookOptions struct {
+	// TokenFile holds the bearer token Alertmanager must send; it is re-read
+	// when it changes. Empty: no token is required.
+	TokenFile string
+	// MaxBodyBytes limits the request body (default 1 MiB).
+	MaxBodyBytes int64
+	// Timeout is how long a request waits for its prunes before answering
+	// 202 (default 5s).
+	Timeout time.Duration
+	// Instance, if set, ignores alerts for another instance.
+	Instance string
+}
+
+// Webhook is the Alertmanager receiver: an http.Handler.
+type Webhook struct {
+	logger    log.Logger
+	pruning   Pruning
+	snapshots func() []*checkpoint.Snapshot
+	targets   []string
+	metrics   *Metrics
+	opts      WebhookOptions
+
+	mu         sync.Mutex // guards token, tokenStamp
+	token      []byte
+	tokenStamp string
+}
+
+// NewWebhook returns the handler. snapshots supplies the latest scans, used
+// to find the targets on a mount point.
+func NewWebhook(logger log.Logger, p Pruning, snapshots func() []*checkpoint.Snapshot, targets []string, m *Metrics, opts WebhookOptions) (*Webhook, error) {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	w := &Webhook{logger: logger, pruning: p, snapshots: snapshots, targets: targets, metrics: m, opts: opts}
+	if opts.TokenFile != "" {
+		if _, err := w.currentToken(); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// currentToken returns the token, re-reading the file when its size or
+// modification time changed.
+func (w *Webhook) currentToken() ([]byte, error) {
+	st, err := os.Stat(w.opts.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("webhook token file: %w", err)
+	}
+	stamp := strconv.FormatInt(st.ModTime().UnixNano(), 10) + "/" + strconv.FormatInt(st.Size(), 10)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if stamp == w.tokenStamp {
+		return w.token, nil
+	}
+	data, err := os.ReadFile(w.opts.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("webhook token file: %w", err)
+	}
+	tok := bytes.TrimSpace(data)
+	if len(tok) == 0 {
+		return nil, fmt.Errorf("webhook token file %s is empty", w.opts.TokenFile)
+	}
+	w.token, w.tokenStamp = tok, stamp
+	return tok, nil
+}
+
+// Response is the webhook's JSON answer.
+type Response struct {
+	// Status is "done" when every prune finished in time, "accepted" when
+	// some go on in the background, or "error".
+	Status  string   `json:"status"`
+	Error   string   `json:"error,omitempty"`
+	Alerts  []Match  `json:"alerts,omitempty"`
+	Results []Result `json:"results,omitempty"`
+}
+
+func (w *Webhook) reply(rw http.ResponseWriter, code int, resp Response) {
+	w.metrics.webhookRequest(code)
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(code)
+	_ = json.NewEncoder(rw).Encode(resp)
+}
+
+func (w *Webhook) fail(rw http.ResponseWriter, r *http.Request, code int, msg string) {
+	level.Warn(w.logger).Log("msg", "webhook request refused", "code", code, "remote", r.RemoteAddr, "reason", msg)
+	w.reply(rw, code, Response{Status: "error", Error: msg})
+}
+
+func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", http.MethodPost)
+		w.fail(rw, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: POST Alertmanager's webhook payload")
+		return
+	}
+	if w.opts.TokenFile != "" {
+		tok, err := w.currentToken()
+		if err != nil {
+			level.Error(w.logger).Log("msg", "cannot read webhook token", "err", err)
+			w.fail(rw, r, http.StatusInternalServerError, "webhook token unavailable")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), tok) != 1 {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="checkpoint_exporter webhook"`)
+			w.fail(rw, r, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		w.fail(rw, r, http.StatusUnsupportedMediaType, "content type must be application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, w.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			w.fail(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", w.opts.MaxBodyBytes))
+			return
+		}
+		w.fail(rw, r, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	msg, err := DecodeMessage(body)
+	if err != nil {
+		w.fail(rw, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.handle(r.Context(), rw, msg)
+}
+
+func (w *Webhook) matcher() Matcher {
+	m := Matcher{Targets: w.targets, Mountpoints: map[string][]string{}, Instance: w.opts.Instance}
+	for _, s := range w.snapshots() {
+		if s.FS != nil && s.FS.Mountpoint != "" {
+			m.Mountpoints[s.FS.Mountpoint] = append(m.Mountpoints[s.FS.Mountpoint], s.Target.Name)
+		}
+	}
+	return m
+}
+
+func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Message) {
+	matches := w.matcher().Match(msg)
+	seen := map[string]bool{}
+	var targets []string
+	for _, m := range matches {
+		level.Info(w.logger).Log("msg", "webhook alert", "receiver", msg.Receiver, "status", m.Status,
+			"fingerprint", m.Fingerprint, "targets", strings.Join(m.Targets, ","), "ignored", m.Ignored)
+		for _, t := range m.Targets {
+			if !seen[t] {
+				seen[t] = true
+				targets = append(targets, t)
+			}
+		}
+	}
+	sort.Strings(targets)
+	flights := map[string]*Flight{}
+	if len(targets) > 0 {
+		flights = w.pruning.Trigger(TriggerWebhook, targets...)
+	}
+	timer := time.NewTimer(w.opts.Timeout)
+	defer timer.Stop()
+	inTime := true
+wait:
+	for _, f := range flights {
+		select {
+		case <-f.Done():
+		case <-timer.C:
+			inTime = false
+			break wait
+		case <-ctx.Done():
+			inTime = false
+			break wait
+		}
+	}
+	if !inTime {
+		go func() {
+			for _, f := range flights {
+				<-f.Done()
+			}
+			w.countAlerts(matches, flights)
+		}()
+		w.reply(rw, http.StatusAccepted, Response{Status: "accepted", Alerts: matches})
+		return
+	}
+	results := make([]Result, 0, len(targets))
+	for _, t := range targets {
+		if f, ok := flights[t]; ok {
+			if r, ok := f.Result(t); ok {
+				results = append(results, r)
+			}
+		}
+	}
+	w.countAlerts(matches, flights)
+	w.reply(rw, http.StatusOK, Response{Status: "done", Alerts: matches, Results: results})
+}
+
+// countAlerts counts every alert once, by the outcome of its prunes.
+func (w *Webhook) countAlerts(matches []Match, flights map[string]*Flight) {
+	for _, m := range matches {
+		outcome := OutcomeIgnored
+		if len(m.Targets) > 0 {
+			outcome = OutcomeNoop
+			for _, t := range m.Targets {
+				f, ok := flights[t]
+				if !ok {
+					continue
+				}
+				r, _ := f.Result(t)
+				outcome = strongerOutcome(outcome, outcomeOf(r))
+			}
+		}
+		w.metrics.webhookAlert(m.Status, outcome)
+	}
+}
+
+func outcomeOf(r Result) string {
+	switch {
+	case r.Result == ResultDryRun:
+		return OutcomeDryRun
+	case len(r.Deleted) > 0:
+		return OutcomePruned
+	case r.Result == ResultError:
+		return OutcomeError
+	}
+	return OutcomeNoop
+}
+
+func strongerOutcome(a, b string) string {
+	rank := map[string]int{OutcomeIgnored: 0, OutcomeNoop: 1, OutcomeDryRun: 2, OutcomeError: 3, OutcomePruned: 4}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
