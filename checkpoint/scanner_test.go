@@ -1,0 +1,288 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestSizesMatchDu(t *testing.T) {
+	dir := tree(t, map[string]int{
+		"checkpoint-100/model.safetensors": 1 << 20, "checkpoint-100/optimizer.pt": 300_000,
+		"checkpoint-100/sub/deeper/x": 5000, "checkpoint-200/model.safetensors": 1 << 20,
+	})
+	// A hard link inside one checkpoint counts once; a symlink to a big file
+	// outside counts as the link only.
+	outside := filepath.Join(t.TempDir(), "big")
+	os.WriteFile(outside, make([]byte, 4<<20), 0o644)
+	must(t, os.Link(filepath.Join(dir, "checkpoint-100/model.safetensors"), filepath.Join(dir, "checkpoint-100/sub/hardlink")))
+	must(t, os.Symlink(outside, filepath.Join(dir, "checkpoint-200/link")))
+	snap := scan(t, Target{Name: "t", Path: dir}, ScanOptions{})
+	if len(snap.Checkpoints) != 2 {
+		t.Fatalf("got %d checkpoints", len(snap.Checkpoints))
+	}
+	for _, c := range snap.Checkpoints {
+		want, ok := duBytes(t, filepath.Join(dir, c.Name))
+		if ok && c.Bytes != want {
+			t.Errorf("%s: bytes = %d, du says %d", c.Name, c.Bytes, want)
+		}
+	}
+	if c := snap.Checkpoints[1]; c.Bytes > 2<<20 {
+		t.Errorf("checkpoint-200 counts %d bytes: the symlink was followed", c.Bytes)
+	}
+}
+
+func TestHardLinksAcrossCheckpointsCountOnce(t *testing.T) {
+	dir := tree(t, map[string]int{"checkpoint-1/w": 1 << 20})
+	must(t, os.Mkdir(filepath.Join(dir, "checkpoint-2"), 0o755))
+	must(t, os.Link(filepath.Join(dir, "checkpoint-1/w"), filepath.Join(dir, "checkpoint-2/w")))
+	snap := scan(t, Target{Name: "t", Path: dir}, ScanOptions{})
+	if want, ok := duBytes(t, dir); ok {
+		// du counts the target directory itself too.
+		var st unix.Stat_t
+		must(t, unix.Lstat(dir, &st))
+		if got := snap.Bytes() + st.Blocks*512; got != want {
+			t.Errorf("bytes = %d (+ dir), du says %d", got, want)
+		}
+	}
+}
+
+func TestSymlinkCheckpointIsNotFollowed(t *testing.T) {
+	dir := tree(t, map[string]int{"checkpoint_step_1.keras": 100, "checkpoint_step_2.keras": 100})
+	outside := filepath.Join(t.TempDir(), "elsewhere.keras")
+	os.WriteFile(outside, make([]byte, 8<<20), 0o644)
+	must(t, os.Symlink(outside, filepath.Join(dir, "checkpoint_step_3.keras")))
+	snap := scan(t, Target{Name: "t", Path: dir}, ScanOptions{})
+	c := snap.Checkpoints[2]
+	if !c.Entries[0].Symlink || c.Bytes > 8192 {
+		t.Errorf("symlinked checkpoint: symlink=%v bytes=%d; want the link only", c.Entries[0].Symlink, c.Bytes)
+	}
+}
+
+func TestOtherFilesystemNotCrossed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run as root to mount a tmpfs")
+		}
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := tree(t, map[string]int{"checkpoint-1/w": 4096, "checkpoint-1/mnt/": 0})
+	mnt := filepath.Join(dir, "checkpoint-1/mnt")
+	must(t, unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=16m"))
+	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(mnt, "big"), make([]byte, 8<<20), 0o644)
+	snap := scan(t, Target{Name: "t", Path: dir}, ScanOptions{})
+	if b := snap.Checkpoints[0].Bytes; b > 1<<20 {
+		t.Errorf("bytes = %d: the walk entered another filesystem", b)
+	}
+}
+
+func TestMissingDirectoryIsDown(t *testing.T) {
+	s, _ := NewScanner(Target{Name: "t", Path: filepath.Join(t.TempDir(), "nope")}, ScanOptions{})
+	snap := s.Scan(context.Background())
+	if snap.Up() || !errors.Is(snap.Err, os.ErrNotExist) {
+		t.Errorf("up=%v err=%v; want down with not-exist", snap.Up(), snap.Err)
+	}
+}
+
+func TestStatFSHangReportsDown(t *testing.T) {
+	dir := t.TempDir()
+	release := make(chan struct{})
+	calls := 0
+	s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{
+		StatFSTimeout: 50 * time.Millisecond,
+		StatFS: func(p string) (FSStats, error) {
+			calls++
+			<-release
+			return StatFS(p)
+		},
+	})
+	snap := s.Scan(context.Background())
+	if snap.Up() || !errors.Is(snap.Err, ErrStatFSHung) {
+		t.Fatalf("up=%v err=%v; want down with ErrStatFSHung", snap.Up(), snap.Err)
+	}
+	// While the first call hangs, later scans do not pile up more calls.
+	snap = s.Scan(context.Background())
+	if !errors.Is(snap.Err, ErrStatFSHung) || calls != 1 {
+		t.Fatalf("second scan: err=%v calls=%d; want hung error and no new call", snap.Err, calls)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if snap = s.Scan(context.Background()); snap.Up() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !snap.Up() {
+		t.Fatalf("after the mount recovered: %v", snap.Err)
+	}
+}
+
+// A checkpoint deleted between scans is neither an error nor kept in the cache.
+func TestDeletedCheckpointLeavesCache(t *testing.T) {
+	dir := tree(t, map[string]int{"checkpoint-1/a": 10, "checkpoint-2/a": 10})
+	s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{})
+	if snap := s.Scan(context.Background()); len(snap.Checkpoints) != 2 {
+		t.Fatalf("want 2 checkpoints, got %d", len(snap.Checkpoints))
+	}
+	must(t, os.RemoveAll(filepath.Join(dir, "checkpoint-1")))
+	snap := s.Scan(context.Background())
+	if len(snap.Checkpoints) != 1 || snap.Errors != 0 {
+		t.Errorf("after removal: %d checkpoints, %d errors; want 1, 0", len(snap.Checkpoints), snap.Errors)
+	}
+	if _, ok := s.cache["checkpoint-1"]; ok {
+		t.Error("deleted checkpoint still cached")
+	}
+}
+
+// Incremental rescans: settled checkpoints are not walked again unless their
+// top-level entry changed or a full rescan is due.
+func TestIncrementalRescan(t *testing.T) {
+	dir := tree(t, map[string]int{"checkpoint-1/w": 4096, "checkpoint-2/w": 4096})
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{FullRescanInterval: time.Hour, Now: clock})
+	first := s.Scan(context.Background())
+	size1 := first.Checkpoints[0].Bytes
+
+	// Rewritten in place: the directory's mtime does not change, so only the
+	// full verification catches it.
+	old := time.Now().Add(-time.Hour)
+	must(t, os.WriteFile(filepath.Join(dir, "checkpoint-1/w"), make([]byte, 64<<10), 0o644))
+	must(t, os.Chtimes(filepath.Join(dir, "checkpoint-1/w"), old, old))
+	now = now.Add(time.Minute)
+	if got := s.Scan(context.Background()).Checkpoints[0].Bytes; got != size1 {
+		t.Fatalf("settled checkpoint re-walked before the full rescan: %d, cached %d", got, size1)
+	}
+	now = now.Add(time.Hour)
+	if got := s.Scan(context.Background()).Checkpoints[0].Bytes; got <= size1 {
+		t.Fatalf("full rescan missed the in-place rewrite: %d bytes, was %d", got, size1)
+	}
+
+	// A new file in a settled directory changes its mtime: re-walked at once.
+	size2 := s.Scan(context.Background()).Checkpoints[1].Bytes
+	must(t, os.WriteFile(filepath.Join(dir, "checkpoint-2/extra"), make([]byte, 64<<10), 0o644))
+	now = now.Add(time.Minute)
+	if got := s.Scan(context.Background()).Checkpoints[1].Bytes; got <= size2 {
+		t.Fatalf("new file in settled checkpoint not seen: %d bytes, was %d", got, size2)
+	}
+}
+
+func TestYoungCheckpointsAreAlwaysWalked(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "checkpoint-1/w"), "x")
+	s, _ := NewScanner(Target{Name: "t", Path: dir, MinAge: time.Hour}, ScanOptions{})
+	s.Scan(context.Background())
+	if c := s.cache["checkpoint-1"]; c.settled {
+		t.Fatal("a checkpoint younger than min_age is settled")
+	}
+}
+
+func TestParseMountinfo(t *testing.T) {
+	const mi = `22 1 252:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+30 22 0:27 / /data rw,relatime shared:2 - xfs /dev/sdb1 rw
+31 22 0:27 /sub /mnt/bind\040dir rw - xfs /dev/sdb1 rw
+40 22 0:50 / /data/models rw - nfs4 server:/export rw
+`
+	tests := []struct {
+		dev  uint64
+		path string
+		want mount
+	}{
+		{unix.Mkdev(252, 1), "/home/x", mount{"/", "/dev/vda1", "ext4"}},
+		{unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/dev/sdb1", "xfs"}},
+		{unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/dev/sdb1", "xfs"}},
+		{unix.Mkdev(0, 50), "/data/models", mount{"/data/models", "server:/export", "nfs4"}},
+	}
+	for _, tt := range tests {
+		got, err := parseMountinfo(strings.NewReader(mi), tt.dev, tt.path)
+		if err != nil || got != tt.want {
+			t.Errorf("dev %d path %s: got %+v, %v; want %+v", tt.dev, tt.path, got, err, tt.want)
+		}
+	}
+	if _, err := parseMountinfo(strings.NewReader(mi), unix.Mkdev(9, 9), "/"); err == nil {
+		t.Error("unknown device: want an error")
+	}
+}
+
+func TestStatFSReal(t *testing.T) {
+	fs, err := StatFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs.SizeBytes == 0 || fs.AvailBytes > fs.SizeBytes || fs.Mountpoint == "" || fs.FSType == "" {
+		t.Errorf("implausible stats: %+v", fs)
+	}
+}
+
+// Permission errors are counted and the scan goes on. Root reads everything,
+// so the scan runs in a child process as nobody.
+func TestPermissionErrorsCounted(t *testing.T) {
+	if os.Getenv("CKPT_TEST_AS_NOBODY") != "" {
+		s, _ := NewScanner(Target{Name: "t", Path: os.Getenv("CKPT_TEST_AS_NOBODY")}, ScanOptions{})
+		snap := s.Scan(context.Background())
+		if snap.Err != nil || snap.Errors == 0 || len(snap.Checkpoints) != 2 {
+			t.Fatalf("err=%v errors=%d checkpoints=%d; want no error, errors > 0, 2 checkpoints", snap.Err, snap.Errors, len(snap.Checkpoints))
+		}
+		return
+	}
+	dir := tree(t, map[string]int{"checkpoint-1/w": 10, "checkpoint-2/secret/w": 10})
+	bin := filepath.Join(dir, "scanner.test")
+	exe, err := os.ReadFile(os.Args[0])
+	must(t, err)
+	must(t, os.WriteFile(bin, exe, 0o755))
+	for p := dir; p != "/" && p != "."; p = filepath.Dir(p) {
+		os.Chmod(p, 0o755) // let nobody reach the tree and the test binary
+		if p == os.TempDir() {
+			break
+		}
+	}
+	must(t, os.Chmod(filepath.Join(dir, "checkpoint-2/secret"), 0o700))
+	if os.Geteuid() != 0 {
+		s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{})
+		if snap := s.Scan(context.Background()); snap.Errors == 0 {
+			t.Fatal("unreadable directory not counted")
+		}
+		return
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPermissionErrorsCounted$", "-test.v")
+	cmd.Env = append(os.Environ(), "CKPT_TEST_AS_NOBODY="+dir)
+	cmd.SysProcAttr = &unixSysProcAttrNobody
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scan as nobody: %v\n%s", err, out)
+	}
+}
+
+// Entries that vanish while a checkpoint is walked are skipped silently.
+func TestVanishDuringWalk(t *testing.T) {
+	dir := tree(t, map[string]int{"checkpoint-1/a": 10})
+	u := usage{}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	must(t, unix.Fstat(fd, &st))
+	w := &walker{s: newSizer(uint64(st.Dev))}
+	w.walkDir(fd, []byte("gone\x00"), 0, &u)
+	must(t, os.RemoveAll(filepath.Join(dir, "checkpoint-1")))
+	w.walkDir(fd, []byte("checkpoint-1\x00"), 0, &u)
+	if u.errors != 0 {
+		t.Errorf("vanished entries counted as %d errors", u.errors)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,126 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+type fixed []*checkpoint.Snapshot
+
+func (f fixed) Snapshots() []*checkpoint.Snapshot { return f }
+
+func TestGoldenExposition(t *testing.T) {
+	t0 := time.Unix(1_732_000_000, 0)
+	fs := &checkpoint.FSStats{Mountpoint: "/data", Device: "/dev/sdb1", FSType: "xfs", SizeBytes: 1000 << 20, AvailBytes: 300 << 20, Files: 1000, FilesFree: 900}
+	ok := &checkpoint.Snapshot{
+		Target: checkpoint.Target{Name: "caocrvfy", Path: "/data/caocrvfy/models"},
+		Layout: "keras", Series: "checkpoint_step_{step}.keras",
+		Checkpoints: []checkpoint.Checkpoint{
+			{Name: "checkpoint_step_100.keras", Step: 100, Bytes: 84 << 20, ModTime: t0},
+			{Name: "checkpoint_step_200.keras", Step: 200, Bytes: 84 << 20, ModTime: t0.Add(60 * time.Second)},
+			{Name: "checkpoint_step_300.keras", Step: 300, Bytes: 84 << 20, ModTime: t0.Add(180 * time.Second)},
+			{Name: "checkpoint_step_400.keras", Step: 400, Bytes: 10 << 20, ModTime: t0.Add(200 * time.Second), Incomplete: true},
+		},
+		FS: fs, ErrorsTotal: 2, Duration: 250 * time.Millisecond, Time: t0.Add(300 * time.Second),
+	}
+	down := &checkpoint.Snapshot{
+		Target: checkpoint.Target{Name: "gone", Path: "/data/gone"}, Err: errors.New("open: no such file or directory"),
+		Duration: time.Millisecond, Time: t0.Add(300 * time.Second),
+	}
+	c := New(fixed{ok, down})
+	f, err := os.Open(filepath.Join("testdata", "golden.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := testutil.CollectAndCompare(c, f); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+func TestTargetGoneLeavesNoSeries(t *testing.T) {
+	snap := &checkpoint.Snapshot{Target: checkpoint.Target{Name: "a"}, Time: time.Now()}
+	src := &mutable{[]*checkpoint.Snapshot{snap}}
+	c := New(src)
+	if n := testutil.CollectAndCount(c, "checkpoint_dir_up"); n != 1 {
+		t.Fatalf("up series = %d, want 1", n)
+	}
+	src.s = nil
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("%d series after the target went away, want 0", n)
+	}
+}
+
+type mutable struct{ s []*checkpoint.Snapshot }
+
+func (m *mutable) Snapshots() []*checkpoint.Snapshot { return m.s }
+
+// A scrape never waits on the filesystem: with a scan blocked in statfs, the
+// scrape answers at once from the last snapshot.
+func TestScrapeDoesNotWaitForScan(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "checkpoint_step_1.keras"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "checkpoint_step_2.keras"), []byte("x"), 0o644)
+	block := make(chan struct{})
+	defer close(block)
+	calls := make(chan struct{}, 100)
+	sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "slow", Path: dir}, checkpoint.ScanOptions{
+		StatFSTimeout: time.Hour,
+		StatFS: func(p string) (checkpoint.FSStats, error) {
+			calls <- struct{}{}
+			if len(calls) > 1 {
+				<-block // every scan after the first hangs, like a dead NFS server
+			}
+			return checkpoint.StatFS(p)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := checkpoint.NewInventory(log.NewNopLogger(), 10*time.Millisecond, sc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go inv.Run(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(calls) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(calls) < 2 {
+		t.Fatal("second scan never started")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(New(inv))
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("scrape while a scan hangs: %v", err)
+	}
+	defer resp.Body.Close()
+	body := new(strings.Builder)
+	if _, err := io.Copy(body, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body.String(), `checkpoint_dir_checkpoints{target="slow"} 2`) {
+		t.Errorf("scrape did not serve the last snapshot:\n%s", body)
+	}
+}
