@@ -106,7 +106,9 @@ func (w Watermark) Shortfall(fs FSStats) uint64 {
 	if w.isBytes {
 		want = w.Free
 	} else {
-		want = uint64(math.Ceil((1 - w.Ratio) * float64(fs.SizeBytes)))
+		// Usage may be at most Ratio of the size: floor, so that an exact
+		// ratio is not missed by a rounding error.
+		want = fs.SizeBytes - min(fs.SizeBytes, uint64(math.Floor(w.Ratio*float64(fs.SizeBytes))))
 	}
 	if fs.AvailBytes >= want {
 		return 0

@@ -196,7 +196,9 @@ func recheck(dirfd int, c checkpoint.Checkpoint) string {
 		if st.Ino != e.Ino || uint64(st.Dev) != e.Dev {
 			return "replaced since the scan (different inode)"
 		}
-		if st.Mtim.Nano() != e.Mtime {
+		// ctime as well: it changes with any write or metadata change and
+		// cannot be set back, and an inode number can be reused at once.
+		if st.Mtim.Nano() != e.Mtime || st.Ctim.Nano() != e.Ctime {
 			return "modified since the scan"
 		}
 	}

@@ -1,0 +1,102 @@
+package pruner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+// old is an mtime well past any min_age.
+var old = time.Now().Add(-time.Hour)
+
+// kerasFiles writes checkpoint_step_N.keras files of size bytes for the
+// given steps, saved a minute apart and an hour ago.
+func kerasFiles(t *testing.T, dir string, size int, stepList ...int) {
+	t.Helper()
+	buf := make([]byte, size)
+	for i := range buf {
+		buf[i] = byte(i) | 1
+	}
+	for i, s := range stepList {
+		p := filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", s))
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := old.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(p, mt, mt)
+	}
+}
+
+func scanDir(t *testing.T, tg checkpoint.Target) *checkpoint.Snapshot {
+	t.Helper()
+	s, err := checkpoint.NewScanner(tg, checkpoint.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Scan(context.Background())
+	if snap.Err != nil {
+		t.Fatal(snap.Err)
+	}
+	return snap
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func noTrash(t *testing.T, dir string) {
+	t.Helper()
+	for _, n := range names(t, dir) {
+		if strings.HasPrefix(n, TrashPrefix) {
+			t.Errorf("trash left behind: %s", n)
+		}
+	}
+}
+
+// tmpfs mounts a small tmpfs for the test, which really returns ENOSPC.
+// Without root it skips, except under CI, where it fails.
+func tmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run the tests as root: this test mounts a tmpfs")
+		}
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+func testLogger(t *testing.T) log.Logger {
+	return log.NewLogfmtLogger(log.NewSyncWriter(testWriter{t}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,128 @@
+package pruner
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+// snapOf builds a snapshot of checkpoints step 100..100*n, 10 MiB each, one
+// saved per minute with the newest a minute old, on a 1000 MiB filesystem
+// with avail MiB available. mod edits the checkpoints.
+func snapOf(n int, availMiB uint64, mod func(cs []checkpoint.Checkpoint)) *checkpoint.Snapshot {
+	cs := make([]checkpoint.Checkpoint, n)
+	for i := range cs {
+		step := int64(100 * (i + 1))
+		cs[i] = checkpoint.Checkpoint{
+			Name: fmt.Sprintf("checkpoint-%d", step), Step: step, Bytes: 10 << 20,
+			ModTime: now.Add(-time.Duration(n-i) * time.Minute),
+		}
+	}
+	if mod != nil {
+		mod(cs)
+	}
+	return &checkpoint.Snapshot{
+		Target:      checkpoint.Target{Name: "t"},
+		Checkpoints: cs,
+		FS:          &checkpoint.FSStats{SizeBytes: 1000 << 20, AvailBytes: availMiB << 20},
+	}
+}
+
+func steps(items []Item) []int64 {
+	out := []int64{}
+	for _, it := range items {
+		out = append(out, it.Checkpoint.Step)
+	}
+	return out
+}
+
+func TestMakePlan(t *testing.T) {
+	base := Policy{KeepLast: 3, High: checkpoint.MustWatermark("85%"), Low: checkpoint.MustWatermark("70%")}
+	with := func(f func(p *Policy)) Policy { p := base; p.Protect = nil; f(&p); return p }
+	count := func(n int) Goal { return Goal{Kind: GoalCount, Keep: n} }
+	water := Goal{Kind: GoalWatermark}
+	tests := []struct {
+		name         string
+		snap         *checkpoint.Snapshot
+		policy       Policy
+		goal         Goal
+		wantDelete   []int64
+		insufficient bool
+		noop         bool
+	}{
+		{"count keeps newest N", snapOf(6, 500, nil), base, count(3), []int64{100, 200, 300}, false, false},
+		{"count goal replaces keep_last", snapOf(6, 500, nil), base, count(5), []int64{100}, false, false},
+		{"count 0 still keeps the newest", snapOf(3, 500, nil), with(func(p *Policy) { p.KeepLast = 0 }), count(0), []int64{100, 200}, false, false},
+		{"newest never planned even with keep_last 0", snapOf(2, 0, nil), with(func(p *Policy) { p.KeepLast = 0 }), water, []int64{100}, true, false},
+		{"keep_every", snapOf(6, 500, nil), with(func(p *Policy) { p.KeepEvery = 200 }), count(1), []int64{100, 300, 500}, false, false},
+		{"protect glob", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[0].Name = "best_100" }), with(func(p *Policy) { p.Protect = []string{"best_*"} }), count(1), []int64{200, 300, 400}, false, false},
+		{"pinned (HF best, DeepSpeed latest)", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[1].Pinned = "best_model_checkpoint" }), base, count(1), []int64{100, 300, 400}, false, false},
+		{"incomplete never planned, not counted as newest", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[4].Incomplete = true; cs[0].Incomplete = true }), base, count(2), []int64{200}, false, false},
+		{"too young", snapOf(5, 500, nil), with(func(p *Policy) { p.MinAge = 3*time.Minute + time.Second }), count(1), []int64{100, 200}, false, false},
+		{"keep_within", snapOf(5, 500, nil), with(func(p *Policy) { p.KeepWithin = 4*time.Minute + time.Second }), count(1), []int64{100}, false, false},
+		// 1000 MiB fs, 70% low watermark = 300 MiB must be available.
+		{"watermark holds: noop", snapOf(6, 300, nil), base, water, []int64{}, false, true},
+		{"watermark deletes oldest until it holds", snapOf(10, 275, nil), base, water, []int64{100, 200, 300}, false, false},
+		{"watermark insufficient", snapOf(5, 100, nil), base, water, []int64{100, 200}, true, false},
+		{"headroom asks for more", snapOf(10, 275, nil), base, Goal{Kind: GoalWatermark, Headroom: 345 << 20}, []int64{100, 200, 300, 400, 500, 600, 700}, false, false},
+		{"free override", snapOf(10, 275, nil), base, Goal{Kind: GoalWatermark, Free: checkpoint.MustWatermark("300MiB")}, []int64{100, 200, 300}, false, false},
+		{"count with unreachable free target", snapOf(4, 100, nil), base, Goal{Kind: GoalCount, Keep: 3, Free: checkpoint.MustWatermark("50%")}, []int64{100}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := MakePlan(tt.snap, tt.policy, tt.goal, now)
+			if got := steps(plan.Delete); !reflect.DeepEqual(got, tt.wantDelete) {
+				t.Errorf("delete %v, want %v (keep: %+v)", got, tt.wantDelete, plan.Keep)
+			}
+			if plan.Insufficient != tt.insufficient || plan.Noop != tt.noop {
+				t.Errorf("insufficient=%v noop=%v, want %v %v", plan.Insufficient, plan.Noop, tt.insufficient, tt.noop)
+			}
+			if plan.Insufficient && plan.ShortBytes == 0 {
+				t.Error("insufficient plan does not say how far short it is")
+			}
+			if len(plan.Delete)+len(plan.Keep) != len(tt.snap.Checkpoints) {
+				t.Errorf("plan lost checkpoints: %d + %d != %d", len(plan.Delete), len(plan.Keep), len(tt.snap.Checkpoints))
+			}
+			latest := tt.snap.Latest()
+			for _, it := range plan.Delete {
+				c := it.Checkpoint
+				if c.Incomplete || c.Pinned != "" || (latest != nil && c.Step == latest.Step) {
+					t.Errorf("planned %s (incomplete=%v pinned=%q) which must never be deleted", c.Name, c.Incomplete, c.Pinned)
+				}
+			}
+		})
+	}
+}
+
+func TestKeepReasons(t *testing.T) {
+	snap := snapOf(6, 500, func(cs []checkpoint.Checkpoint) {
+		cs[0].Incomplete = true
+		cs[1].Pinned = "latest"
+		cs[2].Name = "best_300"
+	})
+	p := Policy{KeepLast: 2, Protect: []string{"best_*"}, KeepEvery: 400}
+	plan := MakePlan(snap, p, Goal{Kind: GoalCount, Keep: 2}, now)
+	got := map[int64]string{}
+	for _, it := range plan.Keep {
+		got[it.Checkpoint.Step] = it.Reason
+	}
+	want := map[int64]string{100: "incomplete", 200: "pinned (latest)", 300: "protected", 400: "keep_every", 500: "latest 2", 600: "latest 2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("reasons %v, want %v", got, want)
+	}
+}
+
+func TestHeadroomBytes(t *testing.T) {
+	snap := snapOf(5, 500, nil) // 10 MiB a minute
+	if got, want := HeadroomBytes(snap, 10*time.Minute), uint64(100<<20); got != want {
+		t.Errorf("headroom = %d, want %d", got, want)
+	}
+	if got := HeadroomBytes(snapOf(1, 500, nil), 10*time.Minute); got != 0 {
+		t.Errorf("unknown rate gave headroom %d, want 0", got)
+	}
+}
