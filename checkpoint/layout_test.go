@@ -33,9 +33,9 @@ func TestLayouts(t *testing.T) {
 			files: map[string]int{
 				"checkpoint-500/model.safetensors": 100, "checkpoint-500/optimizer.pt": 50,
 				"checkpoint-1000/model.safetensors": 100, "checkpoint-1000/optimizer.pt": 50,
-				"checkpoint-1500/model.safetensors": 100,
+				"checkpoint-1500/model.safetensors":     100,
 				"tmp-checkpoint-2000/model.safetensors": 10,
-				"runs/": 0, "config.json": 10,
+				"runs/":                                 0, "config.json": 10,
 			},
 			setup: func(t *testing.T, dir string) {
 				writeFile(t, filepath.Join(dir, "checkpoint-1500/trainer_state.json"), `{"best_model_checkpoint": "out/checkpoint-500", "global_step": 1500}`)
@@ -51,7 +51,7 @@ func TestLayouts(t *testing.T) {
 				"ckpt-2.index": 10, "ckpt-2.data-00000-of-00002": 100, "ckpt-2.data-00001-of-00002": 100,
 				"ckpt-3.index": 10, "ckpt-3.data-00000-of-00001": 100,
 				"ckpt-4.data-00000-of-00001": 100,
-				"ckpt-5.index": 5, "ckpt-5.data-00000-of-00001.tempstate123": 50,
+				"ckpt-5.index":               5, "ckpt-5.data-00000-of-00001.tempstate123": 50,
 			},
 			setup: func(t *testing.T, dir string) {
 				writeFile(t, filepath.Join(dir, "checkpoint"), "model_checkpoint_path: \"ckpt-3\"\nall_model_checkpoint_paths: \"ckpt-1\"\n")
@@ -88,8 +88,10 @@ func TestLayouts(t *testing.T) {
 				"iter_0000500/mp_rank_00/model_optim_rng.pt": 10, "iter_0001000/mp_rank_00/model_optim_rng.pt": 10,
 				"iter_0001500/mp_rank_00/model_optim_rng.pt": 10,
 			},
-			setup: func(t *testing.T, dir string) { writeFile(t, filepath.Join(dir, "latest_checkpointed_iteration.txt"), "1000\n") },
-			want:  summary{layout: "megatron", steps: []int64{500, 1000}, incomplete: []int64{1500}, pinned: []int64{1000}},
+			setup: func(t *testing.T, dir string) {
+				writeFile(t, filepath.Join(dir, "latest_checkpointed_iteration.txt"), "1000\n")
+			},
+			want: summary{layout: "megatron", steps: []int64{500, 1000}, incomplete: []int64{1500}, pinned: []int64{1000}},
 		},
 		{
 			name: "nemo unfinished marker",

@@ -201,10 +201,10 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 	// A big directory checkpoint takes long enough to remove to be killed in
 	// the middle.
 	big := filepath.Join(dir, "checkpoint-100")
-	for i := range 200 {
+	for i := range 100 {
 		sub := filepath.Join(big, fmt.Sprintf("shard-%03d", i))
 		os.MkdirAll(sub, 0o755)
-		for j := range 100 {
+		for j := range 50 {
 			os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", j)), nil, 0o644)
 		}
 	}
