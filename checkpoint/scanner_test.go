@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,11 +96,11 @@ func TestMissingDirectoryIsDown(t *testing.T) {
 func TestStatFSHangReportsDown(t *testing.T) {
 	dir := t.TempDir()
 	release := make(chan struct{})
-	calls := 0
+	var calls atomic.Int32
 	s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{
 		StatFSTimeout: 50 * time.Millisecond,
 		StatFS: func(p string) (FSStats, error) {
-			calls++
+			calls.Add(1)
 			<-release
 			return StatFS(p)
 		},
@@ -110,8 +111,8 @@ func TestStatFSHangReportsDown(t *testing.T) {
 	}
 	// While the first call hangs, later scans do not pile up more calls.
 	snap = s.Scan(context.Background())
-	if !errors.Is(snap.Err, ErrStatFSHung) || calls != 1 {
-		t.Fatalf("second scan: err=%v calls=%d; want hung error and no new call", snap.Err, calls)
+	if !errors.Is(snap.Err, ErrStatFSHung) || calls.Load() != 1 {
+		t.Fatalf("second scan: err=%v calls=%d; want hung error and no new call", snap.Err, calls.Load())
 	}
 	close(release)
 	deadline := time.Now().Add(5 * time.Second)
