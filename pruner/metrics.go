@@ -60,6 +60,10 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 	for _, code := range []string{"200", "202"} {
 		m.requests.WithLabelValues(code)
 	}
+	for _, o := range []string{OutcomePruned, OutcomeDryRun, OutcomeNoop, OutcomeIgnored, OutcomeError} {
+		m.alerts.WithLabelValues("firing", o)
+	}
+	m.alerts.WithLabelValues("resolved", OutcomeIgnored)
 	if reg != nil {
 		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts)
 	}
