@@ -93,7 +93,7 @@ const (
 )
 
 // keepReason says why c is kept regardless of goal, or "" if it may go.
-// rank is c's position among complete checkpoints counted from the newest (0).
+// rank is c's position among settled checkpoints counted from the newest (0).
 func keepReason(c checkpoint.Checkpoint, rank, keepLast int, p Policy, now time.Time) string {
 	age := now.Sub(c.ModTime)
 	switch {
@@ -103,10 +103,10 @@ func keepReason(c checkpoint.Checkpoint, rank, keepLast int, p Policy, now time.
 		return ReasonPinned + " (" + c.Pinned + ")"
 	case protected(c, p.Protect):
 		return ReasonProtected
-	case rank < keepLast:
-		return fmt.Sprintf("%s %d", ReasonLatest, keepLast)
 	case age < p.MinAge:
 		return ReasonTooYoung
+	case rank < keepLast:
+		return fmt.Sprintf("%s %d", ReasonLatest, keepLast)
 	case p.KeepWithin > 0 && age < p.KeepWithin:
 		return ReasonKeepWithin
 	case p.KeepEvery > 0 && c.Step%p.KeepEvery == 0:
@@ -166,14 +166,24 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 	if s.FS != nil && !free.IsZero() {
 		plan.NeedBytes = need(*s.FS, free, goal.Headroom)
 	}
-	complete := len(s.Complete())
-	rank := complete // complete checkpoints newer than the current one, counted down
-	kept := make([]string, len(s.Checkpoints))
-	for i := range s.Checkpoints {
-		if !s.Checkpoints[i].Incomplete {
-			rank--
+	// keep_last counts settled checkpoints (complete and older than min_age):
+	// a young one may still be half written, so it must not push a fully
+	// written one out of the newest N. Young ones are kept anyway.
+	settled := func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= p.MinAge }
+	rank := 0
+	for _, c := range s.Checkpoints {
+		if settled(c) {
+			rank++
 		}
-		kept[i] = keepReason(s.Checkpoints[i], rank, keepLast, p, now)
+	}
+	kept := make([]string, len(s.Checkpoints))
+	for i, c := range s.Checkpoints {
+		r := keepLast // not settled: rank does not matter
+		if settled(c) {
+			rank--
+			r = rank
+		}
+		kept[i] = keepReason(c, r, keepLast, p, now)
 	}
 
 	if goal.Kind == GoalWatermark && plan.NeedBytes == 0 {

@@ -63,7 +63,9 @@ func TestMakePlan(t *testing.T) {
 		{"protect glob", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[0].Name = "best_100" }), with(func(p *Policy) { p.Protect = []string{"best_*"} }), count(1), []int64{200, 300, 400}, false, false},
 		{"pinned (HF best, DeepSpeed latest)", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[1].Pinned = "best_model_checkpoint" }), base, count(1), []int64{100, 300, 400}, false, false},
 		{"incomplete never planned, not counted as newest", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[4].Incomplete = true; cs[0].Incomplete = true }), base, count(2), []int64{200}, false, false},
-		{"too young", snapOf(5, 500, nil), with(func(p *Policy) { p.MinAge = 3*time.Minute + time.Second }), count(1), []int64{100, 200}, false, false},
+		// keep_last counts only settled checkpoints: three too young ones do
+		// not push 200 out of the newest 1.
+		{"too young", snapOf(5, 500, nil), with(func(p *Policy) { p.MinAge = 3*time.Minute + time.Second }), count(1), []int64{100}, false, false},
 		{"keep_within", snapOf(5, 500, nil), with(func(p *Policy) { p.KeepWithin = 4*time.Minute + time.Second }), count(1), []int64{100}, false, false},
 		// 1000 MiB fs, 70% low watermark = 300 MiB must be available.
 		{"watermark holds: noop", snapOf(6, 300, nil), base, water, []int64{}, false, true},
