@@ -1,0 +1,349 @@
+//go:build e2e
+
+// Package e2e proves the project's claim on real parts: with
+// checkpoint_exporter, the shipped rules and the example Alertmanager route,
+// a training job that writes far more than its disk holds never hits ENOSPC;
+// without pruning, the same job does.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/dashboards"
+	"github.com/checkpoint-exporter/checkpoint_exporter/test/e2e/stack"
+)
+
+const (
+	fsSize    = 128 << 20
+	ckptSize  = 4 << 20
+	saves     = 100 // 400 MiB written: more than three times the filesystem
+	saveEvery = time.Second
+	stepEvery = 100
+)
+
+var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
+
+func requirements(t *testing.T) {
+	t.Helper()
+	ci := os.Getenv("CI") == "true"
+	fail := func(format string, args ...any) {
+		t.Helper()
+		if ci {
+			t.Fatalf(format, args...)
+		}
+		t.Skipf(format, args...)
+	}
+	if os.Geteuid() != 0 {
+		fail("the end-to-end test mounts a tmpfs and needs root")
+	}
+	if _, err := stack.FindBinary("prometheus"); err != nil {
+		fail("%v", err)
+	}
+	if _, err := stack.FindBinary("prometheus-alertmanager", "alertmanager"); err != nil {
+		fail("%v", err)
+	}
+}
+
+func buildExporter(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "checkpoint_exporter")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/checkpoint_exporter")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestEndToEnd(t *testing.T) {
+	requirements(t)
+	bin := buildExporter(t)
+	scenarios := []struct {
+		name, layout string
+		execute      bool
+	}{
+		{"keras_pruned", "keras", true},
+		{"hf_pruned", "hf", true},
+		{"control_dry_run", "keras", false},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) { run(t, bin, sc.layout, sc.execute) })
+	}
+}
+
+// fsWatch samples the checkpoint filesystem: the lowest free space and the
+// reaction from crossing the high watermark to space being freed.
+type fsWatch struct {
+	mu        sync.Mutex // guards the fields below
+	minAvail  uint64
+	crossings int
+	reactions []time.Duration
+}
+
+func (w *fsWatch) run(ctx context.Context, dir string) {
+	w.minAvail = fsSize
+	var crossedAt time.Time
+	var last uint64
+	for ctx.Err() == nil {
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil {
+			avail := st.Bavail * uint64(st.Frsize)
+			size := st.Blocks * uint64(st.Frsize)
+			used := 1 - float64(avail)/float64(size)
+			w.mu.Lock()
+			w.minAvail = min(w.minAvail, avail)
+			if used >= 0.85 && crossedAt.IsZero() {
+				crossedAt = time.Now()
+				w.crossings++
+			}
+			if !crossedAt.IsZero() && avail > last+ckptSize/2 {
+				w.reactions = append(w.reactions, time.Since(crossedAt))
+				crossedAt = time.Time{}
+			}
+			w.mu.Unlock()
+			last = avail
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var savedRe = regexp.MustCompile(`step (\d+): saved`)
+
+func run(t *testing.T, bin, layout string, execute bool) {
+	work := t.TempDir()
+	ckpt := filepath.Join(work, "ckpt")
+	os.Mkdir(ckpt, 0o755)
+	if err := unix.Mount("tmpfs", ckpt, "tmpfs", 0, fmt.Sprintf("size=%d", fsSize)); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	defer unix.Unmount(ckpt, unix.MNT_DETACH)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	target := fmt.Sprintf("path: %s\nkeep_last: 3\nmin_age: 2s\nprune:\n  execute: %v\n  high_watermark: 85%%\n  low_watermark: 70%%\n  headroom: 10s\n", ckpt, execute)
+	st, err := stack.Start(ctx, stack.Options{WorkDir: work, Exporter: bin, RepoRoot: repoRoot, TargetConfig: target})
+	defer func() {
+		st.Stop()
+		if t.Failed() {
+			for _, n := range []string{"exporter", "prometheus", "alertmanager"} {
+				b, _ := os.ReadFile(filepath.Join(work, n+".log"))
+				t.Logf("--- %s.log (tail) ---\n%s", n, tail(string(b), 40))
+			}
+		}
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prometheus must scrape the exporter before the job starts.
+	waitFor(t, 30*time.Second, "Prometheus scraping the exporter", func() bool {
+		s, err := st.Query(`checkpoint_dir_up{target="train"} == 1`)
+		return err == nil && len(s) == 1
+	})
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var watch fsWatch
+	go watch.run(wctx, ckpt)
+	var firingSeen, firingNow bool
+	var alertsMu sync.Mutex
+	go func() {
+		for wctx.Err() == nil {
+			s, err := st.Query(`ALERTS{alertname="CheckpointDiskPruneNeeded",alertstate="firing"}`)
+			if err == nil {
+				alertsMu.Lock()
+				firingNow = len(s) > 0
+				firingSeen = firingSeen || firingNow
+				alertsMu.Unlock()
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
+
+	// The simulated training job.
+	job := exec.CommandContext(ctx, bin, "simulate", "--dir="+ckpt, "--layout="+layout,
+		fmt.Sprintf("--size=%d", ckptSize), "--interval="+saveEvery.String(), fmt.Sprintf("--saves=%d", saves),
+		fmt.Sprintf("--step-every=%d", stepEvery))
+	stdout, _ := job.StdoutPipe()
+	stderr, _ := job.StderrPipe()
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	var lastSaved int64
+	var savedMu sync.Mutex
+	failed := make(chan struct{}, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := savedRe.FindStringSubmatch(line); m != nil {
+				n, _ := strconv.ParseInt(m[1], 10, 64)
+				savedMu.Lock()
+				lastSaved = n
+				savedMu.Unlock()
+			}
+			if strings.Contains(line, "FAILED") {
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	// The newest three saved checkpoints must exist at every moment.
+	var missing []string
+	go func() {
+		for wctx.Err() == nil {
+			savedMu.Lock()
+			s := lastSaved
+			savedMu.Unlock()
+			for k := int64(0); k < 3 && s-k*stepEvery > 0; k++ {
+				p := checkpointPath(ckpt, layout, s-k*stepEvery)
+				if _, err := os.Lstat(p); err != nil && !lastSavedMovedOn(&savedMu, &lastSaved, s) {
+					missing = append(missing, filepath.Base(p))
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+
+	if !execute {
+		// The control run only has to show that the job dies of ENOSPC.
+		select {
+		case <-failed:
+			job.Process.Signal(os.Interrupt)
+		case <-time.After(saves * saveEvery * 2):
+		}
+	}
+	var summary struct {
+		Saves, Failed, ENOSPC int
+		Errors                []string
+	}
+	if err := json.NewDecoder(stdout).Decode(&summary); err != nil {
+		t.Fatalf("job summary: %v", err)
+	}
+	job.Wait()
+	elapsed := time.Since(started)
+
+	if !execute {
+		if summary.ENOSPC == 0 {
+			t.Fatalf("control run: no ENOSPC without pruning (%+v): the test cannot fail", summary)
+		}
+		t.Logf("control run: ENOSPC after %d saves (%s): %s", summary.Saves, elapsed.Round(time.Second), summary.Errors[0])
+		return
+	}
+
+	if summary.Failed != 0 || summary.Saves != saves {
+		t.Errorf("job: %d of %d saves failed (%d ENOSPC): %v", summary.Failed, summary.Saves, summary.ENOSPC, summary.Errors)
+	}
+	if len(missing) > 0 {
+		t.Errorf("one of the newest 3 checkpoints was missing %d times: %v", len(missing), missing[:min(5, len(missing))])
+	}
+	exp, err := st.Scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhookRuns := stack.MetricSum(exp, "checkpoint_prune_runs_total", map[string]string{"trigger": "webhook", "result": "ok"}) +
+		stack.MetricSum(exp, "checkpoint_prune_runs_total", map[string]string{"trigger": "webhook", "result": "insufficient"})
+	deleted := stack.MetricSum(exp, "checkpoint_prune_deleted_checkpoints_total", nil)
+	freed := stack.MetricSum(exp, "checkpoint_prune_freed_bytes_total", nil)
+	if webhookRuns == 0 || deleted == 0 {
+		t.Errorf("no pruning through the webhook: runs %v, deleted %v", webhookRuns, deleted)
+	}
+	alertsMu.Lock()
+	seen := firingSeen
+	alertsMu.Unlock()
+	if !seen {
+		t.Error("Prometheus never fired CheckpointDiskPruneNeeded")
+	}
+	if layout == "keras" {
+		checkDashboardQueries(t, st)
+	}
+	// With the job done and the disk pruned, the alert resolves.
+	waitFor(t, 90*time.Second, "CheckpointDiskPruneNeeded to resolve", func() bool {
+		s, err := st.Query(`ALERTS{alertname="CheckpointDiskPruneNeeded"}`)
+		return err == nil && len(s) == 0
+	})
+
+	watch.mu.Lock()
+	defer watch.mu.Unlock()
+	sort.Slice(watch.reactions, func(i, j int) bool { return watch.reactions[i] < watch.reactions[j] })
+	reaction := "high watermark never crossed: pruning kept usage below it"
+	if n := len(watch.reactions); n > 0 {
+		reaction = fmt.Sprintf("high watermark crossed %d times, space freed after median %s, max %s",
+			watch.crossings, watch.reactions[n/2].Round(10*time.Millisecond), watch.reactions[n-1].Round(10*time.Millisecond))
+	}
+	t.Logf("%s: %d saves of %d MiB (%d MiB) on a %d MiB tmpfs in %s, 0 failed; %v prunes by webhook deleted %v checkpoints, freed %.0f MiB; lowest free space %.1f MiB; %s",
+		layout, summary.Saves, ckptSize>>20, summary.Saves*ckptSize>>20, fsSize>>20, elapsed.Round(time.Second),
+		webhookRuns, deleted, freed/(1<<20), float64(watch.minAvail)/(1<<20), reaction)
+}
+
+func lastSavedMovedOn(mu *sync.Mutex, last *int64, s int64) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return *last != s
+}
+
+func checkpointPath(dir, layout string, step int64) string {
+	if layout == "hf" {
+		return filepath.Join(dir, fmt.Sprintf("checkpoint-%d", step))
+	}
+	return filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", step))
+}
+
+// Every query of the shipped dashboard returns data from the live Prometheus.
+func checkDashboardQueries(t *testing.T, st *stack.Stack) {
+	t.Helper()
+	model, err := os.ReadFile(filepath.Join(repoRoot, "dashboards", dashboards.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := dashboards.Queries(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		expanded := dashboards.Expand(q, "1m")
+		s, err := st.Query(expanded)
+		if err != nil {
+			t.Errorf("dashboard query %s: %v", expanded, err)
+		} else if len(s) == 0 {
+			t.Errorf("dashboard query returned no data: %s", expanded)
+		}
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
