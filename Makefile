@@ -37,7 +37,7 @@ e2e:
 	$(GO) test -count=1 -timeout=20m -tags=e2e -v ./test/e2e/
 
 demo: build
-	./test/e2e/demo.sh
+	$(GO) run ./test/e2e/demo --exporter=./$(BINARY)
 
 bench: build
 	./bench/compare.sh

@@ -126,3 +126,14 @@ func TestFromDirs(t *testing.T) {
 		t.Error("--checkpoint.dir=/ accepted")
 	}
 }
+
+// The shipped example configuration loads (paths need not exist).
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "examples", "checkpoint_exporter.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Targets) != 2 || !c.Targets[0].Prune.Execute || c.Targets[1].Layout != "hf" {
+		t.Errorf("example parsed as %+v", c.Targets)
+	}
+}
