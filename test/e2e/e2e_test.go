@@ -135,7 +135,7 @@ func run(t *testing.T, bin, layout string, execute bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	target := fmt.Sprintf("path: %s\nkeep_last: 3\nmin_age: 2s\nprune:\n  execute: %v\n  high_watermark: 85%%\n  low_watermark: 70%%\n  headroom: 10s\n", ckpt, execute)
+	target := fmt.Sprintf("path: %s\nkeep_last: 3\nmin_age: 2s\nprune:\n  execute: %v\n  high_watermark: 85%%\n  low_watermark: 70%%\n  headroom: 20s\n", ckpt, execute)
 	st, err := stack.Start(ctx, stack.Options{WorkDir: work, Exporter: bin, RepoRoot: repoRoot, TargetConfig: target})
 	defer func() {
 		st.Stop()

@@ -1,0 +1,62 @@
+// Command scrapeload measures scrape latency of a running exporter: --clients
+// concurrent clients share --scrapes scrapes of --url; it prints p50, p99 and
+// max latency.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+func main() {
+	url := flag.String("url", "http://127.0.0.1:9866/metrics", "metrics URL")
+	clients := flag.Int("clients", 10, "concurrent clients")
+	scrapes := flag.Int("scrapes", 1000, "scrapes in total")
+	flag.Parse()
+	jobs := make(chan struct{}, *scrapes)
+	for range *scrapes {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failures int
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				start := time.Now()
+				resp, err := client.Get(*url)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				d := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					failures++
+				} else {
+					lat = append(lat, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(lat) == 0 {
+		fmt.Fprintln(os.Stderr, "no successful scrape")
+		os.Exit(1)
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Printf("scrapes=%d failures=%d p50=%s p99=%s max=%s\n", len(lat), failures, q(0.50), q(0.99), lat[len(lat)-1])
+}
