@@ -34,6 +34,7 @@ const (
 	saves     = 100 // 400 MiB written: more than three times the filesystem
 	saveEvery = time.Second
 	stepEvery = 100
+	headroom  = 20 // seconds of writing the pruner leaves room for
 )
 
 var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
@@ -86,35 +87,57 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// fsWatch samples the checkpoint filesystem: the lowest free space and the
-// reaction from crossing the high watermark to space being freed.
-type fsWatch struct {
-	mu        sync.Mutex // guards the fields below
-	minAvail  uint64
-	crossings int
+// crossing times how long free space stays below a threshold before space is
+// freed again.
+type crossing struct {
+	below     uint64 // threshold in bytes of free space
+	at        time.Time
+	count     int
 	reactions []time.Duration
+}
+
+func (c *crossing) observe(avail, last uint64) {
+	if avail < c.below && c.at.IsZero() {
+		c.at = time.Now()
+		c.count++
+	}
+	if !c.at.IsZero() && avail > last+ckptSize/2 {
+		c.reactions = append(c.reactions, time.Since(c.at))
+		c.at = time.Time{}
+	}
+}
+
+func (c *crossing) String() string {
+	if len(c.reactions) == 0 {
+		return "never crossed"
+	}
+	r := append([]time.Duration(nil), c.reactions...)
+	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	return fmt.Sprintf("crossed %d times, space freed after median %s, max %s", c.count,
+		r[len(r)/2].Round(10*time.Millisecond), r[len(r)-1].Round(10*time.Millisecond))
+}
+
+// fsWatch samples the checkpoint filesystem: the lowest free space, and the
+// reaction from free space falling below the high watermark (and below the
+// pruner's goal) to space being freed.
+type fsWatch struct {
+	mu       sync.Mutex // guards the fields below
+	minAvail uint64
+	high     crossing
+	goal     crossing
 }
 
 func (w *fsWatch) run(ctx context.Context, dir string) {
 	w.minAvail = fsSize
-	var crossedAt time.Time
 	var last uint64
 	for ctx.Err() == nil {
 		var st unix.Statfs_t
 		if unix.Statfs(dir, &st) == nil {
 			avail := st.Bavail * uint64(st.Frsize)
-			size := st.Blocks * uint64(st.Frsize)
-			used := 1 - float64(avail)/float64(size)
 			w.mu.Lock()
 			w.minAvail = min(w.minAvail, avail)
-			if used >= 0.85 && crossedAt.IsZero() {
-				crossedAt = time.Now()
-				w.crossings++
-			}
-			if !crossedAt.IsZero() && avail > last+ckptSize/2 {
-				w.reactions = append(w.reactions, time.Since(crossedAt))
-				crossedAt = time.Time{}
-			}
+			w.high.observe(avail, last)
+			w.goal.observe(avail, last)
 			w.mu.Unlock()
 			last = avail
 		}
@@ -135,7 +158,7 @@ func run(t *testing.T, bin, layout string, execute bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	target := fmt.Sprintf("path: %s\nkeep_last: 3\nmin_age: 2s\nprune:\n  execute: %v\n  high_watermark: 85%%\n  low_watermark: 70%%\n  headroom: 20s\n", ckpt, execute)
+	target := fmt.Sprintf("path: %s\nkeep_last: 3\nmin_age: 2s\nprune:\n  execute: %v\n  high_watermark: 85%%\n  low_watermark: 70%%\n  headroom: %ds\n", ckpt, execute, headroom)
 	st, err := stack.Start(ctx, stack.Options{WorkDir: work, Exporter: bin, RepoRoot: repoRoot, TargetConfig: target})
 	defer func() {
 		st.Stop()
@@ -157,7 +180,9 @@ func run(t *testing.T, bin, layout string, execute bool) {
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	var watch fsWatch
+	// Free space below 15% is past the 85% high watermark; the pruner aims
+	// for max(30% free, headroom × write rate) = 80 MiB here.
+	watch := fsWatch{high: crossing{below: fsSize * 15 / 100}, goal: crossing{below: headroom * ckptSize / uint64(saveEvery/time.Second)}}
 	go watch.run(wctx, ckpt)
 	var firingSeen, firingNow bool
 	var alertsMu sync.Mutex
@@ -282,15 +307,10 @@ func run(t *testing.T, bin, layout string, execute bool) {
 
 	watch.mu.Lock()
 	defer watch.mu.Unlock()
-	sort.Slice(watch.reactions, func(i, j int) bool { return watch.reactions[i] < watch.reactions[j] })
-	reaction := "high watermark never crossed: pruning kept usage below it"
-	if n := len(watch.reactions); n > 0 {
-		reaction = fmt.Sprintf("high watermark crossed %d times, space freed after median %s, max %s",
-			watch.crossings, watch.reactions[n/2].Round(10*time.Millisecond), watch.reactions[n-1].Round(10*time.Millisecond))
-	}
-	t.Logf("%s: %d saves of %d MiB (%d MiB) on a %d MiB tmpfs in %s, 0 failed; %v prunes by webhook deleted %v checkpoints, freed %.0f MiB; lowest free space %.1f MiB; %s",
+	t.Logf("%s: %d saves of %d MiB (%d MiB) on a %d MiB tmpfs in %s, 0 failed; %v prunes by webhook deleted %v checkpoints, freed %.0f MiB; "+
+		"lowest free space %.1f MiB; high watermark: %s; pruner goal (%d MiB free): %s",
 		layout, summary.Saves, ckptSize>>20, summary.Saves*ckptSize>>20, fsSize>>20, elapsed.Round(time.Second),
-		webhookRuns, deleted, freed/(1<<20), float64(watch.minAvail)/(1<<20), reaction)
+		webhookRuns, deleted, freed/(1<<20), float64(watch.minAvail)/(1<<20), &watch.high, watch.goal.below>>20, &watch.goal)
 }
 
 func lastSavedMovedOn(mu *sync.Mutex, last *int64, s int64) bool {
