@@ -32,7 +32,8 @@ median() { python3 -c 'import sys,statistics; print(statistics.median(float(x) f
 rss() {
   local v=()
   for _ in 1 2 3; do
-    v+=("$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)")
+    /usr/bin/time -f '%M' -o "$WORK/out/rss.txt" "$@" >/dev/null 2>&1 || true
+    v+=("$(tail -1 "$WORK/out/rss.txt")")
   done
   python3 -c 'import sys,statistics; print("%.1f" % (statistics.median(float(x) for x in sys.argv[1:])/1024))' "${v[@]}"
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -52,6 +53,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// Tables are written cell by cell: buffer them into a few writes.
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	stdout = out
 	app := kingpin.New(program, "Prometheus exporter for machine-learning checkpoint directories, with alert-driven pruning.")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
