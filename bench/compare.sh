@@ -75,18 +75,24 @@ print(r["exporter"], r["du"], r["gdu"])' "$WORK/out/$c.json")
   done
 done
 
+# filesystem syscalls only (no futex noise from the Go runtime)
+fssyscalls() {
+  strace -c -f -e trace=%file,%desc -o "$WORK/out/strace.txt" "$@" >/dev/null 2>&1 || true
+  awk '$NF=="total"{print $(NF-2)}' "$WORK/out/strace.txt"
+}
+
 say ""
 say "## Rescans (one process, tree unchanged)"
 say ""
-say "| case | first scan | rescan (median of 20) | du -s | rescan vs du | syscalls per rescan |"
+say "| case | first scan | rescan (median of 20) | du -s | rescan vs du | file syscalls per rescan |"
 say "| --- | ---: | ---: | ---: | ---: | ---: |"
 for c in $CASES; do
   dir=$WORK/$c
   out=$("$B/rescan" --dir="$dir" --rescans=20)
   first=$(echo "$out" | awk '/first scan/{print $NF}')
   re=$(echo "$out" | awk '/rescan median/{print $3}')
-  s0=$(syscalls "$B/rescan" --dir="$dir" --rescans=0)
-  s10=$(syscalls "$B/rescan" --dir="$dir" --rescans=10)
+  s0=$(fssyscalls "$B/rescan" --dir="$dir" --rescans=0)
+  s10=$(fssyscalls "$B/rescan" --dir="$dir" --rescans=10)
   t_du=$(python3 -c 'import json,sys; print([x["median"] for x in json.load(open(sys.argv[1]))["results"] if x["command"]=="du"][0])' "$WORK/out/$c.json")
   ratio=$(python3 -c "
 import re,sys
@@ -97,22 +103,36 @@ print('%.0fx faster' % ($t_du/sec('$re')))")
   say "| $c | $first | $re | $(python3 -c "print('%.1f ms' % ($t_du*1000))") | $ratio | $(( (s10 - s0) / 10 )) |"
 done
 
+# serve DIR FULLRESCAN: start the exporter on DIR, wait for its first scan.
+serve() {
+  printf 'scan_interval: 100ms\ntargets:\n  - name: t\n    path: %s\n' "$1" > "$WORK/out/serve.yml"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$B/checkpoint_exporter" --config.file="$WORK/out/serve.yml" --web.listen-address="127.0.0.1:$port" \
+    --collector.full-rescan-interval="$2" --log.level=warn 2>"$WORK/out/serve.log" &
+  pid=$!
+  until curl -fs "http://127.0.0.1:$port/metrics" | grep -q 'checkpoint_dir_up{target="t"} 1'; do sleep 0.2; done
+  URL="http://127.0.0.1:$port/metrics"
+}
 if [[ " $CASES " == *" c "* ]]; then
   say ""
-  say "## Scrape latency during full scans of (c)"
+  say "## Scrape latency"
   say ""
-  cfg=$WORK/out/scrape.yml
-  printf 'scan_interval: 100ms\ntargets:\n  - name: c\n    path: %s\n' "$WORK/c" > "$cfg"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$B/checkpoint_exporter" --config.file="$cfg" --web.listen-address="127.0.0.1:$port" \
-    --collector.full-rescan-interval=-1s --log.level=warn 2>"$WORK/out/serve.log" &
-  pid=$!
-  trap 'kill $pid 2>/dev/null || true' EXIT
-  until curl -fs "http://127.0.0.1:$port/metrics" | grep -q 'checkpoint_dir_up{target="c"} 1'; do sleep 0.2; done
-  res=$("$B/scrapeload" --url="http://127.0.0.1:$port/metrics" --clients=10 --scrapes=1000)
-  dur=$(curl -fs "http://127.0.0.1:$port/metrics" | awk '/^checkpoint_scan_duration_seconds/{print $2}')
-  kill $pid; wait $pid 2>/dev/null || true; trap - EXIT
-  say "10 clients, 1000 scrapes, while the exporter walks all 1 000 000 files back to back (full rescans, each ${dur}s): $res"
+  say "| exporter is | clients | pacing | scrapes | p50 | p99 | max |"
+  say "| --- | ---: | --- | ---: | ---: | ---: | ---: |"
+  row() { # label pacing-label interval
+    local r; r=$("$B/scrapeload" --url="$URL" --clients=10 --scrapes=1000 --interval="$3")
+    say "| $1 | 10 | $2 | $(echo "$r" | sed -E 's/.*scrapes=([0-9]+).*p50=([^ ]+) p99=([^ ]+) max=([^ ]+)/\1 | \2 | \3 | \4/') |"
+  }
+  serve "$WORK/a" 1h
+  row "idle (250 files, rescans cached)" "back to back" 0s
+  kill $pid; wait $pid 2>/dev/null || true
+  serve "$WORK/c" -1s   # every scan is a full walk of 1 000 000 files, back to back
+  row "walking (c) without pause" "back to back" 0s
+  row "walking (c) without pause" "100 ms apart" 100ms
+  dur=$(curl -fs "$URL" | awk '/^checkpoint_scan_duration_seconds/{print $2}')
+  kill $pid; wait $pid 2>/dev/null || true
+  say ""
+  say "Last full scan of (c) inside the server (one walker, the other core left to HTTP): ${dur}s."
 fi
 
 if [[ " $CASES " == *" b "* ]]; then

@@ -270,8 +270,8 @@ func removeTrash(dirfd int, dir, name string) error {
 	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
 		return &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err}
 	}
-	if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("remove %s: %w", name, err)
+	if err := removeTree(dirfd, name); err != nil {
+		return fmt.Errorf("remove %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Command scrapeload measures scrape latency of a running exporter: --clients
-// concurrent clients share --scrapes scrapes of --url; it prints p50, p99 and
-// max latency.
+// concurrent clients share --scrapes scrapes of --url, back to back or with
+// --interval between a client's scrapes; it prints p50, p99 and max latency.
 package main
 
 import (
@@ -18,6 +18,7 @@ func main() {
 	url := flag.String("url", "http://127.0.0.1:9866/metrics", "metrics URL")
 	clients := flag.Int("clients", 10, "concurrent clients")
 	scrapes := flag.Int("scrapes", 1000, "scrapes in total")
+	interval := flag.Duration("interval", 0, "pause of each client between its scrapes (0: back to back)")
 	flag.Parse()
 	jobs := make(chan struct{}, *scrapes)
 	for range *scrapes {
@@ -48,6 +49,7 @@ func main() {
 					lat = append(lat, d)
 				}
 				mu.Unlock()
+				time.Sleep(*interval)
 			}
 		}()
 	}

@@ -38,13 +38,15 @@ const (
 
 // common holds the flags every command shares.
 type common struct {
-	configFile     string
-	dirs           []string
-	logLevel       string
-	logFormat      string
-	statfsTimeout  time.Duration
-	fullRescan     time.Duration
-	lockWait       time.Duration
+	configFile    string
+	dirs          []string
+	logLevel      string
+	logFormat     string
+	statfsTimeout time.Duration
+	fullRescan    time.Duration
+	lockWait      time.Duration
+	// scanWorkers sizes checkpoints in parallel (0: one per CPU).
+	scanWorkers    int
 	stdout, stderr io.Writer
 }
 
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	app.Version(version.Print(program))
+	// --version and --help exit from inside Parse: flush first.
+	app.Terminate(func(code int) { out.Flush(); os.Exit(code) })
 	app.HelpFlag.Short('h')
 	c := &common{stdout: stdout, stderr: stderr}
 	app.Flag("config.file", "YAML configuration file (targets and their policies).").PlaceHolder("FILE").StringVar(&c.configFile)
@@ -151,7 +155,7 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*wor
 			continue
 		}
 		st := t.ScanTarget()
-		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, FullRescanInterval: c.fullRescan})
+		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers})
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -108,6 +109,9 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 			"set --webhook.token-file or basic_auth_users in --web.config.file (or, knowingly, --webhook.allow-unauthenticated)",
 			strings.Join(executing, ", "))
 	}
+	// Background scans leave a CPU to the HTTP server: scrapes stay fast
+	// while a big tree is walked.
+	s.scanWorkers = max(1, runtime.GOMAXPROCS(0)-1)
 	w, err := s.build(logger, cfg, "")
 	if err != nil {
 		return err

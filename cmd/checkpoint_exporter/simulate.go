@@ -95,16 +95,20 @@ func (s *simulateCmd) run(ctx context.Context) int {
 			fmt.Fprintf(s.stderr, "%s step %d: saved %s\n", time.Now().Format(time.TimeOnly), step, checkpoint.FormatBytes(int64(size)))
 		}
 		step += s.stepEvery
+		if n+1 == s.saves {
+			break // no need to wait after the last save
+		}
 		select {
 		case <-ctx.Done():
-			n = s.saves // stop
-			if s.saves == 0 {
-				goto done
-			}
+			return s.finish(sum)
 		case <-tick.C:
 		}
 	}
-done:
+	return s.finish(sum)
+}
+
+// finish prints the summary the end-to-end test reads.
+func (s *simulateCmd) finish(sum simulateSummary) int {
 	enc := json.NewEncoder(s.stdout)
 	_ = enc.Encode(sum)
 	return exitOK
