@@ -7,7 +7,7 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 VPKG     := github.com/prometheus/common/version
 LDFLAGS  := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
-            -X $(VPKG).BuildUser=$(USER)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+            -X $(VPKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
 .PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean
 
