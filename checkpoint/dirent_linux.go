@@ -11,10 +11,12 @@ import (
 // directories with thousands of shards.
 const direntBufSize = 64 << 10
 
-// readDirents calls fn for every entry of the open directory fd except "."
-// and "..". nameZ is the name with its terminating NUL; it aliases buf and is
-// only valid during the call. fn returns false to stop early.
-func readDirents(fd int, buf []byte, fn func(nameZ []byte, typ byte) bool) error {
+// ReadDirents calls fn for every entry of the open directory fd except "."
+// and "..", reading them with getdents64 in batches as large as buf. nameZ is
+// the name with its terminating NUL (ready for raw *at syscalls); it aliases
+// buf and is only valid during the call. typ is the d_type (DT_UNKNOWN on
+// filesystems that do not fill it in). fn returns false to stop early.
+func ReadDirents(fd int, buf []byte, fn func(nameZ []byte, typ byte) bool) error {
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {

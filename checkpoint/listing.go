@@ -42,7 +42,7 @@ func openListing(path string) (*listing, error) {
 	}
 	d := &listing{fd: fd, index: map[string]int{}}
 	buf := make([]byte, direntBufSize)
-	err = readDirents(fd, buf, func(nameZ []byte, typ byte) bool {
+	err = ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
 		k := kindOf(typ)
 		n := string(nameZ[:len(nameZ)-1])
 		if k == kindOther && typ == unix.DT_UNKNOWN {

@@ -82,7 +82,7 @@ func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
 		w.bufs = append(w.bufs, make([]byte, direntBufSize))
 	}
 	var st unix.Stat_t
-	err = readDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
+	err = ReadDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
 		if w.n++; w.n%yieldEvery == 0 {
 			runtime.Gosched()
 		}

@@ -1,12 +1,13 @@
 package pruner
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
 // removeTree removes the directory name (relative to dirfd) and everything
@@ -26,45 +27,24 @@ func removeTree(dirfd int, name string) error {
 	var firstErr error
 	for {
 		// Unlinking while reading a directory can make getdents skip entries,
-		// so each batch is read whole first and the directory read again
-		// until it is empty.
-		n, err := unix.Getdents(fd, buf)
-		if err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("read %s: %w", name, err)
+		// so the directory is read again until nothing is left in it.
+		seen := 0
+		err := checkpoint.ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
+			seen++
+			if err := removeEntry(fd, nameZ, typ); err != nil {
+				firstErr = err
+				return false
+			}
+			return true
+		})
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("read %s: %w", name, err)
 		}
-		if n <= 0 {
+		if seen == 0 || firstErr != nil {
 			break
 		}
-		seen := 0
-		for off := 0; off < n; {
-			rec := buf[off:]
-			reclen := int(binary.NativeEndian.Uint16(rec[16:18]))
-			typ := rec[18]
-			nameZ := rec[19:reclen]
-			for i, c := range nameZ {
-				if c == 0 {
-					nameZ = nameZ[:i+1]
-					break
-				}
-			}
-			off += reclen
-			if string(nameZ) == ".\x00" || string(nameZ) == "..\x00" {
-				continue
-			}
-			seen++
-			if err := removeEntry(fd, nameZ, typ); err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}
-		if seen == 0 {
-			break // only "." and ".." left
-		}
 		if _, err := unix.Seek(fd, 0, 0); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		if firstErr != nil {
+			firstErr = err
 			break
 		}
 	}

@@ -174,6 +174,21 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*wor
 	return w, nil
 }
 
+// load is the one-shot commands' start: the configuration and the world built
+// from it (only the target named only, if set). Errors are printed; ok is
+// false after one.
+func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
+	cfg, err := c.loadConfig()
+	if err == nil {
+		w, err = c.build(logger, cfg, only)
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return nil, false
+	}
+	return w, true
+}
+
 func policyOf(t *config.Target) pruner.Policy {
 	return pruner.Policy{
 		KeepLast:   *t.KeepLast,

@@ -113,14 +113,8 @@ func (p *planCmd) fromFlags() int {
 
 func (p *planCmd) live(ctx context.Context) int {
 	logger, _ := p.logger()
-	cfg, err := p.loadConfig()
-	if err != nil {
-		fmt.Fprintln(p.stderr, err)
-		return exitError
-	}
-	w, err := p.build(logger, cfg, p.target)
-	if err != nil {
-		fmt.Fprintln(p.stderr, err)
+	w, ok := p.load(logger, p.target)
+	if !ok {
 		return exitError
 	}
 	code := exitOK

@@ -64,14 +64,8 @@ func (p *pruneCmd) run(ctx context.Context) int {
 		fmt.Fprintln(p.stderr, err)
 		return exitUsage
 	}
-	cfg, err := p.loadConfig()
-	if err != nil {
-		fmt.Fprintln(p.stderr, err)
-		return exitError
-	}
-	w, err := p.build(logger, cfg, p.target)
-	if err != nil {
-		fmt.Fprintln(p.stderr, err)
+	w, ok := p.load(logger, p.target)
+	if !ok {
 		return exitError
 	}
 	exec := &pruner.Executor{Logger: logger, LockWait: p.lockWait}

@@ -78,14 +78,8 @@ func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStat
 
 func (s *scanCmd) run(ctx context.Context) int {
 	logger, _ := s.logger()
-	cfg, err := s.loadConfig()
-	if err != nil {
-		fmt.Fprintln(s.stderr, err)
-		return exitError
-	}
-	w, err := s.build(logger, cfg, s.target)
-	if err != nil {
-		fmt.Fprintln(s.stderr, err)
+	w, ok := s.load(logger, s.target)
+	if !ok {
 		return exitError
 	}
 	now := time.Now()
