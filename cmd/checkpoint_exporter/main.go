@@ -107,13 +107,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 // exporter toolkit).
 func (c *common) logger() (log.Logger, *slog.Logger) {
 	w := log.NewSyncWriter(c.stderr)
-	var l log.Logger
+	var base log.Logger
 	if c.logFormat == "json" {
-		l = log.NewJSONLogger(w)
+		base = log.NewJSONLogger(w)
 	} else {
-		l = log.NewLogfmtLogger(w)
+		base = log.NewLogfmtLogger(w)
 	}
-	l = log.With(l, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
 	var opt level.Option
 	var sl slog.Level
 	switch c.logLevel {
@@ -126,8 +125,11 @@ func (c *common) logger() (log.Logger, *slog.Logger) {
 	default:
 		opt, sl = level.AllowInfo(), slog.LevelInfo
 	}
-	l = level.NewFilter(l, opt)
-	return l, slog.New(slgk.NewGoKitHandler(l, sl))
+	// Caller depth 5: past go-kit's level helpers to our own line.
+	l := level.NewFilter(log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.Caller(5)), opt)
+	// The slog bridge (exporter-toolkit) brings its own time and caller.
+	bridge := level.NewFilter(base, opt)
+	return l, slog.New(slgk.NewGoKitHandler(bridge, sl))
 }
 
 // loadConfig reads --config.file or builds the quick-start configuration.
