@@ -246,7 +246,8 @@ func TestPermissionErrorsCounted(t *testing.T) {
 			break
 		}
 	}
-	must(t, os.Chmod(filepath.Join(dir, "checkpoint-2/secret"), 0o700))
+	must(t, os.Chmod(filepath.Join(dir, "checkpoint-2/secret"), 0o000))
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "checkpoint-2/secret"), 0o755) })
 	if os.Geteuid() != 0 {
 		s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{})
 		if snap := s.Scan(context.Background()); snap.Errors == 0 {
