@@ -43,6 +43,7 @@ type serveCmd struct {
 	webhookTimeout       time.Duration
 	maxBody              int64
 	autonomous           bool
+	noExporterMetrics    bool
 }
 
 func addServe(app *kingpin.Application, c *common) *serveCmd {
@@ -56,6 +57,7 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s.cmd.Flag("webhook.instance", "Ignore alerts whose instance label is set and differs from this (for fleets that broadcast one receiver to every node).").PlaceHolder("NAME").StringVar(&s.instance)
 	s.cmd.Flag("webhook.timeout", "How long a webhook request waits for its prunes before answering 202 and letting them finish in the background.").Default("5s").DurationVar(&s.webhookTimeout)
 	s.cmd.Flag("webhook.max-body-bytes", "Largest webhook request body accepted.").Default("1048576").Int64Var(&s.maxBody)
+	s.cmd.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_* and process_* metrics (they are most of a scrape's cost).").BoolVar(&s.noExporterMetrics)
 	s.cmd.Flag("pruner.autonomous", "After every scan, prune targets at or past their high watermark without waiting for an alert.").BoolVar(&s.autonomous)
 	return s
 }
@@ -127,12 +129,10 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collector.New(w.inv),
-		versioncollector.NewCollector(program),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	reg.MustRegister(collector.New(w.inv), versioncollector.NewCollector(program))
+	if !s.noExporterMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
 	names := make([]string, len(w.targets))
 	for i, t := range w.targets {
 		names[i] = t.Name
