@@ -390,3 +390,24 @@ func TestSimulateWritesCheckpoints(t *testing.T) {
 		t.Errorf("wrote %v", got)
 	}
 }
+
+func TestDisableExporterMetrics(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		flag string
+		want bool
+	}{{"", true}, {"--web.disable-exporter-metrics", false}} {
+		args := []string{"--checkpoint.dir=" + dir}
+		if tt.flag != "" {
+			args = append(args, tt.flag)
+		}
+		base, _ := serve(t, args...)
+		body := scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target=`)
+		if got := strings.Contains(body, "go_goroutines") && strings.Contains(body, "process_cpu_seconds_total"); got != tt.want {
+			t.Errorf("flags %q: go_* and process_* present = %v, want %v", tt.flag, got, tt.want)
+		}
+		if !strings.Contains(body, "checkpoint_exporter_build_info") {
+			t.Errorf("flags %q: build_info missing", tt.flag)
+		}
+	}
+}
