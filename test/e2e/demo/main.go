@@ -82,7 +82,9 @@ func run(exporter, size string, interval time.Duration, budget uint64) error {
   prometheus    %s   (alerts:  %s/alerts)
   alertmanager  %s
   training job  saves %s every %s into %s
-  pruning       when free space drops below %d MB (about %d MB written), down to %d MB of checkpoints
+  pruning       high watermark: free space below %d MB (about %d MB written); each prune brings the
+                checkpoints back to about %d MB. The prune alert also fires early because the
+                disk is predicted to fill (predict_linear), so prunes start before the watermark.
 Ctrl-C stops everything and deletes the directory.
 
 `, work, s.ExporterURL, s.ExporterURL, s.PrometheusURL, s.PrometheusURL, s.AlertmanagerURL, size, interval, models,
