@@ -30,8 +30,6 @@ type Request struct {
 	// Headroom is how long the free space left must last at the observed
 	// write rate (watermark goal only).
 	Headroom time.Duration
-	// DryRun forces a dry run even if the policy executes.
-	DryRun bool
 }
 
 // Service prunes targets: it measures afresh, plans, and executes, one prune
@@ -57,12 +55,6 @@ func NewService(logger log.Logger, m Measurer, targets []checkpoint.Target, poli
 	}
 	return &Service{logger: logger, measure: m, targets: ts, policies: policies, exec: exec, metrics: metrics,
 		now: time.Now, queues: map[string]*fsQueue{}}
-}
-
-// Policy returns a target's policy.
-func (s *Service) Policy(target string) (Policy, bool) {
-	p, ok := s.policies[target]
-	return p, ok
 }
 
 // Plan measures a target now and plans req without executing anything.
@@ -99,8 +91,7 @@ func (s *Service) prune(ctx context.Context, req Request) Result {
 		level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
 		return Result{Target: req.Target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
 	}
-	execute := s.policies[req.Target].Execute && !req.DryRun
-	res, err := s.exec.Execute(ctx, snap.Target, plan, execute, req.Trigger)
+	res, err := s.exec.Execute(ctx, snap.Target, plan, s.policies[req.Target].Execute, req.Trigger)
 	l := level.Info(s.logger)
 	if err != nil || res.Result == ResultInsufficient {
 		l = level.Warn(s.logger)
