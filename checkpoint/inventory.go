@@ -35,15 +35,6 @@ func (inv *Inventory) OnScan(fn func(context.Context, *Snapshot)) {
 	inv.hooks = append(inv.hooks, fn)
 }
 
-// Targets returns the targets in configuration order.
-func (inv *Inventory) Targets() []Target {
-	ts := make([]Target, len(inv.scanners))
-	for i, s := range inv.scanners {
-		ts[i] = s.Target()
-	}
-	return ts
-}
-
 // Run scans every target at once and then every interval until ctx ends.
 func (inv *Inventory) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -119,11 +110,4 @@ func (inv *Inventory) Snapshots() []*Snapshot {
 		}
 	}
 	return out
-}
-
-// Snapshot returns the latest snapshot of one target, or nil.
-func (inv *Inventory) Snapshot(name string) *Snapshot {
-	inv.mu.RLock()
-	defer inv.mu.RUnlock()
-	return inv.snaps[name]
 }
