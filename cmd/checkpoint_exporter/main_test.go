@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 var binary string
@@ -408,6 +410,42 @@ func TestDisableExporterMetrics(t *testing.T) {
 		}
 		if !strings.Contains(body, "checkpoint_exporter_build_info") {
 			t.Errorf("flags %q: build_info missing", tt.flag)
+		}
+	}
+}
+
+// Basic auth from the exporter-toolkit web config is enough authentication
+// for prune.execute, and the webhook then refuses requests without it.
+func TestWebConfigBasicAuthGuardsWebhook(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("am-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(dir, "web.yml")
+	os.WriteFile(webCfg, []byte(fmt.Sprintf("basic_auth_users:\n  alertmanager: %s\n", hash)), 0o600)
+	ckpt := filepath.Join(dir, "models")
+	os.Mkdir(ckpt, 0o755)
+	cfg := filepath.Join(dir, "c.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("targets:\n  - name: a\n    path: %s\n    prune: {execute: true}\n", ckpt)), 0o644)
+	base, _ := serve(t, "--config.file="+cfg, "--web.config.file="+webCfg)
+	body := `{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"target":"a"}}]}`
+	for _, tt := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"alertmanager", "wrong", 401}, {"alertmanager", "am-secret", 200}} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if tt.user != "" {
+			req.SetBasicAuth(tt.user, tt.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("user %q: status %d, want %d", tt.user, resp.StatusCode, tt.want)
 		}
 	}
 }
