@@ -204,7 +204,7 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 	for i := range 100 {
 		sub := filepath.Join(big, fmt.Sprintf("shard-%03d", i))
 		os.MkdirAll(sub, 0o755)
-		for j := range 50 {
+		for j := range 100 {
 			os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", j)), nil, 0o644)
 		}
 	}
