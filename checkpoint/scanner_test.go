@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 func TestSizesMatchDu(t *testing.T) {
@@ -68,16 +70,9 @@ func TestSymlinkCheckpointIsNotFollowed(t *testing.T) {
 }
 
 func TestOtherFilesystemNotCrossed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI must run as root to mount a tmpfs")
-		}
-		t.Skip("needs root to mount a tmpfs")
-	}
 	dir := tree(t, map[string]int{"checkpoint-1/w": 4096, "checkpoint-1/mnt/": 0})
 	mnt := filepath.Join(dir, "checkpoint-1/mnt")
-	must(t, unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=16m"))
-	defer unix.Unmount(mnt, unix.MNT_DETACH)
+	testenv.MountTmpfs(t, mnt, "16m")
 	os.WriteFile(filepath.Join(mnt, "big"), make([]byte, 8<<20), 0o644)
 	snap := scan(t, Target{Name: "t", Path: dir}, ScanOptions{})
 	if b := snap.Checkpoints[0].Bytes; b > 1<<20 {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 // old is an mtime well past any min_age.
@@ -72,20 +72,10 @@ func noTrash(t *testing.T, dir string) {
 }
 
 // tmpfs mounts a small tmpfs for the test, which really returns ENOSPC.
-// Without root it skips, except under CI, where it fails.
 func tmpfs(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI must run the tests as root: this test mounts a tmpfs")
-		}
-		t.Skip("needs root to mount a tmpfs")
-	}
 	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	testenv.MountTmpfs(t, dir, size)
 	return dir
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 var binary string
@@ -151,10 +153,7 @@ func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed; CI must install it (.ci/run)", name)
-		}
-		t.Skipf("%s not installed", name)
+		testenv.Missing(t, "%s is not installed (.ci/run installs it)", name)
 	}
 	return p
 }

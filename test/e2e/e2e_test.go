@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/dashboards"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 	"github.com/checkpoint-exporter/checkpoint_exporter/test/e2e/stack"
 )
 
@@ -41,22 +42,14 @@ var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
 
 func requirements(t *testing.T) {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	fail := func(format string, args ...any) {
-		t.Helper()
-		if ci {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
 	if os.Geteuid() != 0 {
-		fail("the end-to-end test mounts a tmpfs and needs root")
+		testenv.Missing(t, "the end-to-end test mounts a tmpfs and needs root")
 	}
 	if _, err := stack.FindBinary("prometheus"); err != nil {
-		fail("%v", err)
+		testenv.Missing(t, "%v", err)
 	}
 	if _, err := stack.FindBinary("prometheus-alertmanager", "alertmanager"); err != nil {
-		fail("%v", err)
+		testenv.Missing(t, "%v", err)
 	}
 }
 
@@ -150,11 +143,7 @@ var savedRe = regexp.MustCompile(`step (\d+): saved`)
 func run(t *testing.T, bin, layout string, execute bool) {
 	work := t.TempDir()
 	ckpt := filepath.Join(work, "ckpt")
-	os.Mkdir(ckpt, 0o755)
-	if err := unix.Mount("tmpfs", ckpt, "tmpfs", 0, fmt.Sprintf("size=%d", fsSize)); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	defer unix.Unmount(ckpt, unix.MNT_DETACH)
+	testenv.MountTmpfs(t, ckpt, fmt.Sprint(fsSize))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
