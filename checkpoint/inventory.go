@@ -45,12 +45,16 @@ func (inv *Inventory) Run(ctx context.Context) {
 			t := time.NewTicker(inv.interval)
 			defer t.Stop()
 			for {
-				snap := inv.scan(ctx, s)
-				inv.mu.RLock()
-				hooks := inv.hooks
-				inv.mu.RUnlock()
-				for _, h := range hooks {
-					h(ctx, snap)
+				// A background scan that gave way to an on-demand one
+				// (Rescan) stores nothing: that scan stores its own.
+				if snap, ok := s.ScanBackground(ctx); ok {
+					inv.store(s, snap)
+					inv.mu.RLock()
+					hooks := inv.hooks
+					inv.mu.RUnlock()
+					for _, h := range hooks {
+						h(ctx, snap)
+					}
 				}
 				select {
 				case <-ctx.Done():
@@ -72,8 +76,8 @@ func (inv *Inventory) ScanAll(ctx context.Context) []*Snapshot {
 	return out
 }
 
-// Rescan measures one target now (waiting for a background scan of it to
-// finish first) and stores the result. ok is false for an unknown target.
+// Rescan measures one target now at normal priority (a background scan of it
+// in progress gives way) and stores the result. ok is false for an unknown target.
 func (inv *Inventory) Rescan(ctx context.Context, name string) (snap *Snapshot, ok bool) {
 	for _, s := range inv.scanners {
 		if s.Target().Name == name {
@@ -85,6 +89,12 @@ func (inv *Inventory) Rescan(ctx context.Context, name string) (snap *Snapshot, 
 
 func (inv *Inventory) scan(ctx context.Context, s *Scanner) *Snapshot {
 	snap := s.Scan(ctx)
+	inv.store(s, snap)
+	return snap
+}
+
+// store logs snap and makes it the target's latest snapshot.
+func (inv *Inventory) store(s *Scanner, snap *Snapshot) {
 	t := s.Target()
 	if snap.Err != nil {
 		level.Warn(inv.logger).Log("msg", "scan failed", "target", t.Name, "path", t.Path, "err", snap.Err)
@@ -95,7 +105,6 @@ func (inv *Inventory) scan(ctx context.Context, s *Scanner) *Snapshot {
 	inv.mu.Lock()
 	inv.snaps[t.Name] = snap
 	inv.mu.Unlock()
-	return snap
 }
 
 // Snapshots returns the latest snapshot of every target that has been

@@ -36,6 +36,9 @@ type ScanOptions struct {
 	Workers int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Idle runs the sizing workers of background scans (ScanBackground) on
+	// OS threads at idle CPU and I/O priority. Scan is never affected.
+	Idle bool
 }
 
 // maxIgnoredListed bounds how many ignored names a snapshot keeps.
@@ -53,7 +56,18 @@ type Scanner struct {
 	cache       map[string]cachedEntry
 	lastFull    time.Time
 	errorsTotal uint64
+
+	bgMu     sync.Mutex // guards urgent and bgCancel
+	urgent   int        // Scan calls waiting or running
+	bgCancel context.CancelCauseFunc
+
+	// onWorker, when set (tests), runs on every sizing worker's thread
+	// before it takes work.
+	onWorker func()
 }
+
+// errPreempted ends a background scan that a Scan call overtook.
+var errPreempted = errors.New("background scan preempted by an on-demand scan")
 
 type cachedEntry struct {
 	entry   Entry
@@ -89,10 +103,59 @@ func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 // Target returns the scanned target.
 func (s *Scanner) Target() Target { return s.target }
 
-// Scan measures the target now. A failed scan is reported in Snapshot.Err.
+// Scan measures the target now, at normal priority. A failed scan is
+// reported in Snapshot.Err. A background scan in progress is preempted, so an
+// on-demand caller (a prune while the disk fills) never waits behind a long
+// idle-priority walk.
 func (s *Scanner) Scan(ctx context.Context) *Snapshot {
+	s.bgMu.Lock()
+	s.urgent++
+	if s.bgCancel != nil {
+		s.bgCancel(errPreempted)
+	}
+	s.bgMu.Unlock()
+	defer func() {
+		s.bgMu.Lock()
+		s.urgent--
+		s.bgMu.Unlock()
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.scan(ctx, false)
+}
+
+// ScanBackground is Scan for the periodic background refresh: its workers
+// run at idle priority when ScanOptions.Idle is set, and it gives way to any
+// Scan call. ok is false when it gave way; the scanner's state is then as if
+// it had not run, and the caller keeps its previous snapshot.
+func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.bgMu.Lock()
+	if s.urgent > 0 {
+		s.bgMu.Unlock()
+		return nil, false
+	}
+	s.bgCancel = cancel
+	s.bgMu.Unlock()
+	defer func() {
+		s.bgMu.Lock()
+		s.bgCancel = nil
+		s.bgMu.Unlock()
+	}()
+	snap = s.scan(ctx, s.opts.Idle)
+	if errors.Is(context.Cause(ctx), errPreempted) {
+		return nil, false
+	}
+	return snap, true
+}
+
+// scan does the work of Scan and ScanBackground; s.mu is held. Scanner state
+// (cache, full-rescan time, error total) changes only if the scan was not
+// cancelled.
+func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 	start := s.opts.Now()
 	snap := &Snapshot{Target: s.target}
 	defer func() {
@@ -130,18 +193,18 @@ func (s *Scanner) Scan(ctx context.Context) *Snapshot {
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
-	if full {
-		s.lastFull = start
-	}
 	var rootSt unix.Stat_t
 	if err := unix.Fstat(d.fd, &rootSt); err != nil {
 		snap.Err = &os.PathError{Op: "fstat", Path: s.target.Path, Err: err}
 		return snap
 	}
-	sized := s.size(ctx, d, uint64(rootSt.Dev), m.found, full)
+	sized := s.size(ctx, d, uint64(rootSt.Dev), m.found, full, idle)
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
 		return snap
+	}
+	if full {
+		s.lastFull = start
 	}
 
 	claimed := map[string]bool{}
@@ -190,7 +253,7 @@ type sizedCheckpoint struct {
 
 // size measures every found checkpoint, in parallel, reusing cached sizes of
 // settled entries unless this is a full rescan.
-func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full bool) []sizedCheckpoint {
+func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full, idle bool) []sizedCheckpoint {
 	out := make([]sizedCheckpoint, len(fs))
 	sz := newSizer(dev)
 	work := make(chan int)
@@ -199,9 +262,19 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &walker{s: sz}
-			for i := range work {
-				out[i] = s.sizeOne(d, w, fs[i], full)
+			sizeAll := func() {
+				if s.onWorker != nil {
+					s.onWorker()
+				}
+				w := &walker{s: sz, ctx: ctx}
+				for i := range work {
+					out[i] = s.sizeOne(d, w, fs[i], full)
+				}
+			}
+			if idle {
+				_ = runIdle(sizeAll) // a refusal (seccomp) leaves normal priority
+			} else {
+				sizeAll()
 			}
 		}()
 	}

@@ -268,7 +268,7 @@ func TestVanishDuringWalk(t *testing.T) {
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	must(t, unix.Fstat(fd, &st))
-	w := &walker{s: newSizer(uint64(st.Dev))}
+	w := &walker{s: newSizer(uint64(st.Dev)), ctx: context.Background()}
 	w.walkDir(fd, []byte("gone\x00"), 0, &u)
 	must(t, os.RemoveAll(filepath.Join(dir, "checkpoint-1")))
 	w.walkDir(fd, []byte("checkpoint-1\x00"), 0, &u)

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"sync"
@@ -57,6 +58,7 @@ func (s *sizer) firstLink(st *unix.Stat_t) bool {
 // nothing per file.
 type walker struct {
 	s    *sizer
+	ctx  context.Context // checked when yielding: a cancelled walk stops
 	bufs [][]byte
 	n    int // entries seen, for yielding
 }
@@ -84,6 +86,9 @@ func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
 	var st unix.Stat_t
 	err = ReadDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
 		if w.n++; w.n%yieldEvery == 0 {
+			if w.ctx.Err() != nil {
+				return false // the scan is discarded: stop walking
+			}
 			runtime.Gosched()
 		}
 		if err := lstatAt(fd, child, &st); err != nil {

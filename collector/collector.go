@@ -5,6 +5,8 @@
 package collector
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
@@ -26,9 +28,15 @@ func desc(name, help string, labels []string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help+cached+".", labels, nil)
 }
 
-// Collector is a prometheus.Collector over an inventory.
+// Collector is a prometheus.Collector over an inventory. A target's metrics
+// change only when a new scan replaces its snapshot, so they are built once
+// per snapshot and the same immutable const metrics are sent to every scrape
+// until then.
 type Collector struct {
 	src Snapshots
+
+	mu       sync.Mutex // guards rendered
+	rendered map[*checkpoint.Snapshot][]prometheus.Metric
 
 	up, info, checkpoints, incomplete, bytes          *prometheus.Desc
 	latestStep, latestBytes, latestTime, oldestStep   *prometheus.Desc
@@ -76,15 +84,39 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the metrics of every target's latest snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.src.Snapshots() {
-		c.collect(ch, s)
+	snaps := c.src.Snapshots()
+	c.mu.Lock()
+	// Only the current snapshots stay: a rescanned or removed target's old
+	// metrics are dropped here.
+	next := make(map[*checkpoint.Snapshot][]prometheus.Metric, len(snaps))
+	for _, s := range snaps {
+		ms, ok := c.rendered[s]
+		if !ok {
+			ms = c.render(s)
+		}
+		next[s] = ms
+	}
+	c.rendered = next
+	c.mu.Unlock()
+	for _, s := range snaps {
+		for _, m := range next[s] {
+			ch <- m
+		}
 	}
 }
 
-func (c *Collector) collect(ch chan<- prometheus.Metric, s *checkpoint.Snapshot) {
+// render builds the metrics of one snapshot. Snapshots are never modified
+// once stored, so the result is valid for as long as s is the latest.
+func (c *Collector) render(s *checkpoint.Snapshot) []prometheus.Metric {
+	var ms []prometheus.Metric
+	c.collect(func(m prometheus.Metric) { ms = append(ms, m) }, s)
+	return ms
+}
+
+func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot) {
 	name := s.Target.Name
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...)
+		emit(prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...))
 	}
 	up := 0.0
 	if s.Up() {
@@ -93,7 +125,7 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, s *checkpoint.Snapshot)
 	gauge(c.up, up)
 	gauge(c.scanDuration, s.Duration.Seconds())
 	gauge(c.scanTime, float64(s.Time.UnixNano())/1e9)
-	ch <- prometheus.MustNewConstMetric(c.scanErrors, prometheus.CounterValue, float64(s.ErrorsTotal), name)
+	emit(prometheus.MustNewConstMetric(c.scanErrors, prometheus.CounterValue, float64(s.ErrorsTotal), name))
 
 	if fs := s.FS; fs != nil {
 		l := []string{fs.Mountpoint, fs.Device, fs.FSType}

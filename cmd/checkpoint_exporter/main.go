@@ -46,7 +46,9 @@ type common struct {
 	fullRescan    time.Duration
 	lockWait      time.Duration
 	// scanWorkers sizes checkpoints in parallel (0: one per CPU).
-	scanWorkers    int
+	scanWorkers int
+	// idleScans runs background scans' workers at idle priority.
+	idleScans      bool
 	stdout, stderr io.Writer
 }
 
@@ -157,7 +159,7 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*wor
 			continue
 		}
 		st := t.ScanTarget()
-		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers})
+		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers, Idle: c.idleScans})
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
@@ -44,6 +45,7 @@ type serveCmd struct {
 	maxBody              int64
 	autonomous           bool
 	noExporterMetrics    bool
+	idlePriority         bool
 }
 
 func addServe(app *kingpin.Application, c *common) *serveCmd {
@@ -58,6 +60,7 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s.cmd.Flag("webhook.timeout", "How long a webhook request waits for its prunes before answering 202 and letting them finish in the background.").Default("5s").DurationVar(&s.webhookTimeout)
 	s.cmd.Flag("webhook.max-body-bytes", "Largest webhook request body accepted.").Default("1048576").Int64Var(&s.maxBody)
 	s.cmd.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_* and process_* metrics (they are most of a scrape's cost).").BoolVar(&s.noExporterMetrics)
+	s.cmd.Flag("collector.idle-priority", "Walk checkpoint trees in background scans on threads at idle CPU and I/O priority, so they only use time the training jobs leave (--no-collector.idle-priority: normal priority). On-demand scans for a prune always run at normal priority.").Default("true").BoolVar(&s.idlePriority)
 	s.cmd.Flag("pruner.autonomous", "After every scan, prune targets at or past their high watermark without waiting for an alert.").BoolVar(&s.autonomous)
 	return s
 }
@@ -114,6 +117,13 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	// Background scans leave a CPU to the HTTP server: scrapes stay fast
 	// while a big tree is walked.
 	s.scanWorkers = max(1, runtime.GOMAXPROCS(0)-1)
+	if s.idlePriority {
+		if err := checkpoint.CheckIdlePriority(); err != nil {
+			level.Warn(logger).Log("msg", "background scans run at normal priority: this process may not lower its threads' priority", "err", err)
+			s.idlePriority = false
+		}
+	}
+	s.idleScans = s.idlePriority
 	w, err := s.build(logger, cfg, "")
 	if err != nil {
 		return err
