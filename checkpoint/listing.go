@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 type kind uint8
@@ -41,8 +43,8 @@ func openListing(path string) (*listing, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	d := &listing{fd: fd, index: map[string]int{}}
-	buf := make([]byte, direntBufSize)
-	err = ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
+	buf := make([]byte, dirfs.BufSize)
+	err = dirfs.ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
 		k := kindOf(typ)
 		n := string(nameZ[:len(nameZ)-1])
 		if k == kindOther && typ == unix.DT_UNKNOWN {

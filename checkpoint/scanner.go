@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 // Target is one directory that a training job writes checkpoints into.
@@ -295,7 +297,7 @@ func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckp
 	for _, name := range f.entries {
 		nameZ = append(append(nameZ[:0], name...), 0)
 		var st unix.Stat_t
-		if err := lstatAt(d.fd, nameZ, &st); err != nil {
+		if err := dirfs.LstatAt(d.fd, nameZ, &st); err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				r.use.errors++
 			}

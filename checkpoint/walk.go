@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 // usage is what a walk adds up for one checkpoint.
@@ -72,7 +74,7 @@ const yieldEvery = 256
 // itself is counted by the caller). An entry that vanishes is skipped; one
 // that cannot be read is counted in u.errors.
 func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
-	fd, err := openDirAt(dirfd, nameZ)
+	fd, err := dirfs.OpenDirAt(dirfd, nameZ)
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) {
 			u.errors++
@@ -81,17 +83,17 @@ func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
 	}
 	defer unix.Close(fd)
 	for len(w.bufs) <= depth {
-		w.bufs = append(w.bufs, make([]byte, direntBufSize))
+		w.bufs = append(w.bufs, make([]byte, dirfs.BufSize))
 	}
 	var st unix.Stat_t
-	err = ReadDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
+	err = dirfs.ReadDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
 		if w.n++; w.n%yieldEvery == 0 {
 			if w.ctx.Err() != nil {
 				return false // the scan is discarded: stop walking
 			}
 			runtime.Gosched()
 		}
-		if err := lstatAt(fd, child, &st); err != nil {
+		if err := dirfs.LstatAt(fd, child, &st); err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				u.errors++
 			}
@@ -108,20 +110,5 @@ func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
 	})
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		u.errors++
-	}
-}
-
-func openDirAt(dirfd int, nameZ []byte) (int, error) {
-	name := unsafeString(nameZ[:len(nameZ)-1])
-	for {
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOATIME, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EPERM {
-			// O_NOATIME is refused on files the caller does not own.
-			fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		}
-		return fd, err
 	}
 }
