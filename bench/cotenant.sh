@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Co-tenant benchmark (BENCHMARKS.md, "Beside a training job"): how much a
+# CPU-bound job using every core loses to the exporter doing back-to-back full
+# scans of the 1,000,000-file tree, with the background scans at idle priority
+# (the default) and at normal priority; and the scrape latency of two paced
+# scrapers (10/s each) during those scans, with and without the co-tenant.
+#
+#   bench/cotenant.sh [WORK]     (default WORK: /var/tmp/checkpoint_exporter-bench)
+#   UNITS=200000 bench/cotenant.sh
+#
+# Run it on an otherwise idle machine: anything else running is a co-tenant too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-/var/tmp/checkpoint_exporter-bench}
+UNITS=${UNITS:-200000}
+PORT=${PORT:-19877}
+B=$WORK/bin
+mkdir -p "$B" "$WORK/out"
+go build -o "$B/checkpoint_exporter" ./cmd/checkpoint_exporter
+for p in gentree scrapeload cotenant; do go build -o "$B/$p" "./bench/$p"; done
+dir=$WORK/c
+if [ ! -e "$dir/.complete" ]; then
+  rm -rf "$dir"; "$B/gentree" --case=c --dir="$dir"; touch "$dir/.complete"
+fi
+du -s "$dir" >/dev/null # warm the cache
+
+cat > "$WORK/out/cotenant.yml" <<YAML
+scan_interval: 1s
+targets:
+  - name: c
+    path: $dir
+YAML
+URL=http://127.0.0.1:$PORT/metrics
+pid=
+stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=; }
+trap stop EXIT
+# start PRIORITY: the exporter rescanning everything back to back (every scan
+# a full walk), once its first scan is done.
+start() {
+  "$B/checkpoint_exporter" --config.file="$WORK/out/cotenant.yml" --web.listen-address="127.0.0.1:$PORT" \
+    --collector.full-rescan-interval=1ns "--$1collector.idle-priority" --log.level=debug >"$WORK/out/exporter.log" 2>&1 &
+  pid=$!
+  until curl -sf "$URL" 2>/dev/null | grep -q '^checkpoint_dir_checkpoints{target="c"} 1000'; do sleep 0.2; done
+}
+scans() { grep -c 'msg=scanned' "$WORK/out/exporter.log" || true; }
+tput() { sed -E 's/.*throughput=([0-9.]+).*/\1/'; }
+ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
+
+echo "# Beside a training job"
+echo
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), tree (c): 1,000,000 files; co-tenant: $UNITS units of SHA-256 over 64 KiB on every core."
+echo
+echo "| exporter | co-tenant throughput (units/s) | vs alone | full scans during the run |"
+echo "| --- | ---: | ---: | ---: |"
+alone=$("$B/cotenant" --units="$UNITS" | tput)
+echo "| not running | $alone | 1.000 | – |"
+for prio in "" "no-"; do
+  start "$prio"
+  t0=$(scans)
+  got=$("$B/cotenant" --units="$UNITS" | tput)
+  n=$(( $(scans) - t0 ))
+  stop
+  label="scanning back to back, idle priority (default)"; [ -n "$prio" ] && label="scanning back to back, normal priority"
+  echo "| $label | $got | $(ratio "$got" "$alone") | $n |"
+done
+echo
+echo "Scrape latency, two scrapers at 10/s each (600 scrapes), exporter scanning back to back at idle priority:"
+echo
+echo "| co-tenant | p50 | p99 | max |"
+echo "| --- | ---: | ---: | ---: |"
+start ""
+r=$("$B/scrapeload" --url="$URL" --clients=2 --interval=100ms --scrapes=600)
+echo "| none | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=([^ ]+).*/\1 | \2 | \3/') |"
+"$B/cotenant" --units=$((UNITS * 20)) >/dev/null & co=$!
+r=$("$B/scrapeload" --url="$URL" --clients=2 --interval=100ms --scrapes=600)
+kill "$co" 2>/dev/null || true; wait "$co" 2>/dev/null || true
+echo "| every core busy | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=([^ ]+).*/\1 | \2 | \3/') |"
+echo
+stop
+a=$WORK/a
+if [ ! -e "$a/.complete" ]; then
+  rm -rf "$a"; "$B/gentree" --case=a --dir="$a"; touch "$a/.complete"
+fi
+echo "CPU per scrape of the exporter (300 sequential scrapes; tree (a), default scan interval):"
+echo
+echo "| flags | CPU per scrape | p50 | p99 |"
+echo "| --- | ---: | ---: | ---: |"
+for flags in "" "--web.disable-exporter-metrics"; do
+  "$B/checkpoint_exporter" --checkpoint.dir="$a" --web.listen-address="127.0.0.1:$PORT" $flags >/dev/null 2>&1 &
+  pid=$!
+  until curl -sf "$URL" 2>/dev/null | grep -q '^checkpoint_dir_checkpoints'; do sleep 0.2; done
+  r=$("$B/scrapeload" --url="$URL" --clients=1 --scrapes=300 --pid="$pid")
+  stop
+  echo "| ${flags:-defaults} | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=.* cpu_per_scrape=([^ ]+).*/\3 | \1 | \2/') |"
+done
