@@ -18,6 +18,11 @@ type Measurer interface {
 	Rescan(ctx context.Context, target string) (*checkpoint.Snapshot, bool)
 }
 
+// Deleter carries out a plan on a target; *Executor is the real one.
+type Deleter interface {
+	Execute(ctx context.Context, t checkpoint.Target, plan Plan, execute bool, trigger string) (Result, error)
+}
+
 // Request asks for one prune of one target.
 type Request struct {
 	Target  string
@@ -39,7 +44,7 @@ type Service struct {
 	measure  Measurer
 	targets  map[string]checkpoint.Target
 	policies map[string]Policy
-	exec     *Executor
+	exec     Deleter
 	metrics  *Metrics
 	now      func() time.Time
 
@@ -48,7 +53,7 @@ type Service struct {
 }
 
 // NewService builds a service for the given targets and their policies.
-func NewService(logger log.Logger, m Measurer, targets []checkpoint.Target, policies map[string]Policy, exec *Executor, metrics *Metrics) *Service {
+func NewService(logger log.Logger, m Measurer, targets []checkpoint.Target, policies map[string]Policy, exec Deleter, metrics *Metrics) *Service {
 	ts := make(map[string]checkpoint.Target, len(targets))
 	for _, t := range targets {
 		ts[t.Name] = t

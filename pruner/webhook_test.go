@@ -297,7 +297,8 @@ func TestWebhookTokenFileReloaded(t *testing.T) {
 }
 
 // Alertmanager in HA pairs, with retries: many identical notifications at
-// once delete every checkpoint at most once.
+// once, over HTTP, delete every checkpoint at most once, never touch the
+// newest keep_last, and are all answered without a server error.
 func TestWebhookConcurrentIdenticalPosts(t *testing.T) {
 	dir, list := fillTmpfs(t)
 	h := newHarness(t, dir, defaultPolicy)
@@ -312,7 +313,7 @@ func TestWebhookConcurrentIdenticalPosts(t *testing.T) {
 			code, r := post(t, h.srv.URL, body, nil)
 			mu.Lock()
 			defer mu.Unlock()
-			if code >= 500 {
+			if code != http.StatusOK && code != http.StatusAccepted {
 				t.Errorf("status %d", code)
 			}
 			for _, res := range r.Results {
@@ -340,12 +341,15 @@ func TestWebhookConcurrentIdenticalPosts(t *testing.T) {
 			t.Errorf("keep_last violated: %d gone", s)
 		}
 	}
+	// How many runs the posts coalesced into depends on scheduling (see
+	// TestTriggersCoalesceIntoOneFollowUp for the rule itself); every post
+	// was answered by some run.
 	runs := 0.0
-	for _, r := range []string{ResultOK, ResultNoop} {
+	for _, r := range []string{ResultOK, ResultNoop, ResultInsufficient, ResultError} {
 		runs += testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerWebhook, r))
 	}
-	if runs > 2 {
-		t.Errorf("%v prune runs for 20 concurrent triggers: they did not coalesce (want at most 2)", runs)
+	if runs < 1 || testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerWebhook, ResultError)) != 0 {
+		t.Errorf("%v runs, some with errors", runs)
 	}
 }
 

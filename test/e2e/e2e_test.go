@@ -15,14 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/dashboards"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
@@ -80,64 +76,6 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// crossing times how long free space stays below a threshold before space is
-// freed again.
-type crossing struct {
-	below     uint64 // threshold in bytes of free space
-	at        time.Time
-	count     int
-	reactions []time.Duration
-}
-
-func (c *crossing) observe(avail, last uint64) {
-	if avail < c.below && c.at.IsZero() {
-		c.at = time.Now()
-		c.count++
-	}
-	if !c.at.IsZero() && avail > last+ckptSize/2 {
-		c.reactions = append(c.reactions, time.Since(c.at))
-		c.at = time.Time{}
-	}
-}
-
-func (c *crossing) String() string {
-	if len(c.reactions) == 0 {
-		return "never crossed"
-	}
-	r := append([]time.Duration(nil), c.reactions...)
-	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
-	return fmt.Sprintf("crossed %d times, space freed after median %s, max %s", c.count,
-		r[len(r)/2].Round(10*time.Millisecond), r[len(r)-1].Round(10*time.Millisecond))
-}
-
-// fsWatch samples the checkpoint filesystem: the lowest free space, and the
-// reaction from free space falling below the high watermark (and below the
-// pruner's goal) to space being freed.
-type fsWatch struct {
-	mu       sync.Mutex // guards the fields below
-	minAvail uint64
-	high     crossing
-	goal     crossing
-}
-
-func (w *fsWatch) run(ctx context.Context, dir string) {
-	w.minAvail = fsSize
-	var last uint64
-	for ctx.Err() == nil {
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil {
-			avail := st.Bavail * uint64(st.Frsize)
-			w.mu.Lock()
-			w.minAvail = min(w.minAvail, avail)
-			w.high.observe(avail, last)
-			w.goal.observe(avail, last)
-			w.mu.Unlock()
-			last = avail
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var savedRe = regexp.MustCompile(`step (\d+): saved`)
 
 func run(t *testing.T, bin, layout string, execute bool) {
@@ -167,26 +105,18 @@ func run(t *testing.T, bin, layout string, execute bool) {
 		return err == nil && len(s) == 1
 	})
 
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	// Free space below 15% is past the 85% high watermark; the pruner aims
 	// for max(30% free, headroom × write rate) = 80 MiB here.
-	watch := fsWatch{high: crossing{below: fsSize * 15 / 100}, goal: crossing{below: headroom * ckptSize / uint64(saveEvery/time.Second)}}
-	go watch.run(wctx, ckpt)
-	var firingSeen, firingNow bool
-	var alertsMu sync.Mutex
-	go func() {
-		for wctx.Err() == nil {
-			s, err := st.Query(`ALERTS{alertname="CheckpointDiskPruneNeeded",alertstate="firing"}`)
-			if err == nil {
-				alertsMu.Lock()
-				firingNow = len(s) > 0
-				firingSeen = firingSeen || firingNow
-				alertsMu.Unlock()
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	}()
+	w := startWatchers(ctx)
+	defer w.stop()
+	watch := &fsWatch{dir: ckpt, freedAtLeast: ckptSize / 2, minAvail: fsSize,
+		high: crossing{below: fsSize * 15 / 100}, goal: crossing{below: headroom * ckptSize / uint64(saveEvery/time.Second)}}
+	w.every(20*time.Millisecond, watch.sample)
+	var firingSeen bool
+	w.every(250*time.Millisecond, func() {
+		s, err := st.Query(`ALERTS{alertname="CheckpointDiskPruneNeeded",alertstate="firing"}`)
+		firingSeen = firingSeen || (err == nil && len(s) > 0)
+	})
 
 	// The simulated training job.
 	job := exec.CommandContext(ctx, bin, "simulate", "--dir="+ckpt, "--layout="+layout,
@@ -198,8 +128,7 @@ func run(t *testing.T, bin, layout string, execute bool) {
 		t.Fatal(err)
 	}
 	started := time.Now()
-	var lastSaved int64
-	var savedMu sync.Mutex
+	saved := &savedSteps{}
 	failed := make(chan struct{}, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -207,9 +136,7 @@ func run(t *testing.T, bin, layout string, execute bool) {
 			line := sc.Text()
 			if m := savedRe.FindStringSubmatch(line); m != nil {
 				n, _ := strconv.ParseInt(m[1], 10, 64)
-				savedMu.Lock()
-				lastSaved = n
-				savedMu.Unlock()
+				saved.set(n)
 			}
 			if strings.Contains(line, "FAILED") {
 				select {
@@ -220,21 +147,9 @@ func run(t *testing.T, bin, layout string, execute bool) {
 		}
 	}()
 	// The newest three saved checkpoints must exist at every moment.
-	var missing []string
-	go func() {
-		for wctx.Err() == nil {
-			savedMu.Lock()
-			s := lastSaved
-			savedMu.Unlock()
-			for k := int64(0); k < 3 && s-k*stepEvery > 0; k++ {
-				p := checkpointPath(ckpt, layout, s-k*stepEvery)
-				if _, err := os.Lstat(p); err != nil && !lastSavedMovedOn(&savedMu, &lastSaved, s) {
-					missing = append(missing, filepath.Base(p))
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	newest := &newestWatch{saved: saved, keep: 3, every: stepEvery,
+		path: func(step int64) string { return checkpointPath(ckpt, layout, step) }}
+	w.every(50*time.Millisecond, newest.sample)
 
 	if !execute {
 		// The control run only has to show that the job dies of ENOSPC.
@@ -265,7 +180,9 @@ func run(t *testing.T, bin, layout string, execute bool) {
 	if summary.Failed != 0 || summary.Saves != saves {
 		t.Errorf("job: %d of %d saves failed (%d ENOSPC): %v", summary.Failed, summary.Saves, summary.ENOSPC, summary.Errors)
 	}
-	if len(missing) > 0 {
+	// Every watcher has returned before its results are read.
+	w.stop()
+	if missing := newest.missing; len(missing) > 0 {
 		t.Errorf("one of the newest 3 checkpoints was missing %d times: %v", len(missing), missing[:min(5, len(missing))])
 	}
 	exp, err := st.Scrape()
@@ -279,10 +196,7 @@ func run(t *testing.T, bin, layout string, execute bool) {
 	if webhookRuns == 0 || deleted == 0 {
 		t.Errorf("no pruning through the webhook: runs %v, deleted %v", webhookRuns, deleted)
 	}
-	alertsMu.Lock()
-	seen := firingSeen
-	alertsMu.Unlock()
-	if !seen {
+	if !firingSeen {
 		t.Error("Prometheus never fired CheckpointDiskPruneNeeded")
 	}
 	if layout == "keras" {
@@ -294,18 +208,10 @@ func run(t *testing.T, bin, layout string, execute bool) {
 		return err == nil && len(s) == 0
 	})
 
-	watch.mu.Lock()
-	defer watch.mu.Unlock()
 	t.Logf("%s: %d saves of %d MiB (%d MiB) on a %d MiB tmpfs in %s, 0 failed; %v prunes by webhook deleted %v checkpoints, freed %.0f MiB; "+
 		"lowest free space %.1f MiB; high watermark: %s; pruner goal (%d MiB free): %s",
 		layout, summary.Saves, ckptSize>>20, summary.Saves*ckptSize>>20, fsSize>>20, elapsed.Round(time.Second),
 		webhookRuns, deleted, freed/(1<<20), float64(watch.minAvail)/(1<<20), &watch.high, watch.goal.below>>20, &watch.goal)
-}
-
-func lastSavedMovedOn(mu *sync.Mutex, last *int64, s int64) bool {
-	mu.Lock()
-	defer mu.Unlock()
-	return *last != s
 }
 
 func checkpointPath(dir, layout string, step int64) string {
