@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -147,7 +146,7 @@ func unescapeMount(s string) string {
 
 // ErrStatFSHung is returned while an earlier statfs of the same target has
 // not come back: a hung network mount is not asked again and again.
-var ErrStatFSHung = errors.New("statfs has not returned (hung mount?)")
+var ErrStatFSHung = fmt.Errorf("statfs has not returned: %w", ErrHung)
 
 // statGuard runs statfs under a timeout and remembers a call that hangs.
 type statGuard struct {

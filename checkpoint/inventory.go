@@ -38,6 +38,11 @@ func (inv *Inventory) OnScan(fn func(context.Context, *Snapshot)) {
 // Run scans every target at once and then every interval until ctx ends.
 func (inv *Inventory) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		inv.watch(ctx, inv.watchTick())
+	}()
 	for _, s := range inv.scanners {
 		wg.Add(1)
 		go func() {
@@ -65,6 +70,16 @@ func (inv *Inventory) Run(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// watchTick is how often the watchdog looks for stuck scans: a quarter of
+// the shortest hang timeout, at most a second.
+func (inv *Inventory) watchTick() time.Duration {
+	tick := time.Second
+	for _, s := range inv.scanners {
+		tick = min(tick, s.opts.HangTimeout/4)
+	}
+	return max(tick, time.Millisecond)
 }
 
 // ScanAll scans every target once, in order, and returns the snapshots.

@@ -31,6 +31,10 @@ type ScanOptions struct {
 	StatFS func(path string) (FSStats, error)
 	// StatFSTimeout bounds one statfs call (default 5s).
 	StatFSTimeout time.Duration
+	// HangTimeout: a scan that makes no progress for this long (one system
+	// call that does not return: a hung network mount) reports the target
+	// down until it returns (default 30s). See Inventory.
+	HangTimeout time.Duration
 	// FullRescanInterval is how often every checkpoint is walked again even if
 	// its top-level entry looks unchanged (default 1h; negative: always).
 	FullRescanInterval time.Duration
@@ -58,6 +62,8 @@ type Scanner struct {
 	cache       map[string]cachedEntry
 	lastFull    time.Time
 	errorsTotal uint64
+
+	alive progress // of the scan running now, if any
 
 	bgMu     sync.Mutex // guards urgent and bgCancel
 	urgent   int        // Scan calls waiting or running
@@ -89,6 +95,9 @@ func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 	}
 	if opts.StatFSTimeout <= 0 {
 		opts.StatFSTimeout = 5 * time.Second
+	}
+	if opts.HangTimeout <= 0 {
+		opts.HangTimeout = 30 * time.Second
 	}
 	if opts.FullRescanInterval == 0 {
 		opts.FullRescanInterval = time.Hour
@@ -158,6 +167,8 @@ func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) 
 // (cache, full-rescan time, error total) changes only if the scan was not
 // cancelled.
 func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
+	s.alive.start()
+	defer s.alive.stop()
 	start := s.opts.Now()
 	snap := &Snapshot{Target: s.target}
 	defer func() {
@@ -175,6 +186,7 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 	}
 	snap.FS = &fs
 
+	s.alive.beat()
 	d, err := openListing(s.target.Path)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
@@ -184,6 +196,7 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 		return snap
 	}
 	defer d.close()
+	s.alive.beat()
 	m, err := classify(d, s.target.Layout, s.target.Pattern)
 	if err != nil {
 		snap.Err = err
@@ -268,8 +281,9 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 				if s.onWorker != nil {
 					s.onWorker()
 				}
-				w := &walker{s: sz, ctx: ctx}
+				w := &walker{s: sz, ctx: ctx, alive: &s.alive}
 				for i := range work {
+					s.alive.beat()
 					out[i] = s.sizeOne(d, w, fs[i], full)
 				}
 			}

@@ -59,10 +59,13 @@ func (s *sizer) firstLink(st *unix.Stat_t) bool {
 // walker holds one getdents buffer per directory depth, so a walk allocates
 // nothing per file.
 type walker struct {
-	s    *sizer
-	ctx  context.Context // checked when yielding: a cancelled walk stops
-	bufs [][]byte
-	n    int // entries seen, for yielding
+	s   *sizer
+	ctx context.Context // checked when yielding: a cancelled walk stops
+	// alive is the scanner's progress clock, moved on when yielding, so a
+	// walk stuck in one system call (a hung mount) shows as stalled.
+	alive *progress
+	bufs  [][]byte
+	n     int // entries seen, for yielding
 }
 
 // yieldEvery: a walk is a tight loop of short syscalls that keeps its P;
@@ -91,6 +94,7 @@ func (w *walker) walkDir(dirfd int, nameZ []byte, depth int, u *usage) {
 			if w.ctx.Err() != nil {
 				return false // the scan is discarded: stop walking
 			}
+			w.alive.beat()
 			runtime.Gosched()
 		}
 		if err := dirfs.LstatAt(fd, child, &st); err != nil {

@@ -2,20 +2,22 @@ package pruner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
-// Measurer rescans a target on demand; checkpoint.Inventory is one.
+// Measurer rescans a target on demand and tells its last scan without
+// touching the disk; checkpoint.Inventory is one.
 type Measurer interface {
 	Rescan(ctx context.Context, target string) (*checkpoint.Snapshot, bool)
+	Latest(target string) (*checkpoint.Snapshot, bool)
 }
 
 // Deleter carries out a plan on a target; *Executor is the real one.
@@ -48,8 +50,9 @@ type Service struct {
 	metrics  *Metrics
 	now      func() time.Time
 
-	mu     sync.Mutex // guards queues
+	mu     sync.Mutex // guards queues and fsKeys; never held across a system call
 	queues map[string]*fsQueue
+	fsKeys map[string]string // target → filesystem, from its last scan that had one
 }
 
 // NewService builds a service for the given targets and their policies.
@@ -59,7 +62,7 @@ func NewService(logger log.Logger, m Measurer, targets []checkpoint.Target, poli
 		ts[t.Name] = t
 	}
 	return &Service{logger: logger, measure: m, targets: ts, policies: policies, exec: exec, metrics: metrics,
-		now: time.Now, queues: map[string]*fsQueue{}}
+		now: time.Now, queues: map[string]*fsQueue{}, fsKeys: map[string]string{}}
 }
 
 // Plan measures a target now and plans req without executing anything.
@@ -91,6 +94,9 @@ func (s *Service) Prune(ctx context.Context, req Request) Result {
 }
 
 func (s *Service) prune(ctx context.Context, req Request) Result {
+	if err := s.hung(req.Target); err != nil {
+		return s.failFast(req, err)
+	}
 	snap, plan, err := s.Plan(ctx, req)
 	if err != nil {
 		level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
@@ -140,13 +146,34 @@ func (f *Flight) add(target string) {
 	f.targets = append(f.targets, target)
 }
 
-// fsKey groups targets by filesystem.
-func fsKey(path string) string {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return "path:" + path
+// hung returns the error of a target whose filesystem does not answer (its
+// last scan, from memory, says so), or nil. A prune of it would only wait
+// behind the stuck call, so it fails at once instead.
+func (s *Service) hung(target string) error {
+	snap, ok := s.measure.Latest(target)
+	if !ok || !errors.Is(snap.Err, checkpoint.ErrHung) {
+		return nil
 	}
-	return fmt.Sprintf("dev:%d", st.Dev)
+	return fmt.Errorf("target %s not pruned: %w", target, snap.Err)
+}
+
+func (s *Service) failFast(req Request, err error) Result {
+	level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
+	return Result{Target: req.Target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
+}
+
+// fsKey groups targets by filesystem: the device of the target's last scan
+// that reached it, remembered here; never a system call, which could hang
+// on a dead mount while s.mu is held. A target never measured is its own
+// group. s.mu is held.
+func (s *Service) fsKey(target string) string {
+	if snap, ok := s.measure.Latest(target); ok && snap.FS != nil {
+		s.fsKeys[target] = fmt.Sprintf("dev:%d", snap.FS.Dev)
+	}
+	if k, ok := s.fsKeys[target]; ok {
+		return k
+	}
+	return "target:" + target
 }
 
 // Trigger queues watermark prunes of the named targets and returns, per
@@ -158,11 +185,14 @@ func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range targets {
-		t, ok := s.targets[name]
-		if !ok {
+		if _, ok := s.targets[name]; !ok {
 			continue
 		}
-		key := fsKey(t.Path)
+		if err := s.hung(name); err != nil {
+			out[name] = s.failed(trigger, name, err)
+			continue
+		}
+		key := s.fsKey(name)
 		q := s.queues[key]
 		if q == nil {
 			q = &fsQueue{}
@@ -183,6 +213,17 @@ func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight 
 		}
 	}
 	return out
+}
+
+// failed returns a finished flight whose prune of target failed with err
+// without running (counted and logged like any failed prune).
+func (s *Service) failed(trigger, target string, err error) *Flight {
+	req := Request{Target: target, Trigger: trigger}
+	res := s.failFast(req, err)
+	s.metrics.observe(trigger, res)
+	f := &Flight{trigger: trigger, targets: []string{target}, done: make(chan struct{}), results: map[string]Result{target: res}}
+	close(f.done)
+	return f
 }
 
 func (s *Service) fly(key string, f *Flight) {

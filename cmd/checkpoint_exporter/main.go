@@ -43,6 +43,7 @@ type common struct {
 	logLevel      string
 	logFormat     string
 	statfsTimeout time.Duration
+	hangTimeout   time.Duration
 	fullRescan    time.Duration
 	lockWait      time.Duration
 	// scanWorkers sizes checkpoints in parallel (0: one per CPU).
@@ -74,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").EnumVar(&c.logLevel, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages: logfmt, json.").Default("logfmt").EnumVar(&c.logFormat, "logfmt", "json")
 	app.Flag("collector.statfs-timeout", "How long statfs of a target may take before the target is reported down (hung network mounts).").Default("5s").DurationVar(&c.statfsTimeout)
+	app.Flag("collector.hang-timeout", "How long a scan may make no progress (a system call that does not return: hung network mount) before its target is reported down and its prunes fail at once.").Default("30s").DurationVar(&c.hangTimeout)
 	app.Flag("collector.full-rescan-interval", "How often settled checkpoints are walked again to catch changes in place; in between only their top-level entry is checked.").Default("1h").DurationVar(&c.fullRescan)
 	app.Flag("pruner.lock-wait", "How long a prune waits for another prune's lock on the same target directory.").Default("30s").DurationVar(&c.lockWait)
 
@@ -159,7 +161,7 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*wor
 			continue
 		}
 		st := t.ScanTarget()
-		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers, Idle: c.idleScans})
+		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers, Idle: c.idleScans})
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)
 		}

@@ -1,0 +1,99 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log/level"
+)
+
+// ErrHung marks a target whose filesystem stopped answering: a statfs that
+// did not return in time, or a scan that made no progress for
+// ScanOptions.HangTimeout. Prunes of such a target fail at once instead of
+// queueing behind the stuck call.
+var ErrHung = errors.New("filesystem not answering (hung mount?)")
+
+// progress is the clock of a running scan: the time of its last sign of
+// life, or 0 when no scan runs. Walkers move it on as they go, so a scan
+// stuck in one system call stands still.
+type progress struct{ last atomic.Int64 }
+
+func (p *progress) start() { p.last.Store(time.Now().UnixNano()) }
+func (p *progress) stop()  { p.last.Store(0) }
+func (p *progress) beat()  { p.last.Store(time.Now().UnixNano()) }
+
+// stalled returns for how long the running scan has made no progress (0 when
+// no scan runs).
+func (p *progress) stalled(now time.Time) time.Duration {
+	last := p.last.Load()
+	if last == 0 {
+		return 0
+	}
+	return max(0, now.Sub(time.Unix(0, last)))
+}
+
+// Stalled returns for how long the scan running now has made no progress, 0
+// when none runs.
+func (s *Scanner) Stalled(now time.Time) time.Duration { return s.alive.stalled(now) }
+
+// hungSnapshot is what a target reports while its scan is stuck: down, with
+// no filesystem figures (the last ones may be stale) and its error total.
+func hungSnapshot(last *Snapshot, t Target, stalled time.Duration, now time.Time) *Snapshot {
+	snap := &Snapshot{Target: t, Time: now,
+		Err: fmt.Errorf("scan of %s has made no progress for %s: %w", t.Path, stalled.Round(100*time.Millisecond), ErrHung)}
+	if last != nil {
+		snap.ErrorsTotal = last.ErrorsTotal
+	}
+	return snap
+}
+
+// watch marks a target down while its scan is stuck, checking every tick
+// until ctx ends. The stuck scan's own result replaces the mark when it
+// returns: the target recovers without a restart.
+func (inv *Inventory) watch(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, s := range inv.scanners {
+				inv.markIfHung(s, now)
+			}
+		}
+	}
+}
+
+func (inv *Inventory) markIfHung(s *Scanner, now time.Time) {
+	if s.Stalled(now) < s.opts.HangTimeout {
+		return
+	}
+	name := s.Target().Name
+	inv.mu.Lock()
+	// Again under the lock: a scan that ended since stores its own snapshot
+	// after this one, never before.
+	stalled := s.Stalled(now)
+	last := inv.snaps[name]
+	if stalled < s.opts.HangTimeout || (last != nil && errors.Is(last.Err, ErrHung)) {
+		inv.mu.Unlock()
+		return
+	}
+	snap := hungSnapshot(last, s.Target(), stalled, now)
+	inv.snaps[name] = snap
+	inv.mu.Unlock()
+	level.Error(inv.logger).Log("msg", "target marked down: its filesystem does not answer", "target", name,
+		"path", s.Target().Path, "err", snap.Err)
+}
+
+// Latest returns the stored snapshot of one target without touching the
+// disk; ok is false if the target is unknown or not scanned yet.
+func (inv *Inventory) Latest(name string) (*Snapshot, bool) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	snap, ok := inv.snaps[name]
+	return snap, ok
+}
