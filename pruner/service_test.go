@@ -64,6 +64,7 @@ func TestTriggersCoalesceIntoOneFollowUp(t *testing.T) {
 	}
 	logger := testLogger(t)
 	inv := checkpoint.NewInventory(logger, time.Hour, scanners...)
+	inv.ScanAll(context.Background()) // the service groups targets by the filesystem their last scan saw
 	m := NewMetrics(nil, []string{"a", "b"})
 	del := newBlockingDeleter()
 	svc := NewService(logger, inv, targets, policies, del, m)
