@@ -58,6 +58,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	stampVersion()
 	// Tables are written cell by cell: buffer them into a few writes.
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
