@@ -87,23 +87,14 @@ func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
 // longer than LockWait.
 var ErrLocked = errors.New("another prune holds the target lock")
 
-// Execute carries out plan on target t. Without execute it only reports what
-// it would delete. With execute it takes the target's lock, re-checks each
-// checkpoint (same inode and mtime as scanned, or it is skipped), stops as
-// soon as the plan's free-space goal is met, renames each checkpoint to a
-// trash name and then removes it, and measures the bytes freed.
-func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, execute bool, trigger string) (Result, error) {
+// Execute deletes what plan says on target t: it takes the target's lock,
+// re-checks each checkpoint (same inode and mtime as scanned, or it is
+// skipped), stops as soon as the plan's free-space goal is met, renames each
+// checkpoint to a trash name and then removes it, and measures the bytes
+// freed. A dry run never gets here (see Service.Prune).
+func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, trigger string) (Result, error) {
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
-	if !execute {
-		for _, it := range plan.Delete {
-			c := it.Checkpoint
-			level.Info(logger).Log("msg", "dry run: would delete checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
-			res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
-		}
-		res.Result = ResultDryRun
-		return res, nil
-	}
 	if plan.Noop || len(plan.Delete) == 0 {
 		res.Result = ResultNoop
 		if plan.Insufficient {

@@ -57,7 +57,7 @@ func TestHungTargetFailsFastOthersPrune(t *testing.T) {
 	m := NewMetrics(reg, []string{"hung", "ok"})
 	// A low watermark no disk reaches: every trigger deletes all it may.
 	p := Policy{KeepLast: 2, High: checkpoint.MustWatermark("2%"), Low: checkpoint.MustWatermark("1%"), Execute: true}
-	svc := NewService(logger, inv, targets, map[string]Policy{"hung": p, "ok": p}, &Executor{Logger: logger, LockWait: time.Second}, m)
+	svc := NewService(logger, inv, withPolicy(p, targets...), &Executor{Logger: logger, LockWait: time.Second}, m)
 
 	// The scan hangs in the middle: statfs answered, the directory read does not.
 	h.HangOn(hangfs.OpOpendir, 1)

@@ -98,3 +98,12 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// withPolicy gives every scanned target the same policy.
+func withPolicy(p Policy, ts ...checkpoint.Target) []Target {
+	out := make([]Target, len(ts))
+	for i, t := range ts {
+		out[i] = Target{Target: t, Policy: p}
+	}
+	return out
+}

@@ -9,7 +9,9 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
-// Policy is a target's retention policy: what is never pruned.
+// Policy is a target's retention policy: what is never pruned. (min_age
+// belongs to the checkpoint.Target, which the scanner needs too; plans read
+// it from the snapshot.)
 type Policy struct {
 	// KeepLast: the newest KeepLast complete checkpoints are kept (at least 1:
 	// resuming needs the newest).
@@ -20,8 +22,6 @@ type Policy struct {
 	KeepWithin time.Duration
 	// Protect are name globs that are never pruned.
 	Protect []string
-	// MinAge: a checkpoint younger than this may still be written.
-	MinAge time.Duration
 	// High and Low are the watermarks; Headroom is how long the free space
 	// left after a prune must last at the observed write rate.
 	High, Low checkpoint.Watermark
@@ -93,8 +93,9 @@ const (
 )
 
 // keepReason says why c is kept regardless of goal, or "" if it may go.
-// rank is c's position among settled checkpoints counted from the newest (0).
-func keepReason(c checkpoint.Checkpoint, rank, keepLast int, p Policy, now time.Time) string {
+// rank is c's position among settled checkpoints counted from the newest (0);
+// minAge is the target's min_age.
+func keepReason(c checkpoint.Checkpoint, rank, keepLast int, minAge time.Duration, p Policy, now time.Time) string {
 	age := now.Sub(c.ModTime)
 	switch {
 	case c.Incomplete:
@@ -103,7 +104,7 @@ func keepReason(c checkpoint.Checkpoint, rank, keepLast int, p Policy, now time.
 		return ReasonPinned + " (" + c.Pinned + ")"
 	case protected(c, p.Protect):
 		return ReasonProtected
-	case age < p.MinAge:
+	case age < minAge:
 		return ReasonTooYoung
 	case rank < keepLast:
 		return fmt.Sprintf("%s %d", ReasonLatest, keepLast)
@@ -169,7 +170,8 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 	// keep_last counts settled checkpoints (complete and older than min_age):
 	// a young one may still be half written, so it must not push a fully
 	// written one out of the newest N. Young ones are kept anyway.
-	settled := func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= p.MinAge }
+	minAge := s.Target.MinAge
+	settled := func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= minAge }
 	rank := 0
 	for _, c := range s.Checkpoints {
 		if settled(c) {
@@ -183,7 +185,7 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 			rank--
 			r = rank
 		}
-		kept[i] = keepReason(c, r, keepLast, p, now)
+		kept[i] = keepReason(c, r, keepLast, minAge, p, now)
 	}
 
 	if goal.Kind == GoalWatermark && plan.NeedBytes == 0 {

@@ -33,6 +33,12 @@ func snapOf(n int, availMiB uint64, mod func(cs []checkpoint.Checkpoint)) *check
 	}
 }
 
+// withMinAge sets the snapshot's target's min_age.
+func withMinAge(s *checkpoint.Snapshot, d time.Duration) *checkpoint.Snapshot {
+	s.Target.MinAge = d
+	return s
+}
+
 func steps(items []Item) []int64 {
 	out := []int64{}
 	for _, it := range items {
@@ -65,7 +71,7 @@ func TestMakePlan(t *testing.T) {
 		{"incomplete never planned, not counted as newest", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[4].Incomplete = true; cs[0].Incomplete = true }), base, count(2), []int64{200}, false, false},
 		// keep_last counts only settled checkpoints: three too young ones do
 		// not push 200 out of the newest 1.
-		{"too young", snapOf(5, 500, nil), with(func(p *Policy) { p.MinAge = 3*time.Minute + time.Second }), count(1), []int64{100}, false, false},
+		{"too young", withMinAge(snapOf(5, 500, nil), 3*time.Minute+time.Second), base, count(1), []int64{100}, false, false},
 		{"keep_within", snapOf(5, 500, nil), with(func(p *Policy) { p.KeepWithin = 4*time.Minute + time.Second }), count(1), []int64{100}, false, false},
 		// 1000 MiB fs, 70% low watermark = 300 MiB must be available.
 		{"watermark holds: noop", snapOf(6, 300, nil), base, water, []int64{}, false, true},

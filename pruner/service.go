@@ -20,15 +20,29 @@ type Measurer interface {
 	Latest(target string) (*checkpoint.Snapshot, bool)
 }
 
-// Deleter carries out a plan on a target; *Executor is the real one.
+// Deleter deletes what a plan says, on a target; *Executor is the real one.
 type Deleter interface {
-	Execute(ctx context.Context, t checkpoint.Target, plan Plan, execute bool, trigger string) (Result, error)
+	Execute(ctx context.Context, t checkpoint.Target, plan Plan, trigger string) (Result, error)
 }
+
+// Mode says whether a prune deletes.
+type Mode int
+
+const (
+	// ModePolicy deletes if the target's policy says execute, else it is a
+	// dry run: the server's triggers (webhook, autonomous guard) use it.
+	ModePolicy Mode = iota
+	// ModeDryRun plans and reports what would be deleted, deleting nothing.
+	ModeDryRun
+	// ModeExecute deletes whatever the policy says (the CLI's --execute).
+	ModeExecute
+)
 
 // Request asks for one prune of one target.
 type Request struct {
 	Target  string
 	Trigger string
+	Mode    Mode
 	// Keep > 0 asks for a count goal (keep the newest Keep); otherwise the
 	// goal is the watermark goal.
 	Keep int
@@ -39,77 +53,116 @@ type Request struct {
 	Headroom time.Duration
 }
 
+// Run is one prune of one target: the snapshot it measured (nil if it could
+// not measure), the plan, and what it did or, in a dry run, would do.
+type Run struct {
+	Snapshot *checkpoint.Snapshot
+	Plan     Plan
+	Result   Result
+}
+
 // Service prunes targets: it measures afresh, plans, and executes, one prune
 // per filesystem at a time. It is safe for concurrent use.
 type Service struct {
-	logger   log.Logger
-	measure  Measurer
-	targets  map[string]checkpoint.Target
-	policies map[string]Policy
-	exec     Deleter
-	metrics  *Metrics
-	now      func() time.Time
+	logger  log.Logger
+	measure Measurer
+	exec    Deleter
+	metrics *Metrics
+	now     func() time.Time
 
-	mu     sync.Mutex // guards queues and fsKeys; never held across a system call
-	queues map[string]*fsQueue
-	fsKeys map[string]string // target → filesystem, from its last scan that had one
+	mu      sync.Mutex // guards targets, names, queues and fsKeys; never held across a system call
+	targets map[string]Target
+	names   []string // of targets, in configuration order
+	queues  map[string]*fsQueue
+	fsKeys  map[string]string // target → filesystem, from its last scan that had one
 }
 
-// NewService builds a service for the given targets and their policies.
-func NewService(logger log.Logger, m Measurer, targets []checkpoint.Target, policies map[string]Policy, exec Deleter, metrics *Metrics) *Service {
-	ts := make(map[string]checkpoint.Target, len(targets))
+// NewService builds a service for the given targets.
+func NewService(logger log.Logger, m Measurer, targets []Target, exec Deleter, metrics *Metrics) *Service {
+	ts := make(map[string]Target, len(targets))
 	for _, t := range targets {
 		ts[t.Name] = t
 	}
-	return &Service{logger: logger, measure: m, targets: ts, policies: policies, exec: exec, metrics: metrics,
+	return &Service{logger: logger, measure: m, targets: ts, names: Names(targets), exec: exec, metrics: metrics,
 		now: time.Now, queues: map[string]*fsQueue{}, fsKeys: map[string]string{}}
 }
 
-// Plan measures a target now and plans req without executing anything.
-func (s *Service) Plan(ctx context.Context, req Request) (*checkpoint.Snapshot, Plan, error) {
-	p, ok := s.policies[req.Target]
+// Names returns the names of the service's targets, in configuration order.
+func (s *Service) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.names...)
+}
+
+func (s *Service) target(name string) (Target, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.targets[name]
+	return t, ok
+}
+
+// Prune measures the target now, plans req and carries it out (or, in a dry
+// run, reports what it would delete), in the caller's goroutine. It is the
+// one way every prune goes: the CLI calls it, the server's triggers reach it
+// through Trigger. The error, if any, is also in Run.Result.
+func (s *Service) Prune(ctx context.Context, req Request) (Run, error) {
+	run, err := s.prune(ctx, req)
+	if err != nil {
+		level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
+		if run.Result.Result == "" {
+			run.Result = Result{Target: req.Target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
+		}
+	}
+	s.metrics.observe(req.Trigger, run.Result)
+	return run, err
+}
+
+func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
+	t, ok := s.target(req.Target)
 	if !ok {
-		return nil, Plan{}, fmt.Errorf("unknown target %q", req.Target)
+		return Run{}, fmt.Errorf("unknown target %q", req.Target)
+	}
+	if err := s.hung(req.Target); err != nil {
+		return Run{}, err
 	}
 	snap, ok := s.measure.Rescan(ctx, req.Target)
 	if !ok {
-		return nil, Plan{}, fmt.Errorf("unknown target %q", req.Target)
+		return Run{}, fmt.Errorf("unknown target %q", req.Target)
 	}
+	run := Run{Snapshot: snap}
 	if snap.Err != nil {
-		return snap, Plan{}, fmt.Errorf("scan target %s: %w", req.Target, snap.Err)
+		return run, fmt.Errorf("scan target %s: %w", req.Target, snap.Err)
 	}
 	goal := Goal{Kind: GoalWatermark, Free: req.Free, Headroom: HeadroomBytes(snap, req.Headroom)}
 	if req.Keep > 0 {
 		goal = Goal{Kind: GoalCount, Keep: req.Keep, Free: req.Free}
 	}
-	return snap, MakePlan(snap, p, goal, s.now()), nil
-}
-
-// Prune measures, plans and executes req now, in the caller's goroutine.
-// Callers that may run concurrently go through Trigger instead.
-func (s *Service) Prune(ctx context.Context, req Request) Result {
-	res := s.prune(ctx, req)
-	s.metrics.observe(req.Trigger, res)
-	return res
-}
-
-func (s *Service) prune(ctx context.Context, req Request) Result {
-	if err := s.hung(req.Target); err != nil {
-		return s.failFast(req, err)
+	run.Plan = MakePlan(snap, t.Policy, goal, s.now())
+	logger := log.With(s.logger, "target", req.Target, "trigger", req.Trigger)
+	if req.Mode == ModeDryRun || (req.Mode == ModePolicy && !t.Policy.Execute) {
+		run.Result = dryRun(logger, run.Plan)
+		return run, nil
 	}
-	snap, plan, err := s.Plan(ctx, req)
-	if err != nil {
-		level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
-		return Result{Target: req.Target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
-	}
-	res, err := s.exec.Execute(ctx, snap.Target, plan, s.policies[req.Target].Execute, req.Trigger)
-	l := level.Info(s.logger)
+	res, err := s.exec.Execute(ctx, snap.Target, run.Plan, req.Trigger)
+	run.Result = res
+	l := level.Info(logger)
 	if err != nil || res.Result == ResultInsufficient {
-		l = level.Warn(s.logger)
+		l = level.Warn(logger)
 	}
-	l.Log("msg", "prune finished", "target", req.Target, "trigger", req.Trigger, "result", res.Result,
+	l.Log("msg", "prune finished", "result", res.Result,
 		"deleted", len(res.Deleted), "planned_bytes", res.PlannedBytes, "freed_bytes", res.FreedBytes,
 		"short_bytes", res.ShortBytes, "err", res.Error)
+	return run, err
+}
+
+// dryRun reports what plan would delete, deleting nothing.
+func dryRun(logger log.Logger, plan Plan) Result {
+	res := Result{Target: plan.Target, Result: ResultDryRun, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
+	for _, it := range plan.Delete {
+		c := it.Checkpoint
+		level.Info(logger).Log("msg", "dry run: would delete checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
+		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
+	}
 	return res
 }
 
@@ -155,11 +208,6 @@ func (s *Service) hung(target string) error {
 		return nil
 	}
 	return fmt.Errorf("target %s not pruned: %w", target, snap.Err)
-}
-
-func (s *Service) failFast(req Request, err error) Result {
-	level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
-	return Result{Target: req.Target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
 }
 
 // fsKey groups targets by filesystem: the device of the target's last scan
@@ -218,8 +266,8 @@ func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight 
 // failed returns a finished flight whose prune of target failed with err
 // without running (counted and logged like any failed prune).
 func (s *Service) failed(trigger, target string, err error) *Flight {
-	req := Request{Target: target, Trigger: trigger}
-	res := s.failFast(req, err)
+	level.Error(s.logger).Log("msg", "prune failed", "target", target, "trigger", trigger, "err", err)
+	res := Result{Target: target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
 	s.metrics.observe(trigger, res)
 	f := &Flight{trigger: trigger, targets: []string{target}, done: make(chan struct{}), results: map[string]Result{target: res}}
 	close(f.done)
@@ -232,8 +280,9 @@ func (s *Service) fly(key string, f *Flight) {
 		targets := append([]string(nil), f.targets...)
 		s.mu.Unlock()
 		for _, name := range targets {
-			req := Request{Target: name, Trigger: f.trigger, Headroom: s.policies[name].Headroom}
-			f.results[name] = s.Prune(context.Background(), req)
+			t, _ := s.target(name)
+			run, _ := s.Prune(context.Background(), Request{Target: name, Trigger: f.trigger, Mode: ModePolicy, Headroom: t.Policy.Headroom})
+			f.results[name] = run.Result
 		}
 		s.mu.Lock()
 		q := s.queues[key]
@@ -255,7 +304,8 @@ func (s *Service) fly(key string, f *Flight) {
 // whose filesystem is at or past its high watermark is pruned towards its low
 // watermark without waiting for an alert.
 func (s *Service) Guard(_ context.Context, snap *checkpoint.Snapshot) {
-	p, ok := s.policies[snap.Target.Name]
+	t, ok := s.target(snap.Target.Name)
+	p := t.Policy
 	if !ok || !snap.Up() || snap.FS == nil || snap.FS.ReadOnly || !p.High.Reached(*snap.FS) {
 		return
 	}

@@ -26,7 +26,7 @@ func newBlockingDeleter() *blockingDeleter {
 	return &blockingDeleter{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (d *blockingDeleter) Execute(_ context.Context, t checkpoint.Target, plan Plan, _ bool, _ string) (Result, error) {
+func (d *blockingDeleter) Execute(_ context.Context, t checkpoint.Target, plan Plan, _ string) (Result, error) {
 	d.mu.Lock()
 	d.calls = append(d.calls, t.Name)
 	first := len(d.calls) == 1
@@ -50,7 +50,6 @@ func TestTriggersCoalesceIntoOneFollowUp(t *testing.T) {
 	base := t.TempDir() // both targets on one filesystem
 	var targets []checkpoint.Target
 	var scanners []*checkpoint.Scanner
-	policies := map[string]Policy{}
 	for _, name := range []string{"a", "b"} {
 		dir := base + "/" + name
 		must(t, os.Mkdir(dir, 0o755))
@@ -60,14 +59,13 @@ func TestTriggersCoalesceIntoOneFollowUp(t *testing.T) {
 		must(t, err)
 		targets = append(targets, tg)
 		scanners = append(scanners, sc)
-		policies[name] = defaultPolicy
 	}
 	logger := testLogger(t)
 	inv := checkpoint.NewInventory(logger, time.Hour, scanners...)
 	inv.ScanAll(context.Background()) // the service groups targets by the filesystem their last scan saw
 	m := NewMetrics(nil, []string{"a", "b"})
 	del := newBlockingDeleter()
-	svc := NewService(logger, inv, targets, policies, del, m)
+	svc := NewService(logger, inv, withPolicy(defaultPolicy, targets...), del, m)
 
 	first := svc.Trigger(TriggerWebhook, "a")["a"]
 	<-del.entered // the first run is now inside the deleter and stays there
@@ -119,5 +117,52 @@ func TestTriggersCoalesceIntoOneFollowUp(t *testing.T) {
 	<-again.Done()
 	if again == followUp || len(del.targets()) != 4 {
 		t.Errorf("a trigger after the runs ended did not start a run of its own (calls %v)", del.targets())
+	}
+}
+
+// One path for every prune: the mode in the request, with the policy's
+// execute setting, decides whether it deletes; the plan and the result come
+// back together.
+func TestPruneModes(t *testing.T) {
+	tests := []struct {
+		name    string
+		execute bool // the target's prune.execute
+		mode    Mode
+		deletes bool
+	}{
+		{"policy dry run", false, ModePolicy, false},
+		{"policy execute", true, ModePolicy, true},
+		{"CLI preview of an execute target", true, ModeDryRun, false},
+		{"CLI --execute of a dry-run target", false, ModeExecute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			kerasFiles(t, dir, 100, 100, 200, 300, 400, 500)
+			tg := checkpoint.Target{Name: "t", Path: dir}
+			sc, err := checkpoint.NewScanner(tg, checkpoint.ScanOptions{})
+			must(t, err)
+			logger := testLogger(t)
+			p := defaultPolicy
+			p.Execute = tt.execute
+			svc := NewService(logger, checkpoint.NewInventory(logger, time.Hour, sc), withPolicy(p, tg), &Executor{Logger: logger}, nil)
+			run, err := svc.Prune(context.Background(), Request{Target: "t", Trigger: TriggerCLI, Mode: tt.mode, Keep: 2})
+			must(t, err)
+			if got := steps(run.Plan.Delete); len(got) != 3 || got[0] != 100 {
+				t.Fatalf("plan deletes %v, want the oldest 3", got)
+			}
+			left := len(names(t, dir))
+			want, result := 5, ResultDryRun
+			if tt.deletes {
+				want, result = 2, ResultOK
+			}
+			if left != want || run.Result.Result != result || len(run.Result.Deleted) != 3 {
+				t.Errorf("%d files left, result %+v; want %d left, result %s listing 3", left, run.Result, want, result)
+			}
+		})
+	}
+	noSvc := NewService(testLogger(t), checkpoint.NewInventory(testLogger(t), time.Hour), nil, nil, nil)
+	if run, err := noSvc.Prune(context.Background(), Request{Target: "nope"}); err == nil || run.Result.Result != ResultError {
+		t.Errorf("unknown target: %+v %v", run.Result, err)
 	}
 }

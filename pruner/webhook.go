@@ -135,8 +135,10 @@ func (m Matcher) Match(msg *Message) []Match {
 	return out
 }
 
-// Pruning is what the webhook needs from the pruning service.
+// Pruning is what the webhook needs from the pruning service: the targets it
+// prunes and a way to trigger prunes.
 type Pruning interface {
+	Names() []string
 	Trigger(trigger string, targets ...string) map[string]*Flight
 }
 
@@ -159,7 +161,6 @@ type Webhook struct {
 	logger    log.Logger
 	pruning   Pruning
 	snapshots func() []*checkpoint.Snapshot
-	targets   []string
 	metrics   *Metrics
 	opts      WebhookOptions
 
@@ -170,14 +171,14 @@ type Webhook struct {
 
 // NewWebhook returns the handler. snapshots supplies the latest scans, used
 // to find the targets on a mount point.
-func NewWebhook(logger log.Logger, p Pruning, snapshots func() []*checkpoint.Snapshot, targets []string, m *Metrics, opts WebhookOptions) (*Webhook, error) {
+func NewWebhook(logger log.Logger, p Pruning, snapshots func() []*checkpoint.Snapshot, m *Metrics, opts WebhookOptions) (*Webhook, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	w := &Webhook{logger: logger, pruning: p, snapshots: snapshots, targets: targets, metrics: m, opts: opts}
+	w := &Webhook{logger: logger, pruning: p, snapshots: snapshots, metrics: m, opts: opts}
 	if opts.TokenFile != "" {
 		if _, err := w.currentToken(); err != nil {
 			return nil, err
@@ -276,7 +277,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Webhook) matcher() Matcher {
-	m := Matcher{Targets: w.targets, Mountpoints: map[string][]string{}, Instance: w.opts.Instance}
+	m := Matcher{Targets: w.pruning.Names(), Mountpoints: map[string][]string{}, Instance: w.opts.Instance}
 	for _, s := range w.snapshots() {
 		if s.FS != nil && s.FS.Mountpoint != "" {
 			m.Mountpoints[s.FS.Mountpoint] = append(m.Mountpoints[s.FS.Mountpoint], s.Target.Name)

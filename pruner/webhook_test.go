@@ -44,10 +44,10 @@ func newHarness(t *testing.T, dir string, p Policy) *harness {
 	inv.ScanAll(context.Background())
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, []string{"train"})
-	svc := NewService(logger, inv, []checkpoint.Target{tg}, map[string]Policy{"train": p}, &Executor{Logger: logger, LockWait: 10 * time.Second}, m)
+	svc := NewService(logger, inv, withPolicy(p, tg), &Executor{Logger: logger, LockWait: 10 * time.Second}, m)
 	tokFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
-	hook, err := NewWebhook(logger, svc, inv.Snapshots, []string{"train"}, m, WebhookOptions{TokenFile: tokFile, Timeout: 10 * time.Second})
+	hook, err := NewWebhook(logger, svc, inv.Snapshots, m, WebhookOptions{TokenFile: tokFile, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,8 @@ func TestWebhookTokenFileReloaded(t *testing.T) {
 	dir := t.TempDir()
 	tokFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokFile, []byte("first"), 0o600)
-	hook, err := NewWebhook(testLogger(t), nil, func() []*checkpoint.Snapshot { return nil }, []string{"train"}, nil, WebhookOptions{TokenFile: tokFile})
+	noTargets := NewService(testLogger(t), nil, nil, nil, nil)
+	hook, err := NewWebhook(testLogger(t), noTargets, func() []*checkpoint.Snapshot { return nil }, nil, WebhookOptions{TokenFile: tokFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func TestWebhookTokenFileReloaded(t *testing.T) {
 	if try("second-token") != 200 || try("first") != 401 {
 		t.Error("token file change not picked up")
 	}
-	if _, err := NewWebhook(testLogger(t), nil, nil, nil, nil, WebhookOptions{TokenFile: filepath.Join(dir, "missing")}); err == nil {
+	if _, err := NewWebhook(testLogger(t), noTargets, nil, nil, WebhookOptions{TokenFile: filepath.Join(dir, "missing")}); err == nil {
 		t.Error("missing token file accepted")
 	}
 }

@@ -147,28 +147,35 @@ func (c *common) loadConfig() (*config.Config, error) {
 
 // world is everything built from the configuration.
 type world struct {
-	cfg      *config.Config
-	inv      *checkpoint.Inventory
-	policies map[string]pruner.Policy
-	targets  []checkpoint.Target
+	cfg     *config.Config
+	inv     *checkpoint.Inventory
+	targets []pruner.Target
+}
+
+// policy returns the policy of the target called name.
+func (w *world) policy(name string) pruner.Policy {
+	for _, t := range w.targets {
+		if t.Name == name {
+			return t.Policy
+		}
+	}
+	return pruner.Policy{}
 }
 
 func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*world, error) {
-	w := &world{cfg: cfg, policies: map[string]pruner.Policy{}}
+	w := &world{cfg: cfg}
 	var scanners []*checkpoint.Scanner
 	for i := range cfg.Targets {
-		t := &cfg.Targets[i]
+		t := targetOf(&cfg.Targets[i])
 		if only != "" && t.Name != only {
 			continue
 		}
-		st := t.ScanTarget()
-		sc, err := checkpoint.NewScanner(st, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers, Idle: c.idleScans})
+		sc, err := checkpoint.NewScanner(t.Target, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers, Idle: c.idleScans})
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)
 		}
 		scanners = append(scanners, sc)
-		w.targets = append(w.targets, st)
-		w.policies[t.Name] = policyOf(t)
+		w.targets = append(w.targets, t)
 	}
 	if only != "" && len(scanners) == 0 {
 		names := make([]string, len(cfg.Targets))
@@ -196,16 +203,26 @@ func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
 	return w, true
 }
 
-func policyOf(t *config.Target) pruner.Policy {
-	return pruner.Policy{
-		KeepLast:   *t.KeepLast,
-		KeepEvery:  t.KeepEvery,
-		KeepWithin: time.Duration(t.KeepWithin),
-		Protect:    t.Protect,
-		MinAge:     time.Duration(*t.MinAge),
-		High:       *t.Prune.HighWatermark,
-		Low:        *t.Prune.LowWatermark,
-		Headroom:   time.Duration(*t.Prune.Headroom),
-		Execute:    t.Prune.Execute,
+// targetOf is the one conversion of a configured target into what the
+// scanner and the pruner work with.
+func targetOf(t *config.Target) pruner.Target {
+	return pruner.Target{
+		Target: checkpoint.Target{
+			Name:    t.Name,
+			Path:    t.Path,
+			Layout:  t.Layout,
+			Pattern: t.Pattern,
+			MinAge:  time.Duration(*t.MinAge),
+		},
+		Policy: pruner.Policy{
+			KeepLast:   *t.KeepLast,
+			KeepEvery:  t.KeepEvery,
+			KeepWithin: time.Duration(t.KeepWithin),
+			Protect:    t.Protect,
+			High:       *t.Prune.HighWatermark,
+			Low:        *t.Prune.LowWatermark,
+			Headroom:   time.Duration(*t.Prune.Headroom),
+			Execute:    t.Prune.Execute,
+		},
 	}
 }

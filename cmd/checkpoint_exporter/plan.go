@@ -119,7 +119,7 @@ func (p *planCmd) live(ctx context.Context) int {
 	}
 	code := exitOK
 	for _, snap := range w.inv.ScanAll(ctx) {
-		if err := p.liveOne(snap, w.policies[snap.Target.Name]); err != nil {
+		if err := p.liveOne(snap, w.policy(snap.Target.Name)); err != nil {
 			fmt.Fprintf(p.stderr, "target %s: %v\n", snap.Target.Name, err)
 			code = exitError
 		}

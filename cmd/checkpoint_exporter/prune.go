@@ -68,29 +68,30 @@ func (p *pruneCmd) run(ctx context.Context) int {
 	if !ok {
 		return exitError
 	}
-	exec := &pruner.Executor{Logger: logger, LockWait: p.lockWait}
-	svc := pruner.NewService(logger, w.inv, w.targets, w.policies, exec, nil)
+	svc := pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: p.lockWait}, nil)
+	mode := pruner.ModeDryRun
+	if p.execute {
+		mode = pruner.ModeExecute
+	}
 	code := exitOK
 	for _, t := range w.targets {
 		keep := p.keep
 		if keep == 0 && free.IsZero() {
-			keep = w.policies[t.Name].KeepLast
+			keep = t.Policy.KeepLast
 		}
 		if p.execute {
-			if _, err := pruner.RecoverTrash(ctx, logger, t, p.lockWait); err != nil {
+			if _, err := pruner.RecoverTrash(ctx, logger, t.Target, p.lockWait); err != nil {
 				fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
 				code = exitError
 				continue
 			}
 		}
-		snap, plan, err := svc.Plan(ctx, pruner.Request{Target: t.Name, Trigger: pruner.TriggerCLI, Keep: keep, Free: free})
-		if err != nil {
-			fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
-			code = exitError
-			continue
+		run, err := svc.Prune(ctx, pruner.Request{Target: t.Name, Trigger: pruner.TriggerCLI, Mode: mode, Keep: keep, Free: free})
+		planned := run.Snapshot.Up()
+		if planned {
+			printPlan(p.stdout, run.Snapshot, run.Plan)
 		}
-		printPlan(p.stdout, snap, plan)
-		res, err := exec.Execute(ctx, t, plan, p.execute, pruner.TriggerCLI)
+		plan, res := run.Plan, run.Result
 		switch {
 		case err != nil:
 			fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
@@ -104,7 +105,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 				fmt.Fprintf(p.stdout, "skipped %s: %s\n", sk.Name, sk.Reason)
 			}
 		}
-		if (plan.Insufficient || res.Result == pruner.ResultInsufficient) && code == exitOK {
+		if planned && (plan.Insufficient || res.Result == pruner.ResultInsufficient) && code == exitOK {
 			fmt.Fprintf(p.stdout, "goal not reachable: %s more must be freed, but everything left is kept\n",
 				checkpoint.FormatBytes(int64(max(plan.ShortBytes, res.ShortBytes))))
 			code = exitInsufficient

@@ -96,7 +96,7 @@ func (s *scanCmd) run(ctx context.Context) int {
 			code = exitError
 		} else {
 			r.Bytes = snap.Bytes()
-			r.Checkpoints = statuses(snap, w.policies[snap.Target.Name], now)
+			r.Checkpoints = statuses(snap, w.policy(snap.Target.Name), now)
 		}
 		reports = append(reports, r)
 	}

@@ -133,7 +133,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 			level.Warn(logger).Log("msg", "target directory not there yet; it is reported down until it is", "target", t.Name, "path", t.Path)
 			continue
 		}
-		if _, err := pruner.RecoverTrash(ctx, logger, t, s.lockWait); err != nil {
+		if _, err := pruner.RecoverTrash(ctx, logger, t.Target, s.lockWait); err != nil {
 			level.Warn(logger).Log("msg", "could not finish an interrupted prune", "target", t.Name, "err", err)
 		}
 	}
@@ -143,14 +143,9 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if !s.noExporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	names := make([]string, len(w.targets))
-	for i, t := range w.targets {
-		names[i] = t.Name
-	}
-	metrics := pruner.NewMetrics(reg, names)
-	exec := &pruner.Executor{Logger: logger, LockWait: s.lockWait}
-	svc := pruner.NewService(logger, w.inv, w.targets, w.policies, exec, metrics)
-	hook, err := pruner.NewWebhook(logger, svc, w.inv.Snapshots, names, metrics, pruner.WebhookOptions{
+	metrics := pruner.NewMetrics(reg, pruner.Names(w.targets))
+	svc := pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, metrics)
+	hook, err := pruner.NewWebhook(logger, svc, w.inv.Snapshots, metrics, pruner.WebhookOptions{
 		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance,
 	})
 	if err != nil {
