@@ -5,6 +5,7 @@
 package collector
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,9 +86,21 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect sends the metrics of every target's latest snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	snaps := c.src.Snapshots()
+	next := c.renderAll(snaps)
+	for _, s := range snaps {
+		for _, m := range next[s] {
+			ch <- m
+		}
+	}
+}
+
+// renderAll returns the metrics of snaps, rendering those not seen before.
+// Only the current snapshots stay: a rescanned or removed target's old
+// metrics are dropped here. The deferred unlock keeps a panic in one render
+// from wedging every later scrape.
+func (c *Collector) renderAll(snaps []*checkpoint.Snapshot) map[*checkpoint.Snapshot][]prometheus.Metric {
 	c.mu.Lock()
-	// Only the current snapshots stay: a rescanned or removed target's old
-	// metrics are dropped here.
+	defer c.mu.Unlock()
 	next := make(map[*checkpoint.Snapshot][]prometheus.Metric, len(snaps))
 	for _, s := range snaps {
 		ms, ok := c.rendered[s]
@@ -97,12 +110,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		next[s] = ms
 	}
 	c.rendered = next
-	c.mu.Unlock()
-	for _, s := range snaps {
-		for _, m := range next[s] {
-			ch <- m
-		}
-	}
+	return next
 }
 
 // render builds the metrics of one snapshot. Snapshots are never modified
@@ -114,8 +122,11 @@ func (c *Collector) render(s *checkpoint.Snapshot) []prometheus.Metric {
 }
 
 func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot) {
-	name := s.Target.Name
+	name := labelValue(s.Target.Name)
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		for i := range labels {
+			labels[i] = labelValue(labels[i])
+		}
 		emit(prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...))
 	}
 	up := 0.0
@@ -162,4 +173,12 @@ func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot
 	if s.FS != nil && latest.Bytes > 0 {
 		gauge(c.savesUntilFull, float64(s.FS.AvailBytes/uint64(latest.Bytes)))
 	}
+}
+
+// labelValue makes s a valid label value. Directory, series and mount point
+// names are bytes, not text: one in another encoding would make the client
+// library refuse the metric and fail the whole scrape, so invalid bytes are
+// replaced with U+FFFD.
+func labelValue(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
