@@ -23,6 +23,9 @@ type Checkpoint struct {
 	Incomplete bool      `json:"incomplete,omitempty"`
 	// Pinned says which framework state file pins the checkpoint, if any.
 	Pinned string `json:"pinned,omitempty"`
+	// Uncertain says why layout detection is not sure of this checkpoint's
+	// reading (and which setting settles it): it is counted, never pruned.
+	Uncertain string `json:"uncertain,omitempty"`
 }
 
 // Entry identifies one top-level directory entry of a checkpoint as it was
@@ -44,6 +47,9 @@ type Snapshot struct {
 	// pattern it chose ("" when nothing matched).
 	Layout string `json:"layout"`
 	Series string `json:"series,omitempty"`
+	// Evidence says what the layout recognised the checkpoints by: names,
+	// state files, markers, links.
+	Evidence []string `json:"evidence,omitempty"`
 	// Checkpoints are sorted by ascending step (then name).
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	// Ignored are top-level names that are not part of any checkpoint.

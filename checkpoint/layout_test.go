@@ -31,7 +31,7 @@ func TestLayouts(t *testing.T) {
 		{
 			name: "hugging face",
 			files: map[string]int{
-				"checkpoint-500/model.safetensors": 100, "checkpoint-500/optimizer.pt": 50,
+				"checkpoint-500/model.safetensors": 100, "checkpoint-500/optimizer.pt": 50, "checkpoint-500/trainer_state.json": 10,
 				"checkpoint-1000/model.safetensors": 100, "checkpoint-1000/optimizer.pt": 50,
 				"checkpoint-1500/model.safetensors":     100,
 				"tmp-checkpoint-2000/model.safetensors": 10,
@@ -70,7 +70,7 @@ func TestLayouts(t *testing.T) {
 		},
 		{
 			name:  "orbax prefixed without commit markers",
-			files: map[string]int{"checkpoint_1000/d": 10, "checkpoint_2000/d": 10},
+			files: map[string]int{"checkpoint_1000/default/d": 10, "checkpoint_2000/default/d": 10},
 			want:  summary{layout: "orbax", steps: []int64{1000, 2000}},
 		},
 		{

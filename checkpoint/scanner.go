@@ -60,6 +60,7 @@ type Scanner struct {
 
 	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal
 	cache       map[string]cachedEntry
+	facts       map[string]cachedFacts
 	lastFull    time.Time
 	errorsTotal uint64
 
@@ -76,6 +77,12 @@ type Scanner struct {
 
 // errPreempted ends a background scan that a Scan call overtook.
 var errPreempted = errors.New("background scan preempted by an on-demand scan")
+
+// cachedFacts are a checkpoint directory's facts as of its entry.
+type cachedFacts struct {
+	entry Entry
+	facts dirFacts
+}
 
 type cachedEntry struct {
 	entry   Entry
@@ -202,9 +209,8 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 		snap.Err = err
 		return snap
 	}
-	snap.Layout, snap.Series = m.layout, m.series
-	if snap.Layout == "" {
-		snap.Layout = "none"
+	if m.layout == "" {
+		m.layout = "none"
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
@@ -221,11 +227,16 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 	if full {
 		s.lastFull = start
 	}
+	s.settle(d, &m, sized)
+	snap.Layout, snap.Series, snap.Evidence = m.layout, m.series, m.evidence
 
 	claimed := map[string]bool{}
 	next := make(map[string]cachedEntry, len(s.cache))
 	for _, r := range sized {
 		snap.Errors += r.use.errors
+		if r.found.drop {
+			continue
+		}
 		for _, e := range r.found.entries {
 			claimed[e] = true
 		}
@@ -241,6 +252,7 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 			ModTime:    time.Unix(0, r.use.mtime),
 			Incomplete: r.found.incomplete,
 			Pinned:     r.found.pinned,
+			Uncertain:  r.found.uncertain,
 		}
 		settled := !c.Incomplete && start.Sub(c.ModTime) >= s.target.MinAge
 		for i, e := range r.entries {
@@ -257,6 +269,42 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 		}
 	}
 	return snap
+}
+
+// settle reads what the layout needs to know of the checkpoint directories'
+// contents (cached per directory while its entry is unchanged) and lets the
+// match apply it.
+func (s *Scanner) settle(d *listing, m *match, sized []sizedCheckpoint) {
+	fs := make([]found, len(sized))
+	facts := make([]dirFacts, len(sized))
+	known := make([]bool, len(sized))
+	next := make(map[string]cachedFacts, len(s.facts))
+	var buf []byte
+	for i, r := range sized {
+		fs[i] = r.found
+		if !r.found.dir || len(r.entries) != 1 || !r.entries[0].Dir {
+			continue
+		}
+		e := r.entries[0]
+		if c, ok := s.facts[e.Name]; ok && c.entry == e {
+			facts[i], known[i] = c.facts, true
+		} else {
+			if buf == nil {
+				buf = make([]byte, dirfs.BufSize)
+			}
+			f, err := readFacts(d.fd, e.Name, buf)
+			if err != nil {
+				continue // vanished or unreadable: judged by name alone
+			}
+			facts[i], known[i] = f, true
+		}
+		next[e.Name] = cachedFacts{entry: e, facts: facts[i]}
+	}
+	s.facts = next
+	m.settle(d, fs, facts, known)
+	for i := range sized {
+		sized[i].found = fs[i]
+	}
 }
 
 type sizedCheckpoint struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
@@ -56,6 +57,9 @@ func TestSymlinkCheckpointLosesOnlyTheLink(t *testing.T) {
 	os.Symlink(sub, filepath.Join(dir, "checkpoint_step_150.keras"))
 	for _, n := range []string{"checkpoint_step_100.keras", "checkpoint_step_150.keras"} {
 		syscall.Lchown(filepath.Join(dir, n), 0, 0)
+		// Older than the files: keep_last also keeps the most recently written.
+		tv := unix.NsecToTimeval(old.Add(-time.Hour).UnixNano())
+		unix.Lutimes(filepath.Join(dir, n), []unix.Timeval{tv, tv})
 	}
 	tg := checkpoint.Target{Name: "t", Path: dir}
 	plan := MakePlan(scanDir(t, tg), Policy{KeepLast: 1}, Goal{Kind: GoalCount, Keep: 1}, time.Now())
@@ -210,6 +214,10 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(dir, "checkpoint-200"), 0o755)
 	os.WriteFile(filepath.Join(dir, "checkpoint-200", "w"), []byte("x"), 0o644)
+	// All old, checkpoint-100 older: keep_last also keeps the most recently written.
+	filepath.Walk(big, func(p string, _ os.FileInfo, _ error) error {
+		return os.Chtimes(p, old.Add(-time.Hour), old.Add(-time.Hour))
+	})
 	for _, p := range []string{big, filepath.Join(dir, "checkpoint-200", "w"), filepath.Join(dir, "checkpoint-200")} {
 		os.Chtimes(p, old, old)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
@@ -83,6 +84,7 @@ type Plan struct {
 // Keep reasons.
 const (
 	ReasonIncomplete = "incomplete"
+	ReasonUncertain  = "uncertain"
 	ReasonPinned     = "pinned"
 	ReasonProtected  = "protected"
 	ReasonLatest     = "latest"
@@ -93,13 +95,16 @@ const (
 )
 
 // keepReason says why c is kept regardless of goal, or "" if it may go.
-// rank is c's position among settled checkpoints counted from the newest (0);
-// minAge is the target's min_age.
+// rank is c's position among settled checkpoints counted from the newest (0),
+// the better of its rank by step and its rank by modification time; minAge is
+// the target's min_age.
 func keepReason(c checkpoint.Checkpoint, rank, keepLast int, minAge time.Duration, p Policy, now time.Time) string {
 	age := now.Sub(c.ModTime)
 	switch {
 	case c.Incomplete:
 		return ReasonIncomplete
+	case c.Uncertain != "":
+		return ReasonUncertain
 	case c.Pinned != "":
 		return ReasonPinned + " (" + c.Pinned + ")"
 	case protected(c, p.Protect):
@@ -167,23 +172,13 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 	if s.FS != nil && !free.IsZero() {
 		plan.NeedBytes = need(*s.FS, free, goal.Headroom)
 	}
-	// keep_last counts settled checkpoints (complete and older than min_age):
-	// a young one may still be half written, so it must not push a fully
-	// written one out of the newest N. Young ones are kept anyway.
 	minAge := s.Target.MinAge
-	settled := func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= minAge }
-	rank := 0
-	for _, c := range s.Checkpoints {
-		if settled(c) {
-			rank++
-		}
-	}
+	ranks := newestRanks(s.Checkpoints, func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= minAge })
 	kept := make([]string, len(s.Checkpoints))
 	for i, c := range s.Checkpoints {
 		r := keepLast // not settled: rank does not matter
-		if settled(c) {
-			rank--
-			r = rank
+		if ranks[i] >= 0 {
+			r = ranks[i]
 		}
 		kept[i] = keepReason(c, r, keepLast, minAge, p, now)
 	}
@@ -219,4 +214,36 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 		plan.ShortBytes = plan.NeedBytes - freed
 	}
 	return plan
+}
+
+// newestRanks ranks the settled checkpoints (complete and older than
+// min_age: a young one may still be half written, so it must not push a fully
+// written one out of the newest N; young ones are kept anyway) from the
+// newest, 0 first, and -1 for the others. A checkpoint's rank is the better of
+// its rank by step and its rank by modification time: a run resumed from an
+// earlier step writes low steps after old high ones, and its new saves are the
+// newest too (DESIGN.md, safety invariant 1). cs is sorted by step.
+func newestRanks(cs []checkpoint.Checkpoint, settled func(checkpoint.Checkpoint) bool) []int {
+	ranks := make([]int, len(cs))
+	var idx []int
+	for i := range cs {
+		ranks[i] = -1
+		if settled(cs[i]) {
+			idx = append(idx, i)
+		}
+	}
+	for r, i := range slices.Backward(idx) {
+		ranks[i] = len(idx) - 1 - r
+	}
+	byTime := slices.Clone(idx)
+	slices.SortFunc(byTime, func(a, b int) int {
+		if c := cs[b].ModTime.Compare(cs[a].ModTime); c != 0 {
+			return c
+		}
+		return b - a // same time: the higher step is the newer
+	})
+	for r, i := range byTime {
+		ranks[i] = min(ranks[i], r)
+	}
+	return ranks
 }

@@ -39,6 +39,8 @@ type scanStatus struct {
 	ModTime time.Time `json:"mtime"`
 	Status  string    `json:"status"`
 	Pinned  string    `json:"pinned,omitempty"`
+	// Uncertain says why layout detection is not sure, and what settles it.
+	Uncertain string `json:"uncertain,omitempty"`
 }
 
 type scanReport struct {
@@ -48,6 +50,7 @@ type scanReport struct {
 	Error       string              `json:"error,omitempty"`
 	Layout      string              `json:"layout,omitempty"`
 	Series      string              `json:"series,omitempty"`
+	Evidence    []string            `json:"evidence"`
 	Filesystem  *checkpoint.FSStats `json:"filesystem,omitempty"`
 	Bytes       int64               `json:"bytes"`
 	Checkpoints []scanStatus        `json:"checkpoints"`
@@ -58,20 +61,31 @@ type scanReport struct {
 // statuses labels every checkpoint the way a prune by count would treat it.
 func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStatus {
 	plan := pruner.MakePlan(s, p, pruner.Goal{Kind: pruner.GoalCount, Keep: p.KeepLast}, now)
+	// Keyed by a checkpoint's entries, not its name: two checkpoints may
+	// share a display name.
+	key := func(c checkpoint.Checkpoint) string {
+		var b strings.Builder
+		for _, e := range c.Entries {
+			b.WriteString(e.Name)
+			b.WriteByte(0)
+		}
+		return b.String()
+	}
 	status := map[string]string{}
 	for _, it := range plan.Delete {
-		status[it.Checkpoint.Name] = "prunable"
+		status[key(it.Checkpoint)] = "prunable"
 	}
 	for _, it := range plan.Keep {
 		if it.Reason == pruner.ReasonIncomplete {
-			status[it.Checkpoint.Name] = it.Reason
+			status[key(it.Checkpoint)] = it.Reason
 		} else {
-			status[it.Checkpoint.Name] = "keep: " + it.Reason
+			status[key(it.Checkpoint)] = "keep: " + it.Reason
 		}
 	}
 	out := make([]scanStatus, 0, len(s.Checkpoints))
 	for _, c := range s.Checkpoints {
-		out = append(out, scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime, Status: status[c.Name], Pinned: c.Pinned})
+		out = append(out, scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
+			Status: status[key(c)], Pinned: c.Pinned, Uncertain: c.Uncertain})
 	}
 	return out
 }
@@ -87,7 +101,10 @@ func (s *scanCmd) run(ctx context.Context) int {
 	var reports []scanReport
 	for _, snap := range w.inv.ScanAll(ctx) {
 		r := scanReport{Target: snap.Target.Name, Path: snap.Target.Path, Up: snap.Up(), Layout: snap.Layout, Series: snap.Series,
-			Filesystem: snap.FS, Ignored: snap.Ignored, Errors: snap.Errors, Checkpoints: []scanStatus{}}
+			Filesystem: snap.FS, Ignored: snap.Ignored, Errors: snap.Errors, Checkpoints: []scanStatus{}, Evidence: snap.Evidence}
+		if r.Evidence == nil {
+			r.Evidence = []string{}
+		}
 		if r.Ignored == nil {
 			r.Ignored = []string{}
 		}
@@ -128,6 +145,9 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 		return
 	}
 	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", r.Layout, r.Series, len(r.Checkpoints), checkpoint.FormatBytes(r.Bytes))
+	for _, e := range r.Evidence {
+		fmt.Fprintf(out, "  evidence: %s\n", e)
+	}
 	if r.Errors > 0 {
 		fmt.Fprintf(out, "%d entries could not be read\n", r.Errors)
 	}
@@ -138,6 +158,13 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
 		}
 		tw.Flush()
+	}
+	seen := map[string]bool{}
+	for _, c := range r.Checkpoints {
+		if c.Uncertain != "" && !seen[c.Uncertain] {
+			seen[c.Uncertain] = true
+			fmt.Fprintf(out, "uncertain (kept, never pruned): %s\n", c.Uncertain)
+		}
 	}
 	if len(r.Ignored) > 0 {
 		fmt.Fprintf(out, "ignored (not checkpoints of this series, never deleted): %s\n", strings.Join(r.Ignored, ", "))

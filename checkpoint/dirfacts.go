@@ -1,0 +1,97 @@
+package checkpoint
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+)
+
+// factNames are the files inside a checkpoint directory that some framework
+// writes last, or that say what the directory is. Their presence is read once
+// per change of the directory (its inode, mtime and ctime) and cached.
+var factNames = []string{
+	"trainer_state.json",   // transformers Trainer, written last
+	"random_states_0.pkl",  // accelerate save_state, written last by process 0
+	".metadata",            // torch.distributed.checkpoint, renamed into place last
+	"commit_success.txt",   // orbax, written on commit
+	"_CHECKPOINT_METADATA", // orbax step metadata
+	"checkpoint",           // t5x msgpack, written last; flax
+	"config.yaml",          // OLMo, written last
+	"data.pt",              // verl, dataloader state after actor and critic
+	"metadata.json",        // Megatron dist-ckpt, written last
+	"PINNED",               // t5x: never delete
+}
+
+func factBit(name string) uint32 {
+	for i, n := range factNames {
+		if n == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// dirFacts is what the top level of a checkpoint directory shows.
+type dirFacts struct {
+	has uint32
+	// content: weights, optimizer state or checkpoint metadata are there.
+	content bool
+	// empty: nothing is there yet.
+	empty bool
+}
+
+// contentExts are extensions of files that hold tensors or training state.
+var contentExts = []string{".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".h5", ".keras", ".msgpack", ".distcp", ".npz", ".pkl", ".index", ".tar", ".json.gz"}
+
+// contentDirs are subdirectories that hold a checkpoint's items: orbax item
+// names, OLMo's model_and_optim, NeMo 2's weights, verl's actor and critic,
+// diffusers' unet, Megatron's mp_rank_NN.
+var contentDirs = []string{"default", "state", "params", "opt_state", "train_state", "items", "model", "model_and_optim",
+	"optim", "optimizer", "weights", "actor", "critic", "unet", "transformer", "controlnet", "train", "pytorch_model"}
+
+func isContent(name string, typ byte) bool {
+	if factBit(name) != 0 && name != "config.yaml" && name != "PINNED" {
+		return true
+	}
+	if typ == unix.DT_DIR || typ == unix.DT_UNKNOWN {
+		for _, d := range contentDirs {
+			if name == d {
+				return true
+			}
+		}
+		for _, p := range []string{"mp_rank_", "tp_rank_", "global_step", "pytorch_model_fsdp", "target."} {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+	}
+	for _, e := range contentExts {
+		if strings.HasSuffix(name, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// readFacts lists the directory name below dirfd once, with buf for getdents.
+func readFacts(dirfd int, name string, buf []byte) (dirFacts, error) {
+	nameZ := append([]byte(name), 0)
+	fd, err := dirfs.OpenDirAt(dirfd, nameZ)
+	if err != nil {
+		return dirFacts{}, err
+	}
+	defer unix.Close(fd)
+	f := dirFacts{empty: true}
+	err = dirfs.ReadDirents(fd, buf, func(childZ []byte, typ byte) bool {
+		child := dirfs.Name(childZ)
+		f.empty = false
+		f.has |= factBit(child)
+		if !f.content && isContent(child, typ) {
+			f.content = true
+		}
+		return true
+	})
+	return f, err
+}

@@ -1,0 +1,60 @@
+package checkpoint
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// dcpLayout: step directories of the trainers that save with
+// torch.distributed.checkpoint or accelerate, named by step or epoch.
+// Written from:
+//   - pytorch/pytorch torch/distributed/checkpoint/filesystem.py (.metadata
+//     renamed into place after every __R_N.distcp shard: a directory without
+//     it is still being written)
+//   - pytorch/torchtitan torchtitan/components/checkpoint.py (step-{step}/)
+//   - allenai/OLMo olmo/checkpoint.py, olmo/train.py (step{step}/,
+//     step{step}-unsharded/, staged as step{step}-tmp/, config.yaml written
+//     last, latest and latest-unsharded symlinks)
+//   - pytorch/torchtune torchtune/training/checkpointing/_checkpointer.py
+//     (epoch_{epoch}/, dist_epoch_{epoch}/)
+//   - huggingface/accelerate src/accelerate/checkpointing.py (the no_trainer
+//     examples' step_{n}/ and epoch_{n}/; random_states_0.pkl written last)
+//   - mosaicml/composer sharded checkpoints (ep{epoch}-ba{batch}/)
+//
+// A directory counts only if it holds weights, optimizer state or checkpoint
+// metadata; an empty one is a save that has only just begun.
+type dcpLayout struct{}
+
+var dcpRe = regexp.MustCompile(`^(step-|step_|step|epoch_|dist_epoch_|ep[0-9]+-ba)([0-9]+)(-unsharded)?(-tmp)?$`)
+
+func (dcpLayout) name() string { return "dcp" }
+
+func (dcpLayout) match(d *listing) match {
+	var b seriesBuilder
+	for _, e := range d.entries {
+		if e.kind != kindDir {
+			continue
+		}
+		sm := dcpRe.FindStringSubmatch(e.name)
+		if sm == nil {
+			continue
+		}
+		step, err := strconv.ParseInt(sm[2], 10, 64)
+		if err != nil {
+			continue
+		}
+		prefix := sm[1]
+		if strings.HasPrefix(prefix, "ep") && strings.HasSuffix(prefix, "-ba") {
+			prefix = "ep{n}-ba"
+		}
+		tmp := sm[4] != ""
+		b.add(e.name, parsedName{key: prefix + "{step}", step: step, certain: true}, found{dir: !tmp, incomplete: tmp})
+	}
+	m := b.largest("dcp")
+	m.needContent = true
+	m.markers = []string{".metadata", "config.yaml", "random_states_0.pkl"}
+	// Accelerate's automatic checkpoint_{n}/ and Ray's checkpoint_{n:06d}/
+	// are read by orbaxLayout, which takes any {prefix}_{step}/.
+	return m
+}
