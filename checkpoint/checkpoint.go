@@ -101,8 +101,17 @@ func (s *Snapshot) Bytes() int64 {
 // recentSaves is how many of the newest saves the save interval looks at.
 const recentSaves = 10
 
+// MinSaveGap is the shortest gap between two checkpoints' modification times
+// that counts as a save interval. Checkpoints copied or extracted together
+// (cp, rsync, tar) are milliseconds apart; taken as saves they would claim a
+// write rate the disk never saw (84 MB every millisecond) and make a prune's
+// headroom ask for everything. No training loop saves twice a second.
+const MinSaveGap = 500 * time.Millisecond
+
 // SaveInterval is the median time between the most recent complete saves,
-// judged by their modification times. ok is false with fewer than two saves.
+// judged by their modification times; gaps shorter than MinSaveGap are not
+// save intervals and are left out. ok is false when no gap is left (fewer
+// than two saves, or only saves made at once).
 func (s *Snapshot) SaveInterval() (d time.Duration, ok bool) {
 	done := s.Complete()
 	if len(done) < 2 {
@@ -118,7 +127,12 @@ func (s *Snapshot) SaveInterval() (d time.Duration, ok bool) {
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
 	gaps := make([]time.Duration, 0, len(times)-1)
 	for i := 1; i < len(times); i++ {
-		gaps = append(gaps, times[i].Sub(times[i-1]))
+		if g := times[i].Sub(times[i-1]); g >= MinSaveGap {
+			gaps = append(gaps, g)
+		}
+	}
+	if len(gaps) == 0 {
+		return 0, false
 	}
 	slices.Sort(gaps)
 	mid := len(gaps) / 2

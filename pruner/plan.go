@@ -136,13 +136,19 @@ func protected(c checkpoint.Checkpoint, globs []string) bool {
 }
 
 // HeadroomBytes is the free space the headroom asks for at the snapshot's
-// observed write rate; 0 when the rate is unknown.
+// observed write rate; 0 when the rate is unknown. It never asks for more
+// than the filesystem's size: a goal no prune can reach would only make it
+// delete everything prunable.
 func HeadroomBytes(s *checkpoint.Snapshot, headroom time.Duration) uint64 {
 	rate, ok := s.WriteRate()
 	if !ok || headroom <= 0 {
 		return 0
 	}
-	return uint64(math.Ceil(rate * headroom.Seconds()))
+	b := rate * headroom.Seconds()
+	if s.FS != nil && b > float64(s.FS.SizeBytes) {
+		return s.FS.SizeBytes
+	}
+	return uint64(math.Ceil(b))
 }
 
 // need is how many bytes must be freed on fs for free (as a low watermark)

@@ -126,11 +126,31 @@ func TestKeepReasons(t *testing.T) {
 }
 
 func TestHeadroomBytes(t *testing.T) {
-	snap := snapOf(5, 500, nil) // 10 MiB a minute
-	if got, want := HeadroomBytes(snap, 10*time.Minute), uint64(100<<20); got != want {
-		t.Errorf("headroom = %d, want %d", got, want)
+	// spaced sets the gap between the checkpoints' mtimes.
+	spaced := func(gap time.Duration) func([]checkpoint.Checkpoint) {
+		return func(cs []checkpoint.Checkpoint) {
+			for i := range cs {
+				cs[i].ModTime = now.Add(-time.Hour + time.Duration(i)*gap)
+			}
+		}
 	}
-	if got := HeadroomBytes(snapOf(1, 500, nil), 10*time.Minute); got != 0 {
-		t.Errorf("unknown rate gave headroom %d, want 0", got)
+	for _, tt := range []struct {
+		name     string
+		snap     *checkpoint.Snapshot
+		headroom time.Duration
+		want     uint64
+	}{
+		{"10 MiB a minute for 10 minutes", snapOf(5, 500, nil), 10 * time.Minute, 100 << 20},
+		{"one checkpoint: rate unknown", snapOf(1, 500, nil), 10 * time.Minute, 0},
+		{"headroom off", snapOf(5, 500, nil), 0, 0},
+		// Copied or extracted together: no save interval, no rate.
+		{"mtimes 1 ms apart", snapOf(20, 500, spaced(time.Millisecond)), 10 * time.Minute, 0},
+		{"mtimes just under the floor", snapOf(20, 500, spaced(checkpoint.MinSaveGap-time.Nanosecond)), 10 * time.Minute, 0},
+		// 10 MiB a second for a day is far more than the 1000 MiB disk.
+		{"never more than the filesystem", snapOf(20, 500, spaced(time.Second)), 24 * time.Hour, 1000 << 20},
+	} {
+		if got := HeadroomBytes(tt.snap, tt.headroom); got != tt.want {
+			t.Errorf("%s: headroom = %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
