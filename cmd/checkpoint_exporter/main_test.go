@@ -67,8 +67,9 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// serve starts the exporter and waits until it answers.
-func serve(t *testing.T, args ...string) (string, *bytes.Buffer) {
+// serve starts the exporter and waits until it answers. Its log is safe to
+// read while it runs.
+func serve(t *testing.T, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
@@ -83,7 +84,7 @@ func serve(t *testing.T, args ...string) (string, *bytes.Buffer) {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(base + "/metrics"); err == nil {
 			resp.Body.Close()
-			return base, &logs.buf
+			return base, logs
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
