@@ -74,9 +74,9 @@ func needFUSE(t *testing.T) {
 	}
 }
 
-// postAlert sends a firing alert for targets to the webhook and returns the
+// alertTargets sends a firing alert for targets to the webhook and returns the
 // per-target results of the answer.
-func postAlert(t *testing.T, base string, client *http.Client, targets ...string) (int, map[string]string) {
+func alertTargets(t *testing.T, base string, client *http.Client, targets ...string) (int, map[string]string) {
 	t.Helper()
 	code, res, err := sendAlert(base, client, targets...)
 	if err != nil {
@@ -177,7 +177,7 @@ func TestHungFilesystemsDoNotStopTheProcess(t *testing.T) {
 
 	// Prunes of the hung targets fail at once; the third target is pruned.
 	start := time.Now()
-	code, res := postAlert(t, base, client, "a", "b", "c")
+	code, res := alertTargets(t, base, client, "a", "b", "c")
 	t.Logf("webhook for a, b, c during the hang answered %d in %s: %v", code, time.Since(start), res)
 	if res["a"] != "error" || res["b"] != "error" {
 		t.Errorf("hung targets' prunes: a=%q b=%q, want error", res["a"], res["b"])
@@ -198,7 +198,7 @@ func TestHungFilesystemsDoNotStopTheProcess(t *testing.T) {
 	scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="a"} 1`)
 	scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="b"} 1`)
 	waitUntil(t, "b's interrupted prune to finish", func() bool { return len(checkpointsIn(t, backB)) == 2 })
-	if _, res := postAlert(t, base, client, "a"); res["a"] == "error" {
+	if _, res := alertTargets(t, base, client, "a"); res["a"] == "error" {
 		t.Errorf("a after recovery: %v", res)
 	}
 	if got := checkpointsIn(t, backA); len(got) != 2 {
