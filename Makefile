@@ -9,7 +9,16 @@ VPKG     := github.com/prometheus/common/version
 LDFLAGS  := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
             -X $(VPKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean
+.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean release release-test image
+
+# Release artefacts: static binaries under .build/<os>-<arch>/ (what the
+# Dockerfile copies), tarballs and their checksums under $(DIST).
+PLATFORMS ?= linux/amd64 linux/arm64
+DIST      ?= dist
+CONTAINER ?= docker
+IMAGE     ?= checkpoint-exporter
+# Tarball entries carry the commit's time, so a rebuild of one commit gives the same bytes.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 
 all: build
 
@@ -22,7 +31,7 @@ run: build
 	./$(BINARY) --checkpoint.dir=./models
 
 # Everything CI checks.
-test: lint unit rules fuzz e2e
+test: lint unit rules fuzz release-test e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -51,5 +60,30 @@ bench: build
 generate:
 	$(GO) generate ./...
 
+release:
+	rm -rf .build $(DIST) && mkdir -p $(DIST)
+	set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; \
+	  name=$(BINARY)-$(VERSION).$$os-$$arch; stage=.build/stage/$$name; \
+	  echo ">> $$name"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+	    -o .build/$$os-$$arch/$(BINARY) ./cmd/checkpoint_exporter; \
+	  mkdir -p $$stage; \
+	  cp .build/$$os-$$arch/$(BINARY) README.md README.zh-CN.md LICENSE CHANGELOG.md $$stage/; \
+	  cp -R examples $$stage/examples; \
+	  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
+	    -C .build/stage -cf - $$name | gzip -n >$(DIST)/$$name.tar.gz; \
+	done
+	rm -rf .build/stage
+	cd $(DIST) && sha256sum *.tar.gz >sha256sums.txt && cat sha256sums.txt
+
+# Builds the release and the container image offline and runs both (needs root, buildah, runc).
+release-test:
+	$(GO) test -count=1 -timeout=10m -tags=release -v ./test/release/
+
+# The container image, for the host's architecture (make release first).
+image:
+	$(CONTAINER) build -t $(IMAGE):$(VERSION) .
+
 clean:
-	rm -f $(BINARY)
+	rm -rf $(BINARY) .build $(DIST)
