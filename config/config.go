@@ -24,15 +24,26 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
-// Defaults, documented in the README.
-const (
-	DefaultScanInterval = 15 * time.Second
-	DefaultKeepLast     = 3
-	DefaultMinAge       = 2 * time.Minute
-	DefaultHeadroom     = 10 * time.Minute
-	DefaultHigh         = "85%"
-	DefaultLow          = "70%"
-	DefaultDir          = "./models"
+// DefaultDir is the quick start's target when no directory is given.
+const DefaultDir = "./models"
+
+// DefaultConfig is the configuration's defaults, documented in the README;
+// DefaultTarget is every target's. UnmarshalYAML starts from them, so a key
+// that is absent keeps its default and a key that is present, even as zero,
+// is what the file says.
+var (
+	DefaultConfig = Config{ScanInterval: model.Duration(15 * time.Second)}
+	DefaultTarget = Target{
+		Layout:   checkpoint.LayoutAuto,
+		KeepLast: 3,
+		MinAge:   model.Duration(2 * time.Minute),
+		Prune:    DefaultPrune,
+	}
+	DefaultPrune = Prune{
+		HighWatermark: checkpoint.MustWatermark("85%"),
+		LowWatermark:  checkpoint.MustWatermark("70%"),
+		Headroom:      model.Duration(10 * time.Minute),
+	}
 )
 
 // Config is the whole file.
@@ -41,26 +52,41 @@ type Config struct {
 	Targets      []Target       `yaml:"targets"`
 }
 
+// UnmarshalYAML reads the file over DefaultConfig.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultConfig
+	type plain Config
+	return unmarshal((*plain)(c))
+}
+
 // Target is one checkpoint directory and its policy.
 type Target struct {
-	Name       string          `yaml:"name"`
-	Path       string          `yaml:"path"`
-	Layout     string          `yaml:"layout"`
-	Pattern    string          `yaml:"pattern"`
-	KeepLast   *int            `yaml:"keep_last"`
-	KeepEvery  int64           `yaml:"keep_every"`
-	KeepWithin model.Duration  `yaml:"keep_within"`
-	Protect    []string        `yaml:"protect"`
-	MinAge     *model.Duration `yaml:"min_age"`
-	Prune      Prune           `yaml:"prune"`
+	Name       string         `yaml:"name"`
+	Path       string         `yaml:"path"`
+	Layout     string         `yaml:"layout"`
+	Pattern    string         `yaml:"pattern"`
+	KeepLast   int            `yaml:"keep_last"`
+	KeepEvery  int64          `yaml:"keep_every"`
+	KeepWithin model.Duration `yaml:"keep_within"`
+	Protect    []string       `yaml:"protect"`
+	MinAge     model.Duration `yaml:"min_age"`
+	Prune      Prune          `yaml:"prune"`
+}
+
+// UnmarshalYAML reads a target over DefaultTarget (its prune section
+// included: keys the file omits there keep DefaultPrune's values).
+func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
+	*t = DefaultTarget
+	type plain Target
+	return unmarshal((*plain)(t))
 }
 
 // Prune is a target's pruning policy.
 type Prune struct {
-	Execute       bool                  `yaml:"execute"`
-	HighWatermark *checkpoint.Watermark `yaml:"high_watermark"`
-	LowWatermark  *checkpoint.Watermark `yaml:"low_watermark"`
-	Headroom      *model.Duration       `yaml:"headroom"`
+	Execute       bool                 `yaml:"execute"`
+	HighWatermark checkpoint.Watermark `yaml:"high_watermark"`
+	LowWatermark  checkpoint.Watermark `yaml:"low_watermark"`
+	Headroom      model.Duration       `yaml:"headroom"`
 }
 
 // Error is a configuration error: which file, which key, what is wrong.
@@ -84,9 +110,23 @@ func (e *Error) Error() string {
 
 var nameRe = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
-// Load reads, defaults and validates a configuration file. Relative target
-// paths are taken relative to the file's directory.
+// Load reads, defaults and validates a configuration file, the target
+// directories included (see CheckDirs). Relative target paths are taken
+// relative to the file's directory.
 func Load(file string) (*Config, error) {
+	c, err := Parse(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckDirs(file); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse reads, defaults and validates a configuration file without looking
+// at the target directories: what check-config does.
+func Parse(file string) (*Config, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -106,7 +146,7 @@ func Load(file string) (*Config, error) {
 			c.Targets[i].Path = filepath.Join(base, p)
 		}
 	}
-	if err := c.finish(file); err != nil {
+	if err := c.validate(file); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -118,7 +158,7 @@ func FromDirs(dirs []string) (*Config, error) {
 	if len(dirs) == 0 {
 		dirs = []string{DefaultDir}
 	}
-	var c Config
+	c := DefaultConfig
 	seen := map[string]int{}
 	for _, d := range dirs {
 		abs, err := filepath.Abs(d)
@@ -130,9 +170,15 @@ func FromDirs(dirs []string) (*Config, error) {
 			name = parent + "_" + name
 		}
 		seen[name]++
-		c.Targets = append(c.Targets, Target{Name: name, Path: abs})
+		t := DefaultTarget
+		t.Name, t.Path = name, abs
+		c.Targets = append(c.Targets, t)
 	}
-	if err := c.finish("--checkpoint.dir"); err != nil {
+	const source = "--checkpoint.dir"
+	if err := c.validate(source); err != nil {
+		return nil, err
+	}
+	if err := c.CheckDirs(source); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -148,12 +194,9 @@ func sanitizeName(s string) string {
 	return s
 }
 
-// finish applies defaults and validates.
-func (c *Config) finish(file string) error {
-	if c.ScanInterval == 0 {
-		c.ScanInterval = model.Duration(DefaultScanInterval)
-	}
-	if c.ScanInterval < 0 {
+// validate checks the whole configuration without touching the disk.
+func (c *Config) validate(file string) error {
+	if c.ScanInterval <= 0 {
 		return &Error{File: file, Key: "scan_interval", Reason: "must be positive"}
 	}
 	if len(c.Targets) == 0 {
@@ -162,99 +205,118 @@ func (c *Config) finish(file string) error {
 	names := map[string]int{}
 	for i := range c.Targets {
 		t := &c.Targets[i]
-		key := func(k string) string {
-			if t.Name != "" {
-				return fmt.Sprintf("targets[%d] (%s).%s", i, t.Name, k)
-			}
-			return fmt.Sprintf("targets[%d].%s", i, k)
-		}
-		fail := func(k, format string, args ...any) error {
-			return &Error{File: file, Key: key(k), Reason: fmt.Sprintf(format, args...)}
-		}
-		if t.Name == "" {
-			return fail("name", "missing")
-		}
-		if !nameRe.MatchString(t.Name) {
-			return fail("name", "%q may only contain letters, digits, '_', '.' and '-'", t.Name)
+		if err := t.validate(); err != nil {
+			return t.errorAt(file, i, err)
 		}
 		if j, dup := names[t.Name]; dup {
-			return fail("name", "duplicate name %q (also targets[%d])", t.Name, j)
+			return t.errorAt(file, i, keyError{"name", fmt.Sprintf("duplicate name %q (also targets[%d])", t.Name, j)})
 		}
 		names[t.Name] = i
-		if err := checkPath(t.Path); err != nil {
-			return fail("path", "%v", err)
-		}
-		t.Path = filepath.Clean(t.Path)
-		if t.Layout == "" {
-			t.Layout = checkpoint.LayoutAuto
-		}
-		if !slices.Contains(checkpoint.LayoutNames(), t.Layout) {
-			return fail("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(checkpoint.LayoutNames(), ", "))
-		}
-		if t.Pattern != "" {
-			if _, err := checkpoint.CompilePattern(t.Pattern); err != nil {
-				return fail("pattern", "%v", err)
-			}
-		}
-		if t.KeepLast == nil {
-			n := DefaultKeepLast
-			t.KeepLast = &n
-		}
-		if *t.KeepLast < 1 {
-			return fail("keep_last", "must be at least 1 (the newest checkpoint is needed to resume), got %d", *t.KeepLast)
-		}
-		if t.KeepEvery < 0 {
-			return fail("keep_every", "must not be negative, got %d", t.KeepEvery)
-		}
-		if t.KeepWithin < 0 {
-			return fail("keep_within", "must not be negative")
-		}
-		for _, g := range t.Protect {
-			if _, err := path.Match(g, ""); err != nil || g == "" || strings.Contains(g, "/") {
-				return fail("protect", "invalid glob %q (a name pattern such as best_*)", g)
-			}
-		}
-		if t.MinAge == nil {
-			d := model.Duration(DefaultMinAge)
-			t.MinAge = &d
-		}
-		if *t.MinAge < 0 {
-			return fail("min_age", "must not be negative")
-		}
-		p := &t.Prune
-		if p.HighWatermark == nil {
-			w := checkpoint.MustWatermark(DefaultHigh)
-			p.HighWatermark = &w
-		}
-		if p.LowWatermark == nil {
-			w := checkpoint.MustWatermark(DefaultLow)
-			p.LowWatermark = &w
-		}
-		if p.Headroom == nil {
-			d := model.Duration(DefaultHeadroom)
-			p.Headroom = &d
-		}
-		if *p.Headroom < 0 {
-			return fail("prune.headroom", "must not be negative")
-		}
-		hi, lo := *p.HighWatermark, *p.LowWatermark
-		switch {
-		case !hi.IsBytes() && !lo.IsBytes() && lo.Ratio >= hi.Ratio:
-			return fail("prune.low_watermark", "%s must be below high_watermark %s", lo, hi)
-		case hi.IsBytes() && lo.IsBytes() && lo.Free <= hi.Free:
-			return fail("prune.low_watermark", "%s of free space must be more than high_watermark %s", lo, hi)
+	}
+	return nil
+}
+
+// CheckDirs refuses target paths that exist but are no directory a pruner
+// may work in: what start-up and reload check beyond validation.
+func (c *Config) CheckDirs(file string) error {
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		if err := checkDir(t.Path); err != nil {
+			return t.errorAt(file, i, keyError{"path", err.Error()})
 		}
 	}
 	return nil
 }
 
-// checkPath refuses paths a pruner must never work in. A path that does not
-// exist yet is accepted (the training job may create it later; the target
-// reports down until then).
+// keyError is a target's validation error: which key, and why.
+type keyError struct{ key, reason string }
+
+func (e keyError) Error() string { return e.key + ": " + e.reason }
+
+func failf(key, format string, args ...any) error {
+	return keyError{key, fmt.Sprintf(format, args...)}
+}
+
+// errorAt places a target's keyError in the file.
+func (t *Target) errorAt(file string, i int, err error) error {
+	var ke keyError
+	if !errors.As(err, &ke) {
+		return &Error{File: file, Key: fmt.Sprintf("targets[%d]", i), Reason: err.Error()}
+	}
+	key := fmt.Sprintf("targets[%d].%s", i, ke.key)
+	if t.Name != "" {
+		key = fmt.Sprintf("targets[%d] (%s).%s", i, t.Name, ke.key)
+	}
+	return &Error{File: file, Key: key, Reason: ke.reason}
+}
+
+// validate checks one target without touching the disk; it cleans the path.
+func (t *Target) validate() error {
+	switch {
+	case t.Name == "":
+		return failf("name", "missing")
+	case !nameRe.MatchString(t.Name):
+		return failf("name", "%q may only contain letters, digits, '_', '.' and '-'", t.Name)
+	}
+	if err := checkPath(t.Path); err != nil {
+		return failf("path", "%v", err)
+	}
+	t.Path = filepath.Clean(t.Path)
+	if !slices.Contains(checkpoint.LayoutNames(), t.Layout) {
+		return failf("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(checkpoint.LayoutNames(), ", "))
+	}
+	if t.Pattern != "" {
+		if _, err := checkpoint.CompilePattern(t.Pattern); err != nil {
+			return failf("pattern", "%v", err)
+		}
+	}
+	switch {
+	case t.KeepLast < 1:
+		return failf("keep_last", "must be at least 1 (the newest checkpoint is needed to resume), got %d", t.KeepLast)
+	case t.KeepEvery < 0:
+		return failf("keep_every", "must not be negative, got %d", t.KeepEvery)
+	case t.KeepWithin < 0:
+		return failf("keep_within", "must not be negative")
+	case t.MinAge < 0:
+		return failf("min_age", "must not be negative")
+	}
+	for _, g := range t.Protect {
+		if _, err := path.Match(g, ""); err != nil || g == "" || strings.Contains(g, "/") {
+			return failf("protect", "invalid glob %q (a name pattern such as best_*)", g)
+		}
+	}
+	return t.Prune.validate()
+}
+
+func (p *Prune) validate() error {
+	if p.Headroom < 0 {
+		return failf("prune.headroom", "must not be negative")
+	}
+	hi, lo := p.HighWatermark, p.LowWatermark
+	switch {
+	case !hi.IsBytes() && !lo.IsBytes() && lo.Ratio >= hi.Ratio:
+		return failf("prune.low_watermark", "%s must be below high_watermark %s", lo, hi)
+	case hi.IsBytes() && lo.IsBytes() && lo.Free <= hi.Free:
+		return failf("prune.low_watermark", "%s of free space must be more than high_watermark %s", lo, hi)
+	}
+	return nil
+}
+
+// checkPath refuses paths a pruner must never work in, from the text alone.
 func checkPath(p string) error {
 	if strings.TrimSpace(p) == "" {
 		return errors.New("missing")
 	}
+	if abs, err := filepath.Abs(p); err == nil && filepath.Clean(abs) == "/" {
+		return fmt.Errorf("%q is the root directory", p)
+	}
+	return nil
+}
+
+// checkDir refuses a path that resolves to the root directory or that exists
+// and is not a directory. A path that does not exist yet is accepted (the
+// training job may create it later; the target reports down until then).
+func checkDir(p string) error {
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return err
@@ -274,27 +336,6 @@ func checkPath(p string) error {
 		return err
 	case !st.IsDir():
 		return fmt.Errorf("%q is not a directory", p)
-	}
-	return nil
-}
-
-// ScanTarget is the target as the scanner sees it.
-func (t *Target) ScanTarget() checkpoint.Target {
-	return checkpoint.Target{
-		Name:    t.Name,
-		Path:    t.Path,
-		Layout:  t.Layout,
-		Pattern: t.Pattern,
-		MinAge:  time.Duration(*t.MinAge),
-	}
-}
-
-// Find returns the target called name, or nil.
-func (c *Config) Find(name string) *Target {
-	for i := range c.Targets {
-		if c.Targets[i].Name == name {
-			return &c.Targets[i]
-		}
 	}
 	return nil
 }

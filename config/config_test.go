@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -32,10 +33,10 @@ targets:
 		t.Fatal(err)
 	}
 	tg := c.Targets[0]
-	if time.Duration(c.ScanInterval) != DefaultScanInterval || *tg.KeepLast != 3 || tg.Layout != "auto" ||
-		time.Duration(*tg.MinAge) != 2*time.Minute || tg.Prune.Execute ||
+	if time.Duration(c.ScanInterval) != 15*time.Second || tg.KeepLast != 3 || tg.Layout != "auto" ||
+		time.Duration(tg.MinAge) != 2*time.Minute || tg.Prune.Execute ||
 		tg.Prune.HighWatermark.String() != "85%" || tg.Prune.LowWatermark.String() != "70%" ||
-		time.Duration(*tg.Prune.Headroom) != 10*time.Minute {
+		time.Duration(tg.Prune.Headroom) != 10*time.Minute {
 		t.Errorf("defaults not applied: %+v %+v", c, tg)
 	}
 	if want := filepath.Join(filepath.Dir(p), "models"); tg.Path != want {
@@ -67,45 +68,102 @@ targets:
 		t.Fatal(err)
 	}
 	tg := c.Targets[0]
-	if *tg.KeepLast != 2 || tg.KeepEvery != 5000 || !tg.Prune.Execute || !tg.Prune.HighWatermark.IsBytes() ||
-		tg.Prune.LowWatermark.Free != 20<<30 || tg.ScanTarget().MinAge != 5*time.Minute {
+	if tg.KeepLast != 2 || tg.KeepEvery != 5000 || !tg.Prune.Execute || !tg.Prune.HighWatermark.IsBytes() ||
+		tg.Prune.LowWatermark.Free != 20<<30 || time.Duration(tg.MinAge) != 5*time.Minute {
 		t.Errorf("values not read: %+v", tg)
 	}
 }
 
-func TestLoadErrors(t *testing.T) {
-	tests := []struct {
-		name, body, key, reason string
-	}{
-		{"unknown key", "targets:\n  - name: a\n    path: models\n    keep_lats: 3\n", "", "field keep_lats not found"},
-		{"duplicate name", "targets:\n  - name: a\n    path: models\n  - name: a\n    path: models\n", "targets[1] (a).name", "duplicate name"},
-		{"root path", "targets:\n  - name: a\n    path: /\n", "targets[0] (a).path", "root directory"},
-		{"file path", "targets:\n  - name: a\n    path: afile\n", "targets[0] (a).path", "not a directory"},
-		{"keep_last 0", "targets:\n  - name: a\n    path: models\n    keep_last: 0\n", "targets[0] (a).keep_last", "at least 1"},
-		{"low above high", "targets:\n  - name: a\n    path: models\n    prune: {high_watermark: 70%, low_watermark: 80%}\n", "targets[0] (a).prune.low_watermark", "below high_watermark"},
-		{"bad watermark", "targets:\n  - name: a\n    path: models\n    prune: {high_watermark: lots}\n", "", "invalid watermark"},
-		{"bad name", "targets:\n  - name: 'a b'\n    path: models\n", "targets[0] (a b).name", "may only contain"},
-		{"bad layout", "targets:\n  - name: a\n    path: models\n    layout: pytorch\n", "targets[0] (a).layout", "unknown layout"},
-		{"bad pattern", "targets:\n  - name: a\n    path: models\n    pattern: x.keras\n", "targets[0] (a).pattern", "{step}"},
-		{"no targets", "scan_interval: 15s\n", "targets", "at least one target"},
-		{"empty file", "", "", "empty file"},
-		{"missing path", "targets:\n  - name: a\n", "targets[0] (a).path", "missing"},
+// BadCase is one file of testdata/bad: a configuration start-up refuses,
+// with the key and reason it must name. Disk cases are wrong only because of
+// what is on disk (a path that is a file), so Parse accepts them.
+type badCase struct {
+	File   string
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+	Disk   bool   `json:"disk"`
+}
+
+func badCases(t *testing.T) []badCase {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "bad", "*.yml"))
+	must(t, err)
+	var out []badCase
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		must(t, err)
+		header, _, _ := strings.Cut(string(data), "\n")
+		c := badCase{File: f}
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(header, "# want: ")), &c); err != nil {
+			t.Fatalf("%s: header %q: %v", f, header, err)
+		}
+		out = append(out, c)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := writeConfig(t, tt.body)
-			_, err := Load(p)
-			if err == nil {
-				t.Fatalf("config %q loaded without error", tt.body)
+	if len(out) < 10 {
+		t.Fatalf("only %d bad configurations in testdata/bad", len(out))
+	}
+	return out
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tt := range badCases(t) {
+		t.Run(filepath.Base(tt.File), func(t *testing.T) {
+			_, err := Load(tt.File)
+			checkError(t, err, tt)
+			_, err = Parse(tt.File)
+			if tt.Disk {
+				if err != nil {
+					t.Errorf("Parse, which must not look at the disk, refused: %v", err)
+				}
+				return
 			}
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("error %v is not a *config.Error", err)
-			}
-			if ce.File != p || ce.Key != tt.key || !strings.Contains(ce.Reason, tt.reason) {
-				t.Errorf("got file=%q key=%q reason=%q; want file=%q key=%q reason containing %q", ce.File, ce.Key, ce.Reason, p, tt.key, tt.reason)
-			}
+			checkError(t, err, tt)
 		})
+	}
+}
+
+func checkError(t *testing.T, err error, tt badCase) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s loaded without error", tt.File)
+	}
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v is not a *config.Error", err)
+	}
+	if ce.File != tt.File || ce.Key != tt.Key || !strings.Contains(ce.Reason, tt.Reason) {
+		t.Errorf("got file=%q key=%q reason=%q; want file=%q key=%q reason containing %q", ce.File, ce.Key, ce.Reason, tt.File, tt.Key, tt.Reason)
+	}
+}
+
+// A partly given prune section keeps the defaults of the keys it omits;
+// Parse never looks at the target directory.
+func TestPartialSectionsKeepDefaults(t *testing.T) {
+	p := writeConfig(t, `
+targets:
+  - name: a
+    path: /nonexistent/checkpoints
+    prune: {execute: true}
+  - name: b
+    path: /nonexistent/other
+    keep_last: 7
+`)
+	c, err := Parse(p)
+	must(t, err)
+	a, b := c.Targets[0], c.Targets[1]
+	if !a.Prune.Execute || a.Prune.HighWatermark.String() != "85%" || a.Prune.LowWatermark.String() != "70%" ||
+		a.Prune.Headroom != DefaultPrune.Headroom || a.KeepLast != 3 {
+		t.Errorf("target a: %+v, want execute with default watermarks, headroom and keep_last", a)
+	}
+	if b.KeepLast != 7 || b.Prune.Execute || b.MinAge != DefaultTarget.MinAge || b.Layout != "auto" {
+		t.Errorf("target b: %+v", b)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -38,18 +38,14 @@ const (
 
 // common holds the flags every command shares.
 type common struct {
-	configFile    string
-	dirs          []string
-	logLevel      string
-	logFormat     string
-	statfsTimeout time.Duration
-	hangTimeout   time.Duration
-	fullRescan    time.Duration
-	lockWait      time.Duration
-	// scanWorkers sizes checkpoints in parallel (0: one per CPU).
-	scanWorkers int
-	// idleScans runs background scans' workers at idle priority.
-	idleScans      bool
+	configFile     string
+	dirs           []string
+	logLevel       string
+	logFormat      string
+	statfsTimeout  time.Duration
+	hangTimeout    time.Duration
+	fullRescan     time.Duration
+	lockWait       time.Duration
 	stdout, stderr io.Writer
 }
 
@@ -147,7 +143,6 @@ func (c *common) loadConfig() (*config.Config, error) {
 
 // world is everything built from the configuration.
 type world struct {
-	cfg     *config.Config
 	inv     *checkpoint.Inventory
 	targets []pruner.Target
 }
@@ -162,15 +157,21 @@ func (w *world) policy(name string) pruner.Policy {
 	return pruner.Policy{}
 }
 
-func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*world, error) {
-	w := &world{cfg: cfg}
+// scanOptions are the scanners' options: workers sizes checkpoints in
+// parallel (0: one per CPU); idle runs background scans at idle priority.
+func (c *common) scanOptions(workers int, idle bool) checkpoint.ScanOptions {
+	return checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: workers, Idle: idle}
+}
+
+func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*world, error) {
+	w := &world{}
 	var scanners []*checkpoint.Scanner
 	for i := range cfg.Targets {
 		t := targetOf(&cfg.Targets[i])
 		if only != "" && t.Name != only {
 			continue
 		}
-		sc, err := checkpoint.NewScanner(t.Target, checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: c.scanWorkers, Idle: c.idleScans})
+		sc, err := checkpoint.NewScanner(t.Target, opts)
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)
 		}
@@ -194,7 +195,7 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string) (*wor
 func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
 	cfg, err := c.loadConfig()
 	if err == nil {
-		w, err = c.build(logger, cfg, only)
+		w, err = c.build(logger, cfg, only, c.scanOptions(0, false))
 	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
@@ -212,16 +213,16 @@ func targetOf(t *config.Target) pruner.Target {
 			Path:    t.Path,
 			Layout:  t.Layout,
 			Pattern: t.Pattern,
-			MinAge:  time.Duration(*t.MinAge),
+			MinAge:  time.Duration(t.MinAge),
 		},
 		Policy: pruner.Policy{
-			KeepLast:   *t.KeepLast,
+			KeepLast:   t.KeepLast,
 			KeepEvery:  t.KeepEvery,
 			KeepWithin: time.Duration(t.KeepWithin),
 			Protect:    t.Protect,
-			High:       *t.Prune.HighWatermark,
-			Low:        *t.Prune.LowWatermark,
-			Headroom:   time.Duration(*t.Prune.Headroom),
+			High:       t.Prune.HighWatermark,
+			Low:        t.Prune.LowWatermark,
+			Headroom:   time.Duration(t.Prune.Headroom),
 			Execute:    t.Prune.Execute,
 		},
 	}

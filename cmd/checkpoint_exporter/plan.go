@@ -55,21 +55,6 @@ func Project(saveEvery, steps, keep int64, size uint64) Projection {
 	return Projection{Files: files, Bytes: uint64(files) * size}
 }
 
-// formatSI renders bytes in powers of 1000, as disk vendors and the operator
-// guide count ("21.0 GB").
-func formatSI(n uint64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
-
 func (p *planCmd) run(ctx context.Context) int {
 	if p.saveEvery < 0 || p.steps < 0 || p.keep < 0 {
 		fmt.Fprintln(p.stderr, "--save-every, --steps and --keep must not be negative")
@@ -104,7 +89,7 @@ func (p *planCmd) fromFlags() int {
 		keep = fmt.Sprintf("the newest %d", p.keep)
 	}
 	fmt.Fprintf(p.stdout, "saving every %d steps for %d steps, %s each, keeping %s:\n", p.saveEvery, steps, formatSI(size), keep)
-	fmt.Fprintf(p.stdout, "  %d files, %s (%s)\n", pr.Files, formatSI(pr.Bytes), checkpoint.FormatBytes(int64(pr.Bytes)))
+	fmt.Fprintf(p.stdout, "  %d files, %s (%s)\n", pr.Files, formatSI(pr.Bytes), formatBytes(int64(pr.Bytes)))
 	for _, n := range notes {
 		fmt.Fprintf(p.stdout, "  (%s)\n", n)
 	}
@@ -148,9 +133,9 @@ func (p *planCmd) liveOne(snap *checkpoint.Snapshot, pol pruner.Policy) error {
 		size = s
 	}
 	fits := fs.AvailBytes / size
-	fmt.Fprintf(out, "  %d checkpoints use %s; newest (step %d) is %s\n", len(snap.Complete()), checkpoint.FormatBytes(snap.Bytes()), latest.Step, checkpoint.FormatBytes(int64(size)))
+	fmt.Fprintf(out, "  %d checkpoints use %s; newest (step %d) is %s\n", len(snap.Complete()), formatBytes(snap.Bytes()), latest.Step, formatBytes(int64(size)))
 	fmt.Fprintf(out, "  filesystem %s: %s available of %s (%.1f%% used): %d more saves fit\n", fs.Mountpoint,
-		checkpoint.FormatBytes(int64(fs.AvailBytes)), checkpoint.FormatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio(), fits)
+		formatBytes(int64(fs.AvailBytes)), formatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio(), fits)
 	if iv, ok := snap.SaveInterval(); ok {
 		full := time.Duration(fits) * iv
 		fmt.Fprintf(out, "  one save every %s: the disk is full in about %s, at %s\n", iv.Round(time.Second), full.Round(time.Second),
@@ -158,7 +143,7 @@ func (p *planCmd) liveOne(snap *checkpoint.Snapshot, pol pruner.Policy) error {
 	} else {
 		fmt.Fprintln(out, "  fewer than two saves: save cadence unknown")
 	}
-	fmt.Fprintf(out, "  keep_last %d holds the checkpoints at about %s\n", pol.KeepLast, checkpoint.FormatBytes(int64(uint64(pol.KeepLast)*size)))
+	fmt.Fprintf(out, "  keep_last %d holds the checkpoints at about %s\n", pol.KeepLast, formatBytes(int64(uint64(pol.KeepLast)*size)))
 	// Room for checkpoints below the high watermark: what they use now plus
 	// what is available, less the free space the watermark asks for.
 	reserve := pol.High.Free

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -33,18 +34,20 @@ func addPrune(app *kingpin.Application, c *common) *pruneCmd {
 	return p
 }
 
-// parseFreeTarget turns "20%" (free share) or "10GiB" (free size) into the
-// equivalent low watermark.
+// parseFreeTarget turns --free-target into the low watermark a prune aims
+// for: "20%" (a free share) is at most 80% used, "10GiB" is at least that
+// much free.
 func parseFreeTarget(s string) (checkpoint.Watermark, error) {
+	s = strings.TrimSpace(s)
 	if s == "" {
 		return checkpoint.Watermark{}, nil
 	}
-	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
-		var free float64
-		if _, err := fmt.Sscanf(p, "%g", &free); err != nil || free <= 0 || free >= 100 {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		free, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || !(free > 0 && free < 100) {
 			return checkpoint.Watermark{}, fmt.Errorf("--free-target %q: a share must be between 0%% and 100%%", s)
 		}
-		return checkpoint.ParseWatermark(fmt.Sprintf("%g%%", 100-free))
+		return checkpoint.UsedAtMost(100 - free), nil
 	}
 	w, err := checkpoint.ParseWatermark(s)
 	if err != nil {
@@ -98,16 +101,16 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			code = exitError
 		case !p.execute:
 			fmt.Fprintf(p.stdout, "dry run: would delete %d checkpoints (%s); run again with --execute to delete them\n",
-				len(plan.Delete), checkpoint.FormatBytes(int64(plan.DeleteBytes)))
+				len(plan.Delete), formatBytes(int64(plan.DeleteBytes)))
 		default:
-			fmt.Fprintf(p.stdout, "deleted %d checkpoints, freed %s (measured)\n", len(res.Deleted), checkpoint.FormatBytes(res.FreedBytes))
+			fmt.Fprintf(p.stdout, "deleted %d checkpoints, freed %s (measured)\n", len(res.Deleted), formatBytes(res.FreedBytes))
 			for _, sk := range res.Skipped {
 				fmt.Fprintf(p.stdout, "skipped %s: %s\n", sk.Name, sk.Reason)
 			}
 		}
 		if planned && (plan.Insufficient || res.Result == pruner.ResultInsufficient) && code == exitOK {
 			fmt.Fprintf(p.stdout, "goal not reachable: %s more must be freed, but everything left is kept\n",
-				checkpoint.FormatBytes(int64(max(plan.ShortBytes, res.ShortBytes))))
+				formatBytes(int64(max(plan.ShortBytes, res.ShortBytes))))
 			code = exitInsufficient
 		}
 	}
@@ -124,17 +127,17 @@ func printPlan(out io.Writer, snap *checkpoint.Snapshot, plan pruner.Plan) {
 	fmt.Fprintf(out, "target %s: %s (layout %s, series %q)\ngoal: %s\n", snap.Target.Name, snap.Target.Path, snap.Layout, snap.Series, goal)
 	if snap.FS != nil && !plan.Free.IsZero() {
 		fmt.Fprintf(out, "filesystem %s: %s available, %.1f%% used; %s must be freed\n", snap.FS.Mountpoint,
-			checkpoint.FormatBytes(int64(snap.FS.AvailBytes)), 100*snap.FS.UsedRatio(), checkpoint.FormatBytes(int64(plan.NeedBytes)))
+			formatBytes(int64(snap.FS.AvailBytes)), 100*snap.FS.UsedRatio(), formatBytes(int64(plan.NeedBytes)))
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tNAME\tSTEP\tSIZE\tWHY")
 	for _, it := range plan.Delete {
 		c := it.Checkpoint
-		fmt.Fprintf(tw, "delete\t%s\t%d\t%s\t%s\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), it.Reason)
+		fmt.Fprintf(tw, "delete\t%s\t%d\t%s\t%s\n", c.Name, c.Step, formatBytes(c.Bytes), it.Reason)
 	}
 	for _, it := range plan.Keep {
 		c := it.Checkpoint
-		fmt.Fprintf(tw, "keep\t%s\t%d\t%s\t%s\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), it.Reason)
+		fmt.Fprintf(tw, "keep\t%s\t%d\t%s\t%s\n", c.Name, c.Step, formatBytes(c.Bytes), it.Reason)
 	}
 	tw.Flush()
 	if len(snap.Ignored) > 0 {

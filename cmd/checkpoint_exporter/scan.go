@@ -138,13 +138,13 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 	fmt.Fprintf(out, "target %s: %s\n", r.Target, r.Path)
 	if fs := r.Filesystem; fs != nil {
 		fmt.Fprintf(out, "filesystem %s (%s %s): %s available of %s, %.1f%% used\n", fs.Mountpoint, fs.FSType, fs.Device,
-			checkpoint.FormatBytes(int64(fs.AvailBytes)), checkpoint.FormatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio())
+			formatBytes(int64(fs.AvailBytes)), formatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio())
 	}
 	if !r.Up {
 		fmt.Fprintf(out, "DOWN: %s\n", r.Error)
 		return
 	}
-	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", r.Layout, r.Series, len(r.Checkpoints), checkpoint.FormatBytes(r.Bytes))
+	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", r.Layout, r.Series, len(r.Checkpoints), formatBytes(r.Bytes))
 	for _, e := range r.Evidence {
 		fmt.Fprintf(out, "  evidence: %s\n", e)
 	}
@@ -155,7 +155,7 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "NAME\tSTEP\tSIZE\tAGE\t\tSTATUS\t")
 		for _, c := range r.Checkpoints {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t\n", c.Name, c.Step, checkpoint.FormatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t\n", c.Name, c.Step, formatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
 		}
 		tw.Flush()
 	}

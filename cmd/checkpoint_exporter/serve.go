@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"html"
 	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -17,15 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
-	"github.com/checkpoint-exporter/checkpoint_exporter/config"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
@@ -65,25 +59,6 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	return s
 }
 
-// basicAuthConfigured reports whether the exporter-toolkit web config asks
-// for basic auth.
-func basicAuthConfigured(file string) (bool, error) {
-	if file == "" {
-		return false, nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return false, err
-	}
-	var wc struct {
-		Users map[string]string `yaml:"basic_auth_users"`
-	}
-	if err := yaml.Unmarshal(data, &wc); err != nil {
-		return false, fmt.Errorf("%s: %w", file, err)
-	}
-	return len(wc.Users) > 0, nil
-}
-
 func (s *serveCmd) run(ctx context.Context) int {
 	logger, slogger := s.logger()
 	if err := s.serve(ctx, logger, slogger); err != nil {
@@ -99,44 +74,22 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if err != nil {
 		return err
 	}
-	basicAuth, err := basicAuthConfigured(*s.web.WebConfigFile)
-	if err != nil {
-		return fmt.Errorf("--web.config.file: %w", err)
-	}
-	var executing []string
-	for _, t := range cfg.Targets {
-		if t.Prune.Execute {
-			executing = append(executing, t.Name)
-		}
-	}
-	if len(executing) > 0 && s.tokenFile == "" && !basicAuth && !s.allowUnauthenticated {
-		return fmt.Errorf("targets %s have prune.execute: true, but the webhook that deletes their checkpoints has no authentication: "+
-			"set --webhook.token-file or basic_auth_users in --web.config.file (or, knowingly, --webhook.allow-unauthenticated)",
-			strings.Join(executing, ", "))
-	}
-	// Background scans leave a CPU to the HTTP server: scrapes stay fast
-	// while a big tree is walked.
-	s.scanWorkers = max(1, runtime.GOMAXPROCS(0)-1)
 	if s.idlePriority {
 		if err := checkpoint.CheckIdlePriority(); err != nil {
 			level.Warn(logger).Log("msg", "background scans run at normal priority: this process may not lower its threads' priority", "err", err)
 			s.idlePriority = false
 		}
 	}
-	s.idleScans = s.idlePriority
-	w, err := s.build(logger, cfg, "")
+	// Background scans leave a CPU to the HTTP server: scrapes stay fast
+	// while a big tree is walked.
+	w, err := s.build(logger, cfg, "", s.scanOptions(max(1, runtime.GOMAXPROCS(0)-1), s.idlePriority))
 	if err != nil {
 		return err
 	}
-	for _, t := range w.targets {
-		if _, err := os.Stat(t.Path); err != nil {
-			level.Warn(logger).Log("msg", "target directory not there yet; it is reported down until it is", "target", t.Name, "path", t.Path)
-			continue
-		}
-		if _, err := pruner.RecoverTrash(ctx, logger, t.Target, s.lockWait); err != nil {
-			level.Warn(logger).Log("msg", "could not finish an interrupted prune", "target", t.Name, "err", err)
-		}
+	if err := s.authGuard().check(w.targets); err != nil {
+		return err
 	}
+	s.recoverTrash(ctx, logger, w.targets)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(w.inv), versioncollector.NewCollector(program))
@@ -154,28 +107,9 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if s.autonomous {
 		w.inv.OnScan(svc.Guard)
 	}
-
-	mux := http.NewServeMux()
-	mux.Handle(s.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          stdLogger{logger},
-		EnableOpenMetrics: true,
-		Registry:          reg,
-	}))
-	mux.Handle(s.webhookPath, hook)
-	if s.metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        program,
-			Description: "Prometheus exporter for machine-learning checkpoint directories, with alert-driven pruning",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: s.metricsPath, Text: "Metrics"},
-			},
-			ExtraHTML: targetsHTML(cfg.Targets, s.webhookPath),
-		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
+	mux, err := s.routes(logger, reg, hook, w.targets)
+	if err != nil {
+		return err
 	}
 
 	go w.inv.Run(ctx)
@@ -193,28 +127,16 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	}
 }
 
-// targetsHTML lists the configured targets on the landing page.
-func targetsHTML(ts []config.Target, webhookPath string) string {
-	var b strings.Builder
-	b.WriteString("<h2>Targets</h2><table><tr><th>target</th><th>path</th><th>layout</th><th>keep_last</th><th>prune</th></tr>")
-	for _, t := range ts {
-		mode := "dry run"
-		if t.Prune.Execute {
-			mode = "execute"
+// recoverTrash finishes the deletions a crash interrupted, in every target
+// that is there.
+func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets []pruner.Target) {
+	for _, t := range targets {
+		if _, err := os.Stat(t.Path); err != nil {
+			level.Warn(logger).Log("msg", "target directory not there yet; it is reported down until it is", "target", t.Name, "path", t.Path)
+			continue
 		}
-		layout := t.Layout
-		if t.Pattern != "" {
-			layout = "pattern " + t.Pattern
+		if _, err := pruner.RecoverTrash(ctx, logger, t.Target, s.lockWait); err != nil {
+			level.Warn(logger).Log("msg", "could not finish an interrupted prune", "target", t.Name, "err", err)
 		}
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s, high %s, low %s</td></tr>",
-			html.EscapeString(t.Name), html.EscapeString(t.Path), html.EscapeString(layout), *t.KeepLast,
-			mode, html.EscapeString(t.Prune.HighWatermark.String()), html.EscapeString(t.Prune.LowWatermark.String()))
 	}
-	fmt.Fprintf(&b, "</table><p>Alertmanager webhook: <code>POST %s</code></p>", html.EscapeString(webhookPath))
-	return b.String()
 }
-
-// stdLogger adapts the go-kit logger for promhttp's error log.
-type stdLogger struct{ l log.Logger }
-
-func (s stdLogger) Println(v ...any) { level.Error(s.l).Log("msg", fmt.Sprint(v...)) }

@@ -92,7 +92,7 @@ func (s *simulateCmd) run(ctx context.Context) int {
 			}
 			fmt.Fprintf(s.stderr, "%s step %d: save FAILED: %v\n", time.Now().Format(time.TimeOnly), step, err)
 		} else {
-			fmt.Fprintf(s.stderr, "%s step %d: saved %s\n", time.Now().Format(time.TimeOnly), step, checkpoint.FormatBytes(int64(size)))
+			fmt.Fprintf(s.stderr, "%s step %d: saved %s\n", time.Now().Format(time.TimeOnly), step, formatBytes(int64(size)))
 		}
 		step += s.stepEvery
 		if n+1 == s.saves {

@@ -26,24 +26,6 @@ func ParseBytes(s string) (uint64, error) {
 	return uint64(n), nil
 }
 
-// FormatBytes renders n in binary units for people ("84.0MiB").
-func FormatBytes(n int64) string {
-	sign := ""
-	if n < 0 {
-		sign, n = "-", -n
-	}
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%s%dB", sign, n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%s%.1f%ciB", sign, float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // Watermark is a filesystem fill level, given either as a used share of the
 // filesystem ("85%") or as an amount of free space ("10GiB": as a high
 // watermark, free space below it; as a low watermark, free space at least it).
@@ -71,6 +53,12 @@ func ParseWatermark(s string) (Watermark, error) {
 		return Watermark{}, fmt.Errorf("invalid watermark %q: want a percentage (85%%) or a free-space size (10GiB)", s)
 	}
 	return Watermark{Free: n, isBytes: true, text: s}, nil
+}
+
+// UsedAtMost is the watermark "at most percent of the filesystem used"
+// (0 < percent < 100), as a low watermark of 70% is.
+func UsedAtMost(percent float64) Watermark {
+	return Watermark{Ratio: percent / 100, text: strconv.FormatFloat(percent, 'g', -1, 64) + "%"}
 }
 
 // MustWatermark is ParseWatermark for constants.

@@ -1,0 +1,29 @@
+package main
+
+import "fmt"
+
+// formatBytes renders n in binary units for people ("84.0MiB"), as the
+// tables and messages of the commands show sizes.
+func formatBytes(n int64) string {
+	if n < 0 {
+		return "-" + scaled(uint64(-n), 1024, "KMGTPE", "", "iB")
+	}
+	return scaled(uint64(n), 1024, "KMGTPE", "", "iB")
+}
+
+// formatSI renders n in decimal units ("84.0 MB"), as disk vendors count.
+func formatSI(n uint64) string { return scaled(n, 1000, "kMGTPE", " ", "B") }
+
+// scaled writes n with one decimal in the largest unit (a power of unit,
+// named by prefixes) it reaches.
+func scaled(n, unit uint64, prefixes, sep, suffix string) string {
+	if n < unit {
+		return fmt.Sprintf("%d%sB", n, sep)
+	}
+	div, exp := unit, 0
+	for m := n / unit; m >= unit && exp < len(prefixes)-1; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%s%c%s", float64(n)/float64(div), sep, prefixes[exp], suffix)
+}
