@@ -22,6 +22,8 @@ var factNames = []string{
 	"data.pt",              // verl, dataloader state after actor and critic
 	"metadata.json",        // Megatron dist-ckpt, written last
 	"PINNED",               // t5x: never delete
+	// torchtune's HF checkpointer, written after the shards
+	"model.safetensors.index.json",
 }
 
 func factBit(name string) uint32 {

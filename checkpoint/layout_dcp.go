@@ -53,7 +53,7 @@ func (dcpLayout) match(d *listing) match {
 	}
 	m := b.largest("dcp")
 	m.needContent = true
-	m.markers = []string{".metadata", "config.yaml", "random_states_0.pkl"}
+	m.markers = []string{".metadata", "config.yaml", "random_states_0.pkl", "model.safetensors.index.json"}
 	// Accelerate's automatic checkpoint_{n}/ and Ray's checkpoint_{n:06d}/
 	// are read by orbaxLayout, which takes any {prefix}_{step}/.
 	return m

@@ -41,6 +41,8 @@ type scanStatus struct {
 	Pinned  string    `json:"pinned,omitempty"`
 	// Uncertain says why layout detection is not sure, and what settles it.
 	Uncertain string `json:"uncertain,omitempty"`
+	// Entries are the top-level names the checkpoint is made of.
+	Entries []string `json:"entries"`
 }
 
 type scanReport struct {
@@ -84,8 +86,12 @@ func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStat
 	}
 	out := make([]scanStatus, 0, len(s.Checkpoints))
 	for _, c := range s.Checkpoints {
-		out = append(out, scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
-			Status: status[key(c)], Pinned: c.Pinned, Uncertain: c.Uncertain})
+		st := scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
+			Status: status[key(c)], Pinned: c.Pinned, Uncertain: c.Uncertain}
+		for _, e := range c.Entries {
+			st.Entries = append(st.Entries, e.Name)
+		}
+		out = append(out, st)
 	}
 	return out
 }
