@@ -1,13 +1,13 @@
 package pruner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,11 +17,6 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
-
-// TrashPrefix starts the hidden name a checkpoint is renamed to before it is
-// removed. No layout recognises it, so a crash mid-delete never leaves a
-// partial checkpoint under a name that looks valid.
-const TrashPrefix = ".checkpoint_exporter-trash-"
 
 // LockFile is used for the target lock where a directory cannot be flocked.
 const LockFile = ".checkpoint_exporter.lock"
@@ -62,6 +57,11 @@ type Result struct {
 	FreedBytes   int64  `json:"freed_bytes"`
 	ShortBytes   uint64 `json:"short_bytes,omitempty"`
 	Error        string `json:"error,omitempty"`
+	// TrashLeft are trash entries in the target (from this prune or an
+	// earlier one) that could not be removed; trashChecked says whether the
+	// prune looked (only a prune that deletes does).
+	TrashLeft    []string `json:"trash_left,omitempty"`
+	trashChecked bool
 }
 
 // Executor carries out plans.
@@ -110,6 +110,14 @@ func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, 
 	}
 	defer unlock()
 
+	// Trash left by an interrupted or failed deletion is removed first; what
+	// cannot be removed is reported and the prune goes on.
+	rec, err := recoverTrash(logger, dirfd, t.Path)
+	if err != nil {
+		level.Warn(logger).Log("msg", "could not look for trash left by earlier prunes", "err", err)
+	}
+	res.TrashLeft, res.trashChecked = rec.Left, err == nil
+
 	before, err := x.statfs(t.Path)
 	if err != nil {
 		res.Result, res.Error = ResultError, err.Error()
@@ -140,8 +148,10 @@ func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, 
 		if x.beforeRemove != nil {
 			x.beforeRemove(c)
 		}
-		if err := removeCheckpoint(dirfd, t.Path, c); err != nil {
-			level.Error(logger).Log("msg", "deleting checkpoint failed", "name", c.Name, "step", c.Step, "err", err)
+		left, err := removeCheckpoint(dirfd, t.Path, c)
+		res.TrashLeft = append(res.TrashLeft, left...)
+		if err != nil {
+			level.Error(logger).Log("msg", "deleting checkpoint failed", "name", c.Name, "step", c.Step, "trash_left", strings.Join(left, ","), "err", err)
 			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: err.Error()})
 			if firstErr == nil {
 				firstErr = err
@@ -199,8 +209,8 @@ func recheck(dirfd int, c checkpoint.Checkpoint) string {
 // removeCheckpoint renames every entry of c to a trash name in the same
 // directory (atomic, needs no space), index files first so a TensorFlow
 // checkpoint stops looking valid at once, then removes the trash without
-// following symlinks.
-func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) error {
+// following symlinks. It returns the trash it could not remove.
+func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) ([]string, error) {
 	entries := append([]checkpoint.Entry(nil), c.Entries...)
 	sort.SliceStable(entries, func(i, j int) bool {
 		return strings.HasSuffix(entries[i].Name, ".index") && !strings.HasSuffix(entries[j].Name, ".index")
@@ -209,94 +219,19 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) error {
 	for _, e := range entries {
 		name, err := renameToTrash(dirfd, e.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		trash = append(trash, name)
 	}
+	var left []string
+	var firstErr error
 	for _, name := range trash {
 		if err := removeTrash(dirfd, dir, name); err != nil {
-			return err
+			left = append(left, name)
+			firstErr = cmp.Or(firstErr, err)
 		}
 	}
-	return nil
-}
-
-func renameToTrash(dirfd int, name string) (string, error) {
-	base := TrashPrefix + name
-	if len(base) > 200 {
-		base = base[:200]
-	}
-	for i := 0; ; i++ {
-		trash := base
-		if i > 0 {
-			trash = base + "." + strconv.Itoa(i)
-		}
-		err := unix.Renameat2(dirfd, name, dirfd, trash, unix.RENAME_NOREPLACE)
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-			// No RENAME_NOREPLACE on this filesystem: check, then rename.
-			var st unix.Stat_t
-			if unix.Fstatat(dirfd, trash, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-				continue
-			}
-			err = unix.Renameat(dirfd, name, dirfd, trash)
-		}
-		if errors.Is(err, unix.EEXIST) && i < 100 {
-			continue
-		}
-		if err != nil {
-			return "", &os.LinkError{Op: "rename", Old: name, New: trash, Err: err}
-		}
-		return trash, nil
-	}
-}
-
-// removeTrash removes one trash entry: a file or symlink is unlinked (a
-// symlink loses only its link), a directory is removed recursively without
-// following symlinks and without leaving dir.
-func removeTrash(dirfd int, dir, name string) error {
-	err := unix.Unlinkat(dirfd, name, 0)
-	if err == nil || errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
-		return &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err}
-	}
-	if err := removeTree(dirfd, name); err != nil {
-		return fmt.Errorf("remove %s: %w", filepath.Join(dir, name), err)
-	}
-	return nil
-}
-
-// RecoverTrash finishes deletions that a crash interrupted: it removes every
-// trash entry left in the target directory. It takes the target lock so it
-// never races a running prune.
-func RecoverTrash(ctx context.Context, logger log.Logger, t checkpoint.Target, wait time.Duration) (int, error) {
-	dirfd, unlock, err := lockTarget(ctx, t.Path, wait)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	d, err := os.Open(t.Path)
-	if err != nil {
-		return 0, err
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, name := range names {
-		if !strings.HasPrefix(name, TrashPrefix) {
-			continue
-		}
-		if err := removeTrash(dirfd, t.Path, name); err != nil {
-			return n, err
-		}
-		level.Info(logger).Log("msg", "removed trash left by an interrupted prune", "target", t.Name, "name", name)
-		n++
-	}
-	return n, nil
+	return left, firstErr
 }
 
 // lockTarget opens the target directory and takes an exclusive flock on it

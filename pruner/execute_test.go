@@ -247,11 +247,11 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 			t.Fatalf("checkpoint-100 still visible under its name after the rename: %v", left)
 		}
 	}
-	n, err := RecoverTrash(context.Background(), testLogger(t), checkpoint.Target{Name: "t", Path: dir}, time.Second)
+	rec, err := RecoverTrash(context.Background(), testLogger(t), checkpoint.Target{Name: "t", Path: dir}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n == 0 && len(left) > 1 {
+	if rec.Removed == 0 && len(left) > 1 {
 		t.Errorf("recovery removed nothing, but %v were left", left)
 	}
 	noTrash(t, dir)

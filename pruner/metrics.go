@@ -13,6 +13,7 @@ type Metrics struct {
 	freed    *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	alerts   *prometheus.CounterVec
+	trash    *prometheus.GaugeVec
 }
 
 // Triggers, as in checkpoint_prune_runs_total{trigger}.
@@ -47,8 +48,13 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 			Name: "checkpoint_webhook_alerts_total",
 			Help: "Alerts received on the webhook by status (firing, resolved) and outcome (pruned, dry_run, noop, ignored).",
 		}, []string{"status", "outcome"}),
+		trash: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "checkpoint_prune_trash_entries",
+			Help: "Trash entries (checkpoints renamed for deletion) that the last deleting prune or start-up recovery could not remove: they take space until removed by hand.",
+		}, []string{"target"}),
 	}
 	for _, t := range targets {
+		m.trash.WithLabelValues(t)
 		m.deleted.WithLabelValues(t)
 		m.freed.WithLabelValues(t)
 		for _, trig := range []string{TriggerWebhook, TriggerAutonomous} {
@@ -65,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 	}
 	m.alerts.WithLabelValues("resolved", OutcomeIgnored)
 	if reg != nil {
-		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts)
+		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts, m.trash)
 	}
 	return m
 }
@@ -75,12 +81,22 @@ func (m *Metrics) observe(trigger string, r Result) {
 		return
 	}
 	m.runs.WithLabelValues(r.Target, trigger, r.Result).Inc()
+	if r.trashChecked {
+		m.trash.WithLabelValues(r.Target).Set(float64(len(r.TrashLeft)))
+	}
 	if r.Result == ResultDryRun {
 		return
 	}
 	m.deleted.WithLabelValues(r.Target).Add(float64(len(r.Deleted)))
 	if r.FreedBytes > 0 {
 		m.freed.WithLabelValues(r.Target).Add(float64(r.FreedBytes))
+	}
+}
+
+// Recovered records what a start-up recovery (RecoverTrash) left behind.
+func (m *Metrics) Recovered(target string, r Recovery) {
+	if m != nil {
+		m.trash.WithLabelValues(target).Set(float64(len(r.Left)))
 	}
 }
 

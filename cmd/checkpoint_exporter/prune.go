@@ -83,10 +83,11 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			keep = t.Policy.KeepLast
 		}
 		if p.execute {
+			// Trash left by an interrupted prune goes first, even when
+			// nothing is to be deleted now; what cannot be removed is logged
+			// and the prune goes on.
 			if _, err := pruner.RecoverTrash(ctx, logger, t.Target, p.lockWait); err != nil {
-				fmt.Fprintf(p.stderr, "target %s: %v\n", t.Name, err)
-				code = exitError
-				continue
+				fmt.Fprintf(p.stderr, "target %s: could not finish an interrupted prune: %v\n", t.Name, err)
 			}
 		}
 		run, err := svc.Prune(ctx, pruner.Request{Target: t.Name, Trigger: pruner.TriggerCLI, Mode: mode, Keep: keep, Free: free})
@@ -106,6 +107,9 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			fmt.Fprintf(p.stdout, "deleted %d checkpoints, freed %s (measured)\n", len(res.Deleted), formatBytes(res.FreedBytes))
 			for _, sk := range res.Skipped {
 				fmt.Fprintf(p.stdout, "skipped %s: %s\n", sk.Name, sk.Reason)
+			}
+			for _, name := range res.TrashLeft {
+				fmt.Fprintf(p.stdout, "could not remove trash %s (see the log); it takes space until removed by hand\n", name)
 			}
 		}
 		if planned && (plan.Insufficient || res.Result == pruner.ResultInsufficient) && code == exitOK {

@@ -89,7 +89,6 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if err := s.authGuard().check(w.targets); err != nil {
 		return err
 	}
-	s.recoverTrash(ctx, logger, w.targets)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(w.inv), versioncollector.NewCollector(program))
@@ -97,6 +96,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	metrics := pruner.NewMetrics(reg, pruner.Names(w.targets))
+	s.recoverTrash(ctx, logger, w.targets, metrics)
 	svc := pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, metrics)
 	hook, err := pruner.NewWebhook(logger, svc, w.inv.Snapshots, metrics, pruner.WebhookOptions{
 		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance,
@@ -129,14 +129,17 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 
 // recoverTrash finishes the deletions a crash interrupted, in every target
 // that is there.
-func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets []pruner.Target) {
+func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets []pruner.Target, metrics *pruner.Metrics) {
 	for _, t := range targets {
 		if _, err := os.Stat(t.Path); err != nil {
 			level.Warn(logger).Log("msg", "target directory not there yet; it is reported down until it is", "target", t.Name, "path", t.Path)
 			continue
 		}
-		if _, err := pruner.RecoverTrash(ctx, logger, t.Target, s.lockWait); err != nil {
+		rec, err := pruner.RecoverTrash(ctx, logger, t.Target, s.lockWait)
+		if err != nil {
 			level.Warn(logger).Log("msg", "could not finish an interrupted prune", "target", t.Name, "err", err)
+			continue
 		}
+		metrics.Recovered(t.Name, rec)
 	}
 }

@@ -1,0 +1,131 @@
+package pruner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+)
+
+// TrashPrefix starts the hidden name a checkpoint is renamed to before it is
+// removed. No layout recognises it, so a crash mid-delete never leaves a
+// partial checkpoint under a name that looks valid.
+const TrashPrefix = ".checkpoint_exporter-trash-"
+
+// Recovery is what a pass over a target's trash did.
+type Recovery struct {
+	// Removed counts trash entries removed.
+	Removed int
+	// Left are trash entries that could not be removed (each is logged);
+	// they take space but never stop a prune.
+	Left []string
+}
+
+func renameToTrash(dirfd int, name string) (string, error) {
+	base := TrashPrefix + name
+	if len(base) > 200 {
+		base = base[:200]
+	}
+	for i := 0; ; i++ {
+		trash := base
+		if i > 0 {
+			trash = base + "." + strconv.Itoa(i)
+		}
+		err := unix.Renameat2(dirfd, name, dirfd, trash, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			// No RENAME_NOREPLACE on this filesystem: check, then rename.
+			var st unix.Stat_t
+			if unix.Fstatat(dirfd, trash, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				continue
+			}
+			err = unix.Renameat(dirfd, name, dirfd, trash)
+		}
+		if errors.Is(err, unix.EEXIST) && i < 100 {
+			continue
+		}
+		if err != nil {
+			return "", &os.LinkError{Op: "rename", Old: name, New: trash, Err: err}
+		}
+		return trash, nil
+	}
+}
+
+// removeTrash removes one trash entry: a file or symlink is unlinked (a
+// symlink loses only its link), a directory is removed recursively without
+// following symlinks and without leaving dir.
+func removeTrash(dirfd int, dir, name string) error {
+	err := unix.Unlinkat(dirfd, name, 0)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
+		return &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err}
+	}
+	if err := removeTree(dirfd, name); err != nil {
+		return fmt.Errorf("remove %s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// RecoverTrash finishes deletions that a crash interrupted: it removes every
+// trash entry left in the target directory. It takes the target lock so it
+// never races a running prune. Trash that cannot be removed is logged and
+// listed in Recovery.Left, and recovery goes on past it; the error is only
+// for a target that cannot be locked or listed.
+func RecoverTrash(ctx context.Context, logger log.Logger, t checkpoint.Target, wait time.Duration) (Recovery, error) {
+	dirfd, unlock, err := lockTarget(ctx, t.Path, wait)
+	if err != nil {
+		return Recovery{}, err
+	}
+	defer unlock()
+	return recoverTrash(log.With(logger, "target", t.Name), dirfd, t.Path)
+}
+
+// recoverTrash is RecoverTrash on the locked target directory dirfd.
+func recoverTrash(logger log.Logger, dirfd int, path string) (Recovery, error) {
+	var rec Recovery
+	names, err := trashNames(dirfd)
+	if err != nil {
+		return rec, fmt.Errorf("list %s: %w", path, err)
+	}
+	for _, name := range names {
+		if err := removeTrash(dirfd, path, name); err != nil {
+			level.Error(logger).Log("msg", "trash left by an earlier prune cannot be removed; it takes space until removed by hand, and prunes go on",
+				"name", name, "err", err)
+			rec.Left = append(rec.Left, name)
+			continue
+		}
+		level.Info(logger).Log("msg", "removed trash left by an interrupted prune", "name", name)
+		rec.Removed++
+	}
+	return rec, nil
+}
+
+// trashNames lists the trash entries of the directory dirfd, reading it
+// through a descriptor of its own so that dirfd's offset is left alone.
+func trashNames(dirfd int) ([]string, error) {
+	fd, err := dirfs.OpenDirAt(dirfd, []byte(".\x00"))
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var names []string
+	err = dirfs.ReadDirents(fd, make([]byte, dirfs.BufSize), func(nameZ []byte, _ byte) bool {
+		if name := dirfs.Name(nameZ); strings.HasPrefix(name, TrashPrefix) {
+			names = append(names, strings.Clone(name))
+		}
+		return true
+	})
+	return names, err
+}
