@@ -61,7 +61,7 @@ func (inv *Inventory) watch(ctx context.Context, tick time.Duration) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, s := range inv.scanners {
+			for _, s := range inv.Scanners() {
 				inv.markIfHung(s, now)
 			}
 		}
@@ -78,7 +78,7 @@ func (inv *Inventory) markIfHung(s *Scanner, now time.Time) {
 	// after this one, never before.
 	stalled := s.Stalled(now)
 	last := inv.snaps[name]
-	if stalled < s.opts.HangTimeout || (last != nil && errors.Is(last.Err, ErrHung)) {
+	if stalled < s.opts.HangTimeout || (last != nil && errors.Is(last.Err, ErrHung)) || !inv.current(s) {
 		inv.mu.Unlock()
 		return
 	}

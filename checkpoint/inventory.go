@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,19 +14,73 @@ import (
 // background. Readers (scrapes) only ever read the stored snapshots, so they
 // never wait on the filesystem, however large or slow it is.
 type Inventory struct {
-	logger   log.Logger
+	logger  log.Logger
+	changed chan struct{} // a token when Update changed the scanners
+
+	mu       sync.RWMutex // guards scanners, interval, snaps and hooks
 	scanners []*Scanner
 	interval time.Duration
-
-	mu    sync.RWMutex // guards snaps and hooks
-	snaps map[string]*Snapshot
-	hooks []func(context.Context, *Snapshot)
+	snaps    map[string]*Snapshot
+	hooks    []func(context.Context, *Snapshot)
 }
 
 // NewInventory returns an inventory over the given scanners, rescanning each
 // every interval once Run is called.
 func NewInventory(logger log.Logger, interval time.Duration, scanners ...*Scanner) *Inventory {
-	return &Inventory{logger: logger, scanners: scanners, interval: interval, snaps: map[string]*Snapshot{}}
+	return &Inventory{logger: logger, scanners: scanners, interval: interval, snaps: map[string]*Snapshot{},
+		changed: make(chan struct{}, 1)}
+}
+
+// Update replaces the scanners (a configuration reload) and the interval.
+// A scanner passed again keeps its cache, its counters and its snapshot; the
+// snapshots of every other target are dropped, so a removed target leaves no
+// series and a changed one is not ready until its new scanner has scanned.
+// A running Run starts and stops background scans to match.
+func (inv *Inventory) Update(interval time.Duration, scanners ...*Scanner) {
+	inv.mu.Lock()
+	keep := map[string]bool{}
+	for _, s := range scanners {
+		if slices.Contains(inv.scanners, s) {
+			keep[s.Target().Name] = true
+		}
+	}
+	for name := range inv.snaps {
+		if !keep[name] {
+			delete(inv.snaps, name)
+		}
+	}
+	inv.scanners = slices.Clone(scanners)
+	inv.interval = interval
+	inv.mu.Unlock()
+	select {
+	case inv.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Scanners returns the current scanners, in configuration order.
+func (inv *Inventory) Scanners() []*Scanner {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	return slices.Clone(inv.scanners)
+}
+
+func (inv *Inventory) current(s *Scanner) bool {
+	return slices.Contains(inv.scanners, s)
+}
+
+// Ready reports whether every target has a snapshot: each has been scanned
+// (or found hung) at least once since start, or since a reload added or
+// changed it. waiting names those that have not.
+func (inv *Inventory) Ready() (ready bool, waiting []string) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	for _, s := range inv.scanners {
+		if _, ok := inv.snaps[s.Target().Name]; !ok {
+			waiting = append(waiting, s.Target().Name)
+		}
+	}
+	return len(waiting) == 0, waiting
 }
 
 // OnScan registers fn to be called after every background scan.
@@ -35,48 +90,80 @@ func (inv *Inventory) OnScan(fn func(context.Context, *Snapshot)) {
 	inv.hooks = append(inv.hooks, fn)
 }
 
-// Run scans every target at once and then every interval until ctx ends.
+// Run scans every target at once and then every interval until ctx ends,
+// following Update: a new scanner starts at once, a dropped one stops.
 func (inv *Inventory) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		inv.watch(ctx, inv.watchTick())
+	defer wg.Wait()
+	wg.Go(func() { inv.watch(ctx, inv.watchTick()) })
+	loops := map[*Scanner]context.CancelFunc{}
+	defer func() {
+		for _, stop := range loops {
+			stop()
+		}
 	}()
-	for _, s := range inv.scanners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(inv.interval)
-			defer t.Stop()
-			for {
-				// A background scan that gave way to an on-demand one
-				// (Rescan) stores nothing: that scan stores its own.
-				if snap, ok := s.ScanBackground(ctx); ok {
-					inv.store(s, snap)
-					inv.mu.RLock()
-					hooks := inv.hooks
-					inv.mu.RUnlock()
-					for _, h := range hooks {
-						h(ctx, snap)
-					}
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
+	for {
+		scanners := inv.Scanners()
+		for s, stop := range loops {
+			if !slices.Contains(scanners, s) {
+				stop()
+				delete(loops, s)
 			}
-		}()
+		}
+		for _, s := range scanners {
+			if _, ok := loops[s]; !ok {
+				lctx, stop := context.WithCancel(ctx)
+				loops[s] = stop
+				wg.Go(func() { inv.loop(lctx, s) })
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-inv.changed:
+		}
 	}
-	wg.Wait()
+}
+
+// loop is one scanner's background refresh, a scan every interval.
+func (inv *Inventory) loop(ctx context.Context, s *Scanner) {
+	interval := inv.scanInterval()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		// A background scan that gave way to an on-demand one (Rescan)
+		// stores nothing: that scan stores its own.
+		if snap, ok := s.ScanBackground(ctx); ok && inv.store(s, snap) {
+			inv.mu.RLock()
+			hooks := inv.hooks
+			inv.mu.RUnlock()
+			for _, h := range hooks {
+				h(ctx, snap)
+			}
+		}
+		if d := inv.scanInterval(); d != interval {
+			interval = d
+			t.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (inv *Inventory) scanInterval() time.Duration {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	return inv.interval
 }
 
 // watchTick is how often the watchdog looks for stuck scans: a quarter of
 // the shortest hang timeout, at most a second.
 func (inv *Inventory) watchTick() time.Duration {
 	tick := time.Second
-	for _, s := range inv.scanners {
+	for _, s := range inv.Scanners() {
 		tick = min(tick, s.opts.HangTimeout/4)
 	}
 	return max(tick, time.Millisecond)
@@ -84,8 +171,9 @@ func (inv *Inventory) watchTick() time.Duration {
 
 // ScanAll scans every target once, in order, and returns the snapshots.
 func (inv *Inventory) ScanAll(ctx context.Context) []*Snapshot {
-	out := make([]*Snapshot, 0, len(inv.scanners))
-	for _, s := range inv.scanners {
+	scanners := inv.Scanners()
+	out := make([]*Snapshot, 0, len(scanners))
+	for _, s := range scanners {
 		out = append(out, inv.scan(ctx, s))
 	}
 	return out
@@ -94,7 +182,7 @@ func (inv *Inventory) ScanAll(ctx context.Context) []*Snapshot {
 // Rescan measures one target now at normal priority (a background scan of it
 // in progress gives way) and stores the result. ok is false for an unknown target.
 func (inv *Inventory) Rescan(ctx context.Context, name string) (snap *Snapshot, ok bool) {
-	for _, s := range inv.scanners {
+	for _, s := range inv.Scanners() {
 		if s.Target().Name == name {
 			return inv.scan(ctx, s), true
 		}
@@ -108,8 +196,9 @@ func (inv *Inventory) scan(ctx context.Context, s *Scanner) *Snapshot {
 	return snap
 }
 
-// store logs snap and makes it the target's latest snapshot.
-func (inv *Inventory) store(s *Scanner, snap *Snapshot) {
+// store logs snap and makes it the target's latest snapshot, unless an
+// Update dropped s meanwhile; it reports whether it stored.
+func (inv *Inventory) store(s *Scanner, snap *Snapshot) bool {
 	t := s.Target()
 	if snap.Err != nil {
 		level.Warn(inv.logger).Log("msg", "scan failed", "target", t.Name, "path", t.Path, "err", snap.Err)
@@ -118,8 +207,12 @@ func (inv *Inventory) store(s *Scanner, snap *Snapshot) {
 			"checkpoints", len(snap.Checkpoints), "bytes", snap.Bytes(), "errors", snap.Errors, "duration", snap.Duration)
 	}
 	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if !inv.current(s) {
+		return false
+	}
 	inv.snaps[t.Name] = snap
-	inv.mu.Unlock()
+	return true
 }
 
 // Snapshots returns the latest snapshot of every target that has been

@@ -1,13 +1,18 @@
 package pruner
 
 import (
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Metrics are the pruner's and webhook's counters.
 type Metrics struct {
+	mu      sync.Mutex // guards targets
+	targets []string
+
 	runs     *prometheus.CounterVec
 	deleted  *prometheus.CounterVec
 	freed    *prometheus.CounterVec
@@ -53,16 +58,7 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 			Help: "Trash entries (checkpoints renamed for deletion) that the last deleting prune or start-up recovery could not remove: they take space until removed by hand.",
 		}, []string{"target"}),
 	}
-	for _, t := range targets {
-		m.trash.WithLabelValues(t)
-		m.deleted.WithLabelValues(t)
-		m.freed.WithLabelValues(t)
-		for _, trig := range []string{TriggerWebhook, TriggerAutonomous} {
-			for _, r := range []string{ResultOK, ResultDryRun, ResultNoop, ResultInsufficient, ResultError} {
-				m.runs.WithLabelValues(t, trig, r)
-			}
-		}
-	}
+	m.SetTargets(targets)
 	for _, code := range []string{"200", "202"} {
 		m.requests.WithLabelValues(code)
 	}
@@ -76,9 +72,42 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 	return m
 }
 
+// SetTargets follows a configuration reload: the series of a target that is
+// gone are deleted, a new target's are created at zero, and those of a target
+// that stays keep counting.
+func (m *Metrics) SetTargets(targets []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.targets {
+		if !slices.Contains(targets, t) {
+			m.runs.DeletePartialMatch(prometheus.Labels{"target": t})
+			m.deleted.DeleteLabelValues(t)
+			m.freed.DeleteLabelValues(t)
+			m.trash.DeleteLabelValues(t)
+		}
+	}
+	for _, t := range targets {
+		m.trash.WithLabelValues(t)
+		m.deleted.WithLabelValues(t)
+		m.freed.WithLabelValues(t)
+		for _, trig := range []string{TriggerWebhook, TriggerAutonomous} {
+			for _, r := range []string{ResultOK, ResultDryRun, ResultNoop, ResultInsufficient, ResultError} {
+				m.runs.WithLabelValues(t, trig, r)
+			}
+		}
+	}
+	m.targets = slices.Clone(targets)
+}
+
 func (m *Metrics) observe(trigger string, r Result) {
 	if m == nil {
 		return
+	}
+	m.mu.Lock()
+	known := slices.Contains(m.targets, r.Target)
+	m.mu.Unlock()
+	if !known {
+		return // removed by a reload while its prune ran: no series comes back
 	}
 	m.runs.WithLabelValues(r.Target, trigger, r.Result).Inc()
 	if r.trashChecked {

@@ -87,6 +87,24 @@ func NewService(logger log.Logger, m Measurer, targets []Target, exec Deleter, m
 		now: time.Now, queues: map[string]*fsQueue{}, fsKeys: map[string]string{}}
 }
 
+// SetTargets replaces the targets (a configuration reload). Prunes already
+// queued for a target that is gone fail as unknown; the others run with the
+// new policy.
+func (s *Service) SetTargets(targets []Target) {
+	ts := make(map[string]Target, len(targets))
+	for _, t := range targets {
+		ts[t.Name] = t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.fsKeys {
+		if _, ok := ts[name]; !ok {
+			delete(s.fsKeys, name)
+		}
+	}
+	s.targets, s.names = ts, Names(targets)
+}
+
 // Names returns the names of the service's targets, in configuration order.
 func (s *Service) Names() []string {
 	s.mu.Lock()

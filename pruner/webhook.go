@@ -154,6 +154,11 @@ type WebhookOptions struct {
 	Timeout time.Duration
 	// Instance, if set, ignores alerts for another instance.
 	Instance string
+	// Guard, if set, is asked before every prune a request would start; an
+	// error refuses the request with 503 (Alertmanager retries it) and
+	// deletes nothing. The exporter uses it to refuse deleting once the web
+	// config no longer authenticates the webhook.
+	Guard func() error
 }
 
 // Webhook is the Alertmanager receiver: an http.Handler.
@@ -215,7 +220,8 @@ func (w *Webhook) currentToken() ([]byte, error) {
 // Response is the webhook's JSON answer.
 type Response struct {
 	// Status is "done" when every prune finished in time, "accepted" when
-	// some go on in the background, or "error".
+	// some go on in the background, or "error" (a bad request, a refusal, or
+	// a prune that failed: the results say which).
 	Status  string   `json:"status"`
 	Error   string   `json:"error,omitempty"`
 	Alerts  []Match  `json:"alerts,omitempty"`
@@ -287,6 +293,13 @@ func (w *Webhook) matcher() Matcher {
 }
 
 func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Message) {
+	if w.opts.Guard != nil {
+		if err := w.opts.Guard(); err != nil {
+			level.Error(w.logger).Log("msg", "webhook refuses to prune", "err", err)
+			w.reply(rw, http.StatusServiceUnavailable, Response{Status: "error", Error: err.Error()})
+			return
+		}
+	}
 	matches := w.matcher().Match(msg)
 	seen := map[string]bool{}
 	var targets []string
@@ -339,7 +352,16 @@ wait:
 		}
 	}
 	w.countAlerts(matches, flights)
-	w.reply(rw, http.StatusOK, Response{Status: "done", Alerts: matches, Results: results})
+	// A prune that failed answers 500, so Alertmanager retries the
+	// notification; one that could not reach its goal (insufficient) did all
+	// it may and answers 200: a retry would not do more.
+	code, status := http.StatusOK, "done"
+	for _, r := range results {
+		if r.Result == ResultError {
+			code, status = http.StatusInternalServerError, "error"
+		}
+	}
+	w.reply(rw, code, Response{Status: status, Alerts: matches, Results: results})
 }
 
 // countAlerts counts every alert once, by the outcome of its prunes.
