@@ -40,6 +40,7 @@ var (
 		Prune:    DefaultPrune,
 	}
 	DefaultPrune = Prune{
+		Lock:          "flock",
 		HighWatermark: checkpoint.MustWatermark("85%"),
 		LowWatermark:  checkpoint.MustWatermark("70%"),
 		Headroom:      model.Duration(10 * time.Minute),
@@ -70,7 +71,26 @@ type Target struct {
 	KeepWithin model.Duration `yaml:"keep_within"`
 	Protect    []string       `yaml:"protect"`
 	MinAge     model.Duration `yaml:"min_age"`
-	Prune      Prune          `yaml:"prune"`
+	// MaxBytes caps the disk usage of the target's checkpoints (0: no cap).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	Prune    Prune    `yaml:"prune"`
+}
+
+// ByteSize is a size in bytes, written as 2TiB, 500GB or 1048576.
+type ByteSize uint64
+
+// UnmarshalYAML reads a size with checkpoint.ParseBytes.
+func (b *ByteSize) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	n, err := checkpoint.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(n)
+	return nil
 }
 
 // UnmarshalYAML reads a target over DefaultTarget (its prune section
@@ -83,7 +103,11 @@ func (t *Target) UnmarshalYAML(unmarshal func(any) error) error {
 
 // Prune is a target's pruning policy.
 type Prune struct {
-	Execute       bool                 `yaml:"execute"`
+	Execute bool `yaml:"execute"`
+	// Lock is how a prune keeps other pruners of the directory out: flock
+	// (falling back to a lock file where the filesystem has none) or
+	// lockfile (Lustre localflock, several nodes on one directory).
+	Lock          string               `yaml:"lock"`
 	HighWatermark checkpoint.Watermark `yaml:"high_watermark"`
 	LowWatermark  checkpoint.Watermark `yaml:"low_watermark"`
 	Headroom      model.Duration       `yaml:"headroom"`
@@ -289,6 +313,9 @@ func (t *Target) validate() error {
 }
 
 func (p *Prune) validate() error {
+	if p.Lock != "flock" && p.Lock != "lockfile" {
+		return failf("prune.lock", "unknown lock mode %q (want flock or lockfile)", p.Lock)
+	}
 	if p.Headroom < 0 {
 		return failf("prune.headroom", "must not be negative")
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -17,9 +15,6 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
-
-// LockFile is used for the target lock where a directory cannot be flocked.
-const LockFile = ".checkpoint_exporter.lock"
 
 // Results of a prune, as in checkpoint_prune_runs_total{result}.
 const (
@@ -71,9 +66,16 @@ type Executor struct {
 	StatFS func(path string) (checkpoint.FSStats, error)
 	// LockWait is how long to wait for another pruner's lock on the target.
 	LockWait time.Duration
+	// LockTTL is how long a lock file (lockfile mode) stays valid without
+	// renewal (0: DefaultLockTTL).
+	LockTTL time.Duration
 	// beforeRemove, if set, runs after a checkpoint is checked and before it
 	// is renamed (tests use it to change a checkpoint at the worst moment).
 	beforeRemove func(checkpoint.Checkpoint)
+}
+
+func (x *Executor) lockOptions(t Target) lockOptions {
+	return lockOptions{mode: t.Policy.Lock, wait: x.LockWait, ttl: x.LockTTL, logger: x.Logger, target: t.Name}
 }
 
 func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
@@ -83,16 +85,12 @@ func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
 	return checkpoint.StatFS(path)
 }
 
-// ErrLocked is returned when another pruner holds the target's lock for
-// longer than LockWait.
-var ErrLocked = errors.New("another prune holds the target lock")
-
 // Execute deletes what plan says on target t: it takes the target's lock,
 // re-checks each checkpoint (same inode and mtime as scanned, or it is
 // skipped), stops as soon as the plan's free-space goal is met, renames each
 // checkpoint to a trash name and then removes it, and measures the bytes
 // freed. A dry run never gets here (see Service.Prune).
-func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, trigger string) (Result, error) {
+func (x *Executor) Execute(ctx context.Context, t Target, plan Plan, trigger string) (Result, error) {
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
 	if plan.Noop || len(plan.Delete) == 0 {
@@ -103,12 +101,13 @@ func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, 
 		return res, nil
 	}
 
-	dirfd, unlock, err := lockTarget(ctx, t.Path, x.LockWait)
+	lk, err := lockTarget(ctx, t.Path, x.lockOptions(t))
 	if err != nil {
 		res.Result, res.Error = ResultError, err.Error()
 		return res, err
 	}
-	defer unlock()
+	defer lk.release()
+	dirfd := lk.dirfd
 
 	// Trash left by an interrupted or failed deletion is removed first; what
 	// cannot be removed is reported and the prune goes on.
@@ -137,6 +136,10 @@ func (x *Executor) Execute(ctx context.Context, t checkpoint.Target, plan Plan, 
 			break
 		}
 		if goalMet() {
+			break
+		}
+		if err := lk.check(); err != nil {
+			firstErr = err
 			break
 		}
 		c := it.Checkpoint
@@ -232,51 +235,4 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) ([]string,
 		}
 	}
 	return left, firstErr
-}
-
-// lockTarget opens the target directory and takes an exclusive flock on it
-// (or on LockFile inside it where the filesystem cannot lock a directory),
-// waiting up to wait. It returns the directory's descriptor for *at calls.
-func lockTarget(ctx context.Context, path string, wait time.Duration) (int, func(), error) {
-	dirfd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	lockfd := dirfd
-	closeAll := func() {
-		if lockfd != dirfd {
-			unix.Close(lockfd)
-		}
-		unix.Close(dirfd)
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		err := unix.Flock(lockfd, unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return dirfd, closeAll, nil
-		case errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, unix.EINTR):
-			if time.Now().After(deadline) {
-				closeAll()
-				return -1, nil, fmt.Errorf("lock %s: %w", path, ErrLocked)
-			}
-			select {
-			case <-ctx.Done():
-				closeAll()
-				return -1, nil, ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
-		case lockfd == dirfd:
-			// NFS and some FUSE filesystems cannot lock a directory.
-			fd, ferr := unix.Openat(dirfd, LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-			if ferr != nil {
-				unix.Close(dirfd)
-				return -1, nil, fmt.Errorf("lock %s: %w (and %s: %w)", path, err, LockFile, ferr)
-			}
-			lockfd = fd
-		default:
-			closeAll()
-			return -1, nil, fmt.Errorf("lock %s: %w", filepath.Join(path, LockFile), err)
-		}
-	}
 }

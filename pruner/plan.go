@@ -29,6 +29,11 @@ type Policy struct {
 	Headroom  time.Duration
 	// Execute: false means dry run.
 	Execute bool
+	// Lock says how a prune keeps other pruners of the directory out.
+	Lock LockMode
+	// MaxBytes caps the disk usage of the target's checkpoints: a prune
+	// deletes oldest first while they exceed it (0: no cap).
+	MaxBytes uint64
 }
 
 // GoalKind says what a prune tries to reach.

@@ -22,7 +22,7 @@ type Measurer interface {
 
 // Deleter deletes what a plan says, on a target; *Executor is the real one.
 type Deleter interface {
-	Execute(ctx context.Context, t checkpoint.Target, plan Plan, trigger string) (Result, error)
+	Execute(ctx context.Context, t Target, plan Plan, trigger string) (Result, error)
 }
 
 // Mode says whether a prune deletes.
@@ -161,7 +161,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 		run.Result = dryRun(logger, run.Plan)
 		return run, nil
 	}
-	res, err := s.exec.Execute(ctx, snap.Target, run.Plan, req.Trigger)
+	res, err := s.exec.Execute(ctx, Target{Target: snap.Target, Policy: t.Policy}, run.Plan, req.Trigger)
 	run.Result = res
 	l := level.Info(logger)
 	if err != nil || res.Result == ResultInsufficient {

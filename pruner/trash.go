@@ -14,7 +14,6 @@ import (
 	"github.com/go-kit/log/level"
 	"golang.org/x/sys/unix"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
@@ -83,13 +82,14 @@ func removeTrash(dirfd int, dir, name string) error {
 // never races a running prune. Trash that cannot be removed is logged and
 // listed in Recovery.Left, and recovery goes on past it; the error is only
 // for a target that cannot be locked or listed.
-func RecoverTrash(ctx context.Context, logger log.Logger, t checkpoint.Target, wait time.Duration) (Recovery, error) {
-	dirfd, unlock, err := lockTarget(ctx, t.Path, wait)
+func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Duration) (Recovery, error) {
+	x := &Executor{Logger: logger, LockWait: wait}
+	lk, err := lockTarget(ctx, t.Path, x.lockOptions(t))
 	if err != nil {
 		return Recovery{}, err
 	}
-	defer unlock()
-	return recoverTrash(log.With(logger, "target", t.Name), dirfd, t.Path)
+	defer lk.release()
+	return recoverTrash(log.With(logger, "target", t.Name), lk.dirfd, t.Path)
 }
 
 // recoverTrash is RecoverTrash on the locked target directory dirfd.

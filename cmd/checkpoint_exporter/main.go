@@ -224,6 +224,8 @@ func targetOf(t *config.Target) pruner.Target {
 			Low:        t.Prune.LowWatermark,
 			Headroom:   time.Duration(t.Prune.Headroom),
 			Execute:    t.Prune.Execute,
+			Lock:       pruner.LockMode(t.Prune.Lock),
+			MaxBytes:   uint64(t.MaxBytes),
 		},
 	}
 }

@@ -86,7 +86,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			// Trash left by an interrupted prune goes first, even when
 			// nothing is to be deleted now; what cannot be removed is logged
 			// and the prune goes on.
-			if _, err := pruner.RecoverTrash(ctx, logger, t.Target, p.lockWait); err != nil {
+			if _, err := pruner.RecoverTrash(ctx, logger, t, p.lockWait); err != nil {
 				fmt.Fprintf(p.stderr, "target %s: could not finish an interrupted prune: %v\n", t.Name, err)
 			}
 		}

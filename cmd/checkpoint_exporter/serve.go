@@ -135,7 +135,7 @@ func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets 
 			level.Warn(logger).Log("msg", "target directory not there yet; it is reported down until it is", "target", t.Name, "path", t.Path)
 			continue
 		}
-		rec, err := pruner.RecoverTrash(ctx, logger, t.Target, s.lockWait)
+		rec, err := pruner.RecoverTrash(ctx, logger, t, s.lockWait)
 		if err != nil {
 			level.Warn(logger).Log("msg", "could not finish an interrupted prune", "target", t.Name, "err", err)
 			continue

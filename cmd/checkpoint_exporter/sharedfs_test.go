@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -214,5 +215,71 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// deletedNames returns the names a process logged as deleted.
+func deletedNames(logs string) []string {
+	var out []string
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `msg="deleted checkpoint"`) {
+			continue
+		}
+		if _, rest, ok := strings.Cut(line, " name="); ok {
+			out = append(out, strings.Fields(rest)[0])
+		}
+	}
+	return out
+}
+
+// On a filesystem whose flock fails with ENOSYS (Lustre noflock), prunes
+// still run, through the lock file, and two at once delete each checkpoint
+// exactly once. Before the lock file, every prune there failed.
+func TestPruneWithoutFlockUsesLockFile(t *testing.T) {
+	needFUSE(t)
+	h := hangfs.Mount(t, seedTree(t), filepath.Join(t.TempDir(), "mnt"), hangfs.Options{NoFlock: true})
+	type out struct {
+		stdout, stderr string
+		code           int
+	}
+	outs := make(chan out, 2)
+	for range 2 {
+		go func() {
+			cmd := exec.Command(binary, "prune", "--checkpoint.dir="+h.Dir, "--keep=3", "--execute")
+			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				code = -1
+			}
+			outs <- out{o.String(), e.String(), code}
+		}()
+	}
+	seen := map[string]int{}
+	for range 2 {
+		o := <-outs
+		if o.code != 0 {
+			t.Errorf("prune exited %d:\n%s\n%s", o.code, o.stdout, o.stderr)
+		}
+		if !strings.Contains(o.stderr, "no flock on this filesystem") {
+			t.Errorf("no word of the lock file fallback:\n%s", o.stderr)
+		}
+		for _, n := range deletedNames(o.stderr) {
+			seen[n]++
+		}
+	}
+	if len(seen) != 247 {
+		t.Errorf("%d checkpoints deleted, want 247", len(seen))
+	}
+	for n, c := range seen {
+		if c != 1 {
+			t.Errorf("%s deleted %d times", n, c)
+		}
+	}
+	if got := remaining(t, h.Dir); len(got) != 4 || got[2] != "checkpoint_step_25000.keras" {
+		t.Errorf("left %v", got)
 	}
 }
