@@ -8,18 +8,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/version"
-	slgk "github.com/tjhop/slog-gokit"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
@@ -81,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	pr := addPrune(app, c)
 	pl := addPlan(app, c)
 	sim := addSimulate(app, c)
+	cc := addCheckConfig(app, c)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -100,37 +100,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pl.run(ctx)
 	case sim.cmd.FullCommand():
 		return sim.run(ctx)
+	case cc.cmd.FullCommand():
+		return cc.run(ctx)
 	}
 	return exitUsage
-}
-
-// logger builds the application's go-kit logger and its slog bridge (for the
-// exporter toolkit).
-func (c *common) logger() (log.Logger, *slog.Logger) {
-	w := log.NewSyncWriter(c.stderr)
-	var base log.Logger
-	if c.logFormat == "json" {
-		base = log.NewJSONLogger(w)
-	} else {
-		base = log.NewLogfmtLogger(w)
-	}
-	var opt level.Option
-	var sl slog.Level
-	switch c.logLevel {
-	case "debug":
-		opt, sl = level.AllowDebug(), slog.LevelDebug
-	case "warn":
-		opt, sl = level.AllowWarn(), slog.LevelWarn
-	case "error":
-		opt, sl = level.AllowError(), slog.LevelError
-	default:
-		opt, sl = level.AllowInfo(), slog.LevelInfo
-	}
-	// Caller depth 5: past go-kit's level helpers to our own line.
-	l := level.NewFilter(log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.Caller(5)), opt)
-	// The slog bridge (exporter-toolkit) brings its own time and caller.
-	bridge := level.NewFilter(base, opt)
-	return l, slog.New(slgk.NewGoKitHandler(bridge, sl))
 }
 
 // loadConfig reads --config.file or builds the quick-start configuration.
@@ -164,29 +137,56 @@ func (c *common) scanOptions(workers int, idle bool) checkpoint.ScanOptions {
 }
 
 func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*world, error) {
-	w := &world{}
-	var scanners []*checkpoint.Scanner
-	for i := range cfg.Targets {
-		t := targetOf(&cfg.Targets[i])
-		if only != "" && t.Name != only {
-			continue
-		}
-		sc, err := checkpoint.NewScanner(t.Target, opts)
-		if err != nil {
-			return nil, fmt.Errorf("target %s: %w", t.Name, err)
-		}
-		scanners = append(scanners, sc)
-		w.targets = append(w.targets, t)
+	targets, err := selectTargets(cfg, only)
+	if err != nil {
+		return nil, err
 	}
-	if only != "" && len(scanners) == 0 {
+	w := &world{targets: targets}
+	scanners, err := scannersFor(w.targets, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	w.inv = checkpoint.NewInventory(logger, time.Duration(cfg.ScanInterval), scanners...)
+	return w, nil
+}
+
+// selectTargets returns the configured targets (only the one named only,
+// if set).
+func selectTargets(cfg *config.Config, only string) ([]pruner.Target, error) {
+	var out []pruner.Target
+	for i := range cfg.Targets {
+		if t := targetOf(&cfg.Targets[i]); only == "" || t.Name == only {
+			out = append(out, t)
+		}
+	}
+	if only != "" && len(out) == 0 {
 		names := make([]string, len(cfg.Targets))
 		for i, t := range cfg.Targets {
 			names[i] = t.Name
 		}
 		return nil, fmt.Errorf("no target %q (configured: %s)", only, strings.Join(names, ", "))
 	}
-	w.inv = checkpoint.NewInventory(logger, time.Duration(cfg.ScanInterval), scanners...)
-	return w, nil
+	return out, nil
+}
+
+// scannersFor returns a scanner per target, in order: the one of old that
+// scans exactly that target (a reload keeps its cache and counters), else a
+// new one.
+func scannersFor(targets []pruner.Target, opts checkpoint.ScanOptions, old []*checkpoint.Scanner) ([]*checkpoint.Scanner, error) {
+	out := make([]*checkpoint.Scanner, 0, len(targets))
+	for _, t := range targets {
+		i := slices.IndexFunc(old, func(s *checkpoint.Scanner) bool { return reflect.DeepEqual(s.Target(), t.Target) })
+		if i >= 0 {
+			out = append(out, old[i])
+			continue
+		}
+		sc, err := checkpoint.NewScanner(t.Target, opts)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", t.Name, err)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
 }
 
 // load is the one-shot commands' start: the configuration and the world built

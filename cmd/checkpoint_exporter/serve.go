@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -82,7 +84,8 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	}
 	// Background scans leave a CPU to the HTTP server: scrapes stay fast
 	// while a big tree is walked.
-	w, err := s.build(logger, cfg, "", s.scanOptions(max(1, runtime.GOMAXPROCS(0)-1), s.idlePriority))
+	opts := s.scanOptions(max(1, runtime.GOMAXPROCS(0)-1), s.idlePriority)
+	w, err := s.build(logger, cfg, "", opts)
 	if err != nil {
 		return err
 	}
@@ -95,24 +98,30 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if !s.noExporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	metrics := pruner.NewMetrics(reg, pruner.Names(w.targets))
-	s.recoverTrash(ctx, logger, w.targets, metrics)
-	svc := pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, metrics)
-	hook, err := pruner.NewWebhook(logger, svc, w.inv.Snapshots, metrics, pruner.WebhookOptions{
-		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance,
+	r := newReloader(s, logger, opts, reg)
+	r.inv = w.inv
+	r.metrics = pruner.NewMetrics(reg, pruner.Names(w.targets))
+	s.recoverTrash(ctx, logger, w.targets, r.metrics)
+	r.svc = pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, r.metrics)
+	hook, err := pruner.NewWebhook(logger, r.svc, w.inv.Snapshots, r.metrics, pruner.WebhookOptions{
+		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: r.guard,
 	})
 	if err != nil {
 		return err
 	}
 	if s.autonomous {
-		w.inv.OnScan(svc.Guard)
+		w.inv.OnScan(r.svc.Guard)
 	}
-	mux, err := s.routes(logger, reg, hook, w.targets)
-	if err != nil {
+	if err := r.start(w.targets); err != nil {
 		return err
 	}
+	mux := s.routes(logger, reg, hook, r)
 
 	go w.inv.Run(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go r.watchSignals(ctx, hup)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, s.web, slogger) }()

@@ -18,9 +18,10 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
-// routes is the exporter's HTTP surface: metrics, the webhook and the
-// landing page listing targets.
-func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http.Handler, targets []pruner.Target) (*http.ServeMux, error) {
+// routes is the exporter's HTTP surface: metrics, the webhook, the
+// lifecycle endpoints (/-/healthy, /-/ready, /-/reload) and the landing
+// page listing the running targets.
+func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http.Handler, r *reloader) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(s.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          stdLogger{logger},
@@ -28,22 +29,36 @@ func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http
 		Registry:          reg,
 	}))
 	mux.Handle(s.webhookPath, hook)
-	if s.metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        program,
-			Description: "Prometheus exporter for machine-learning checkpoint directories, with alert-driven pruning",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: s.metricsPath, Text: "Metrics"},
-			},
-			ExtraHTML: targetsHTML(targets, s.webhookPath),
-		})
-		if err != nil {
-			return nil, err
+	mux.HandleFunc("/-/healthy", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "Healthy.")
+	})
+	mux.HandleFunc("/-/ready", func(rw http.ResponseWriter, _ *http.Request) {
+		if ready, waiting := r.inv.Ready(); !ready {
+			http.Error(rw, "Not ready: waiting for the first scan of "+strings.Join(waiting, ", "), http.StatusServiceUnavailable)
+			return
 		}
-		mux.Handle("/", landing)
+		fmt.Fprintln(rw, "Ready.")
+	})
+	mux.HandleFunc("/-/reload", r.serveHTTP)
+	if s.metricsPath != "/" {
+		mux.HandleFunc("/", func(rw http.ResponseWriter, req *http.Request) { (*r.landing.Load()).ServeHTTP(rw, req) })
 	}
-	return mux, nil
+	return mux
+}
+
+// landingPage is the landing page listing targets.
+func (s *serveCmd) landingPage(targets []pruner.Target) (http.Handler, error) {
+	return web.NewLandingPage(web.LandingConfig{
+		Name:        program,
+		Description: "Prometheus exporter for machine-learning checkpoint directories, with alert-driven pruning",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: s.metricsPath, Text: "Metrics"},
+			{Address: "/-/healthy", Text: "Health"},
+			{Address: "/-/ready", Text: "Readiness"},
+		},
+		ExtraHTML: targetsHTML(targets, s.webhookPath),
+	})
 }
 
 // targetsHTML lists the configured targets on the landing page.
