@@ -249,7 +249,7 @@ func (c *Config) CheckDirs(file string) error {
 			return t.errorAt(file, i, keyError{"path", err.Error()})
 		}
 	}
-	return nil
+	return c.checkOverlap(file)
 }
 
 // keyError is a target's validation error: which key, and why.
