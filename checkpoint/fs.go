@@ -31,6 +31,37 @@ type FSStats struct {
 	// Dev is the st_dev of the target directory; targets with equal Dev share
 	// a filesystem.
 	Dev uint64 `json:"-"`
+	// InFS is the measured path as the filesystem itself names it: the
+	// mount's root (mountinfo's fourth field, not "/" for a bind mount of a
+	// subdirectory) joined with the path below the mount point. Empty when
+	// the mount is unknown.
+	InFS string `json:"-"`
+}
+
+// HostMountpoint is the mount point of the filesystem as another mount
+// namespace sees it (the node, for a container), given the measured path's
+// name there (hostPath): hostPath without InFS's components at its end. A
+// container that bind-mounts /data/checkpoints of a disk mounted at /data
+// sees mount point /checkpoints with root /checkpoints; node_exporter on the
+// node reports /data. ok is false when hostPath does not end with InFS (the
+// node mounts a subdirectory of the filesystem, or hostPath is wrong).
+func (f FSStats) HostMountpoint(hostPath string) (mountpoint string, ok bool) {
+	if f.InFS == "" || !filepath.IsAbs(hostPath) {
+		return "", false
+	}
+	host := filepath.Clean(hostPath)
+	if f.InFS == "/" {
+		return host, true
+	}
+	// InFS starts with "/", so a suffix match ends at a component boundary.
+	rest, found := strings.CutSuffix(host, f.InFS)
+	if !found {
+		return "", false
+	}
+	if rest == "" {
+		return "/", true
+	}
+	return rest, true
 }
 
 // UsedRatio is the share of the filesystem an unprivileged writer cannot use
@@ -75,11 +106,13 @@ func StatFS(path string) (FSStats, error) {
 	}
 	if m, err := findMount("/proc/self/mountinfo", uint64(st.Dev), real); err == nil {
 		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
+		below := strings.TrimPrefix(strings.TrimPrefix(real, m.mountpoint), "/")
+		fs.InFS = filepath.Join(m.root, below)
 	}
 	return fs, nil
 }
 
-type mount struct{ mountpoint, source, fstype string }
+type mount struct{ mountpoint, root, source, fstype string }
 
 // findMount picks the mountinfo entry of device dev whose mount point is the
 // longest prefix of path (bind mounts repeat a device).
@@ -110,7 +143,7 @@ func parseMountinfo(r io.Reader, dev uint64, path string) (mount, error) {
 		if len(fields) < 5 || sep < 0 || len(fields) < sep+3 || fields[2] != want {
 			continue
 		}
-		m := mount{mountpoint: unescapeMount(fields[4]), fstype: fields[sep+1], source: unescapeMount(fields[sep+2])}
+		m := mount{mountpoint: unescapeMount(fields[4]), root: unescapeMount(fields[3]), fstype: fields[sep+1], source: unescapeMount(fields[sep+2])}
 		under := m.mountpoint == "/" || path == m.mountpoint || strings.HasPrefix(path, m.mountpoint+"/")
 		if !found || (under && len(m.mountpoint) >= len(best.mountpoint)) {
 			best, found = m, true

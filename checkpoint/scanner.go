@@ -23,6 +23,11 @@ type Target struct {
 	Pattern string
 	// MinAge: a checkpoint whose newest mtime is younger may still be written.
 	MinAge time.Duration
+	// HostPath, when set, is Path's name on the node (Path is the name in
+	// this process's mount namespace, a container's): the filesystem's mount
+	// point is then reported as the node sees it (FSStats.HostMountpoint), so
+	// that node_exporter's mountpoint label matches.
+	HostPath string
 }
 
 // ScanOptions tune a Scanner. The zero value is usable.
@@ -190,6 +195,11 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 	if err != nil {
 		snap.Err = err
 		return snap
+	}
+	if s.target.HostPath != "" {
+		if mp, ok := fs.HostMountpoint(s.target.HostPath); ok {
+			fs.Mountpoint = mp
+		}
 	}
 	snap.FS = &fs
 

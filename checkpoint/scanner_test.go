@@ -193,10 +193,10 @@ func TestParseMountinfo(t *testing.T) {
 		path string
 		want mount
 	}{
-		{unix.Mkdev(252, 1), "/home/x", mount{"/", "/dev/vda1", "ext4"}},
-		{unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/dev/sdb1", "xfs"}},
-		{unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/dev/sdb1", "xfs"}},
-		{unix.Mkdev(0, 50), "/data/models", mount{"/data/models", "server:/export", "nfs4"}},
+		{unix.Mkdev(252, 1), "/home/x", mount{"/", "/", "/dev/vda1", "ext4"}},
+		{unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/", "/dev/sdb1", "xfs"}},
+		{unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs"}},
+		{unix.Mkdev(0, 50), "/data/models", mount{"/data/models", "/", "server:/export", "nfs4"}},
 	}
 	for _, tt := range tests {
 		got, err := parseMountinfo(strings.NewReader(mi), tt.dev, tt.path)

@@ -64,6 +64,7 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 type Target struct {
 	Name       string         `yaml:"name"`
 	Path       string         `yaml:"path"`
+	HostPath   string         `yaml:"host_path"`
 	Layout     string         `yaml:"layout"`
 	Pattern    string         `yaml:"pattern"`
 	KeepLast   int            `yaml:"keep_last"`
@@ -286,6 +287,12 @@ func (t *Target) validate() error {
 		return failf("path", "%v", err)
 	}
 	t.Path = filepath.Clean(t.Path)
+	if t.HostPath != "" {
+		if !filepath.IsAbs(t.HostPath) {
+			return failf("host_path", "%q must be absolute: the target's path on the node", t.HostPath)
+		}
+		t.HostPath = filepath.Clean(t.HostPath)
+	}
 	if !slices.Contains(checkpoint.LayoutNames(), t.Layout) {
 		return failf("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(checkpoint.LayoutNames(), ", "))
 	}

@@ -26,6 +26,7 @@ func FuzzDecodeAndMatch(f *testing.F) {
 		Targets:     []string{"caocrvfy", "llama"},
 		Mountpoints: map[string][]string{"/data": {"caocrvfy"}, "/scratch": {"llama"}},
 		Instance:    "gpu01:9866",
+		Labels:      map[string]string{"node": "gpu01"},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msg, err := DecodeMessage(body)

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,6 +97,25 @@ type Matcher struct {
 	Mountpoints map[string][]string
 	// Instance, if set, ignores alerts whose instance label differs.
 	Instance string
+	// Labels, if set, ignore alerts that carry one of these labels with
+	// another value: routing by a label the operator controls (node, pod),
+	// where instance is whatever the scraper made of the address.
+	Labels map[string]string
+}
+
+// foreign says why an alert is for another exporter: it carries the instance
+// label or one of Labels with a value other than this exporter's. An alert
+// without those labels is not foreign.
+func (m Matcher) foreign(labels map[string]string) string {
+	if v, ok := labels["instance"]; ok && m.Instance != "" && v != m.Instance {
+		return fmt.Sprintf("instance %q is not this exporter (%q)", v, m.Instance)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Labels)) {
+		if v, ok := labels[name]; ok && v != m.Labels[name] {
+			return fmt.Sprintf("label %s=%q is not this exporter's (%q)", name, v, m.Labels[name])
+		}
+	}
+	return ""
 }
 
 // Match selects targets for every alert: resolved alerts select nothing; a
@@ -105,12 +126,12 @@ func (m Matcher) Match(msg *Message) []Match {
 	out := make([]Match, 0, len(msg.Alerts))
 	for _, a := range msg.Alerts {
 		r := Match{Fingerprint: a.Fingerprint, Status: a.Status, Targets: []string{}}
-		inst, hasInst := a.Labels["instance"]
+		foreign := m.foreign(a.Labels)
 		switch {
 		case a.Status != "firing":
 			r.Ignored = "resolved"
-		case m.Instance != "" && hasInst && inst != m.Instance:
-			r.Ignored = fmt.Sprintf("instance %q is not this exporter (%q)", inst, m.Instance)
+		case foreign != "":
+			r.Ignored = foreign
 		case a.Labels["target"] != "":
 			name := a.Labels["target"]
 			for _, t := range m.Targets {
@@ -159,6 +180,9 @@ type WebhookOptions struct {
 	// deletes nothing. The exporter uses it to refuse deleting once the web
 	// config no longer authenticates the webhook.
 	Guard func() error
+	// MatchLabels, if set, ignore alerts whose value of one of these labels
+	// differs (see Matcher.Labels).
+	MatchLabels map[string]string
 }
 
 // Webhook is the Alertmanager receiver: an http.Handler.
@@ -283,7 +307,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Webhook) matcher() Matcher {
-	m := Matcher{Targets: w.pruning.Names(), Mountpoints: map[string][]string{}, Instance: w.opts.Instance}
+	m := Matcher{Targets: w.pruning.Names(), Mountpoints: map[string][]string{}, Instance: w.opts.Instance, Labels: w.opts.MatchLabels}
 	for _, s := range w.snapshots() {
 		if s.FS != nil && s.FS.Mountpoint != "" {
 			m.Mountpoints[s.FS.Mountpoint] = append(m.Mountpoints[s.FS.Mountpoint], s.Target.Name)

@@ -209,11 +209,12 @@ func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
 func targetOf(t *config.Target) pruner.Target {
 	return pruner.Target{
 		Target: checkpoint.Target{
-			Name:    t.Name,
-			Path:    t.Path,
-			Layout:  t.Layout,
-			Pattern: t.Pattern,
-			MinAge:  time.Duration(t.MinAge),
+			Name:     t.Name,
+			Path:     t.Path,
+			Layout:   t.Layout,
+			Pattern:  t.Pattern,
+			MinAge:   time.Duration(t.MinAge),
+			HostPath: t.HostPath,
 		},
 		Policy: pruner.Policy{
 			KeepLast:   t.KeepLast,

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime"
 	"syscall"
 	"time"
@@ -25,6 +27,9 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
+// labelNameRe is what Prometheus accepts as a label name everywhere.
+var labelNameRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
 // DefaultListenAddress is the exporter's default port.
 const defaultListenAddress = ":9866"
 
@@ -37,6 +42,7 @@ type serveCmd struct {
 	tokenFile            string
 	allowUnauthenticated bool
 	instance             string
+	matchLabels          map[string]string
 	webhookTimeout       time.Duration
 	maxBody              int64
 	autonomous           bool
@@ -45,7 +51,7 @@ type serveCmd struct {
 }
 
 func addServe(app *kingpin.Application, c *common) *serveCmd {
-	s := &serveCmd{common: c}
+	s := &serveCmd{common: c, matchLabels: map[string]string{}}
 	s.cmd = app.Command("serve", "Run the exporter and the Alertmanager webhook (the default command).").Default()
 	s.web = kingpinflag.AddFlags(s.cmd, defaultListenAddress)
 	s.cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&s.metricsPath)
@@ -53,6 +59,7 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s.cmd.Flag("webhook.token-file", "File holding the bearer token Alertmanager sends (http_config.authorization.credentials_file); re-read when it changes.").PlaceHolder("FILE").StringVar(&s.tokenFile)
 	s.cmd.Flag("webhook.allow-unauthenticated", "Allow prune.execute targets with a webhook that has neither a token nor basic auth.").BoolVar(&s.allowUnauthenticated)
 	s.cmd.Flag("webhook.instance", "Ignore alerts whose instance label is set and differs from this (for fleets that broadcast one receiver to every node).").PlaceHolder("NAME").StringVar(&s.instance)
+	s.cmd.Flag("webhook.match-label", "Ignore alerts that carry this label with another value (repeatable; e.g. node=$(NODE_NAME) in a Kubernetes DaemonSet, where instance is the pod's address).").PlaceHolder("LABEL=VALUE").StringMapVar(&s.matchLabels)
 	s.cmd.Flag("webhook.timeout", "How long a webhook request waits for its prunes before answering 202 and letting them finish in the background.").Default("5s").DurationVar(&s.webhookTimeout)
 	s.cmd.Flag("webhook.max-body-bytes", "Largest webhook request body accepted.").Default("1048576").Int64Var(&s.maxBody)
 	s.cmd.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_* and process_* metrics (they are most of a scrape's cost).").BoolVar(&s.noExporterMetrics)
@@ -98,6 +105,11 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if !s.noExporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	for name := range s.matchLabels {
+		if !labelNameRe.MatchString(name) {
+			return fmt.Errorf("--webhook.match-label: %q is not a label name", name)
+		}
+	}
 	r := newReloader(s, logger, opts, reg)
 	r.inv = w.inv
 	r.metrics = pruner.NewMetrics(reg, pruner.Names(w.targets))
@@ -105,6 +117,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	r.svc = pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, r.metrics)
 	hook, err := pruner.NewWebhook(logger, r.svc, w.inv.Snapshots, r.metrics, pruner.WebhookOptions{
 		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: r.guard,
+		MatchLabels: s.matchLabels,
 	})
 	if err != nil {
 		return err
