@@ -22,13 +22,20 @@ type Inventory struct {
 	interval time.Duration
 	snaps    map[string]*Snapshot
 	hooks    []func(context.Context, *Snapshot)
+	// peers are the directories the targets were last scanned in, shared by
+	// the scanners to refuse a target that leads into another's.
+	peers *peers
 }
 
 // NewInventory returns an inventory over the given scanners, rescanning each
 // every interval once Run is called.
 func NewInventory(logger log.Logger, interval time.Duration, scanners ...*Scanner) *Inventory {
+	p := &peers{chains: map[string][]DirID{}}
+	for _, s := range scanners {
+		s.peers = p
+	}
 	return &Inventory{logger: logger, scanners: scanners, interval: interval, snaps: map[string]*Snapshot{},
-		changed: make(chan struct{}, 1)}
+		changed: make(chan struct{}, 1), peers: p}
 }
 
 // Update replaces the scanners (a configuration reload) and the interval.
@@ -47,6 +54,12 @@ func (inv *Inventory) Update(interval time.Duration, scanners ...*Scanner) {
 	for name := range inv.snaps {
 		if !keep[name] {
 			delete(inv.snaps, name)
+		}
+	}
+	inv.peers.forget(keep)
+	for _, s := range scanners {
+		if !slices.Contains(inv.scanners, s) {
+			s.peers = inv.peers // a new scanner: not scanning yet
 		}
 	}
 	inv.scanners = slices.Clone(scanners)
@@ -188,6 +201,20 @@ func (inv *Inventory) Rescan(ctx context.Context, name string) (snap *Snapshot, 
 		}
 	}
 	return nil, false
+}
+
+// RescanHeld is Rescan that also returns the scanned target directory, still
+// open (nil when the scan failed), so that a prune locks and deletes in the
+// very directory it planned for; the caller closes it.
+func (inv *Inventory) RescanHeld(ctx context.Context, name string) (snap *Snapshot, dir *Dir, ok bool) {
+	for _, s := range inv.Scanners() {
+		if s.Target().Name == name {
+			snap, dir = s.ScanHeld(ctx)
+			inv.store(s, snap)
+			return snap, dir, true
+		}
+	}
+	return nil, nil, false
 }
 
 func (inv *Inventory) scan(ctx context.Context, s *Scanner) *Snapshot {

@@ -37,12 +37,15 @@ type listing struct {
 // maxStateFile bounds what a layout reads of a framework state file.
 const maxStateFile = 1 << 20
 
-func openListing(path string) (*listing, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// readListing reads the top level of the open target directory dir. The
+// listing uses dir's descriptor, which stays the caller's to close.
+func readListing(dir *Dir) (*listing, error) {
+	fd, err := dirfs.OpenDirAt(dir.fd, []byte(".\x00"))
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, &os.PathError{Op: "open", Path: dir.path, Err: err}
 	}
-	d := &listing{fd: fd, index: map[string]int{}}
+	defer unix.Close(fd) // read through a descriptor of its own: dir's offset is left alone
+	d := &listing{fd: dir.fd, index: map[string]int{}}
 	buf := make([]byte, dirfs.BufSize)
 	err = dirfs.ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
 		k := kindOf(typ)
@@ -58,13 +61,10 @@ func openListing(path string) (*listing, error) {
 		return true
 	})
 	if err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "readdir", Path: path, Err: err}
+		return nil, &os.PathError{Op: "readdir", Path: dir.path, Err: err}
 	}
 	return d, nil
 }
-
-func (d *listing) close() { unix.Close(d.fd) }
 
 func (d *listing) get(name string) (dirent, bool) {
 	i, ok := d.index[name]

@@ -185,7 +185,7 @@ func TestPreemptedScanLeavesScannerState(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	s.onWorker = func() { cancel(errPreempted) }
-	snap := s.scan(ctx, false)
+	snap, _ := s.scan(ctx, false, false)
 	if snap.Err == nil {
 		t.Fatal("cancelled scan reported no error")
 	}

@@ -3,7 +3,7 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"os"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -70,6 +70,9 @@ type Scanner struct {
 	errorsTotal uint64
 
 	alive progress // of the scan running now, if any
+	// peers are the directories of the other targets of the scanner's
+	// inventory (nil outside one).
+	peers *peers
 
 	bgMu     sync.Mutex // guards urgent and bgCancel
 	urgent   int        // Scan calls waiting or running
@@ -131,6 +134,18 @@ func (s *Scanner) Target() Target { return s.target }
 // on-demand caller (a prune while the disk fills) never waits behind a long
 // idle-priority walk.
 func (s *Scanner) Scan(ctx context.Context) *Snapshot {
+	snap, _ := s.scanNow(ctx, false)
+	return snap
+}
+
+// ScanHeld is Scan that also returns the target directory it scanned, still
+// open, for a prune to lock and delete through (nil when the scan failed);
+// the caller closes it.
+func (s *Scanner) ScanHeld(ctx context.Context) (*Snapshot, *Dir) {
+	return s.scanNow(ctx, true)
+}
+
+func (s *Scanner) scanNow(ctx context.Context, hold bool) (*Snapshot, *Dir) {
 	s.bgMu.Lock()
 	s.urgent++
 	if s.bgCancel != nil {
@@ -144,7 +159,7 @@ func (s *Scanner) Scan(ctx context.Context) *Snapshot {
 	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.scan(ctx, false)
+	return s.scan(ctx, false, hold)
 }
 
 // ScanBackground is Scan for the periodic background refresh: its workers
@@ -168,7 +183,7 @@ func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) 
 		s.bgCancel = nil
 		s.bgMu.Unlock()
 	}()
-	snap = s.scan(ctx, s.opts.Idle)
+	snap, _ = s.scan(ctx, s.opts.Idle, false)
 	if errors.Is(context.Cause(ctx), errPreempted) {
 		return nil, false
 	}
@@ -177,8 +192,8 @@ func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) 
 
 // scan does the work of Scan and ScanBackground; s.mu is held. Scanner state
 // (cache, full-rescan time, error total) changes only if the scan was not
-// cancelled.
-func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
+// cancelled. With hold, a successful scan returns the target directory open.
+func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held *Dir) {
 	s.alive.start()
 	defer s.alive.stop()
 	start := s.opts.Now()
@@ -194,7 +209,7 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 	fs, err := s.guard.stat(ctx, s.opts.StatFSTimeout, s.opts.StatFS, s.target.Path)
 	if err != nil {
 		snap.Err = err
-		return snap
+		return snap, nil
 	}
 	if s.target.HostPath != "" {
 		if mp, ok := fs.HostMountpoint(s.target.HostPath); ok {
@@ -204,35 +219,44 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 	snap.FS = &fs
 
 	s.alive.beat()
-	d, err := openListing(s.target.Path)
+	dir, err := s.openTarget()
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
 			snap.Errors++
 		}
 		snap.Err = err
-		return snap
+		return snap, nil
 	}
-	defer d.close()
+	defer func() {
+		if hold && snap.Err == nil {
+			held = dir
+			return
+		}
+		dir.Close()
+	}()
+	d, err := readListing(dir)
+	if err != nil {
+		if errors.Is(err, unix.EACCES) {
+			snap.Errors++
+		}
+		snap.Err = err
+		return snap, nil
+	}
 	s.alive.beat()
 	m, err := classify(d, s.target.Layout, s.target.Pattern)
 	if err != nil {
 		snap.Err = err
-		return snap
+		return snap, nil
 	}
 	if m.layout == "" {
 		m.layout = "none"
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
-	var rootSt unix.Stat_t
-	if err := unix.Fstat(d.fd, &rootSt); err != nil {
-		snap.Err = &os.PathError{Op: "fstat", Path: s.target.Path, Err: err}
-		return snap
-	}
-	sized := s.size(ctx, d, uint64(rootSt.Dev), m.found, full, idle)
+	sized := s.size(ctx, d, dir.id.Dev, m.found, full, idle)
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
-		return snap
+		return snap, nil
 	}
 	if full {
 		s.lastFull = start
@@ -278,7 +302,28 @@ func (s *Scanner) scan(ctx context.Context, idle bool) *Snapshot {
 			}
 		}
 	}
-	return snap
+	return snap, held
+}
+
+// openTarget opens the target directory and applies the refusals (the root
+// directory, not a directory, another target's directory or one inside or
+// around it) that the configuration check applies at start-up: a symlinked
+// target can be re-pointed at run time.
+func (s *Scanner) openTarget() (*Dir, error) {
+	dir, err := OpenDir(s.target.Path)
+	if err != nil {
+		s.peers.check(s.target.Name, nil)
+		return nil, err
+	}
+	chain, err := dir.ancestry()
+	if err != nil {
+		chain = []DirID{dir.id} // parents unreadable: compare the directory alone
+	}
+	if err := s.peers.check(s.target.Name, chain); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("%s: %w", s.target.Path, err)
+	}
+	return dir, nil
 }
 
 // settle reads what the layout needs to know of the checkpoint directories'

@@ -90,7 +90,7 @@ func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
 // skipped), stops as soon as the plan's free-space goal is met, renames each
 // checkpoint to a trash name and then removes it, and measures the bytes
 // freed. A dry run never gets here (see Service.Prune).
-func (x *Executor) Execute(ctx context.Context, t Target, plan Plan, trigger string) (Result, error) {
+func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error) {
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
 	if plan.Noop || len(plan.Delete) == 0 {
@@ -101,13 +101,19 @@ func (x *Executor) Execute(ctx context.Context, t Target, plan Plan, trigger str
 		return res, nil
 	}
 
-	lk, err := lockTarget(ctx, t.Path, x.lockOptions(t))
+	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
 	if err != nil {
 		res.Result, res.Error = ResultError, err.Error()
 		return res, err
 	}
 	defer lk.release()
-	dirfd := lk.dirfd
+	// The plan was made in dir: the configured path must still name it (a
+	// symlinked target may have been re-pointed since), or nothing is deleted.
+	if err := dir.Recheck(); err != nil {
+		res.Result, res.Error = ResultError, err.Error()
+		return res, fmt.Errorf("target %s not pruned: %w", t.Name, err)
+	}
+	dirfd := dir.Fd()
 
 	// Trash left by an interrupted or failed deletion is removed first; what
 	// cannot be removed is reported and the prune goes on.

@@ -34,7 +34,7 @@ func TestExecuteKeepsNewestAndPinnedByRename(t *testing.T) {
 	if res.Result != ResultDryRun || len(res.Deleted) != 2 || len(names(t, dir)) != 5 {
 		t.Fatalf("dry run: %+v, files %v", res, names(t, dir))
 	}
-	res, err := x.Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI)
+	res, err := x.Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
 	if err != nil || res.Result != ResultOK {
 		t.Fatalf("execute: %+v %v", res, err)
 	}
@@ -66,7 +66,7 @@ func TestSymlinkCheckpointLosesOnlyTheLink(t *testing.T) {
 	if len(plan.Delete) != 4 {
 		t.Fatalf("planned %d deletions, want 4 (two symlinks, two files)", len(plan.Delete))
 	}
-	if _, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI); err != nil {
+	if _, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(target); err != nil || string(b) != "do not delete" {
@@ -101,7 +101,7 @@ func TestModifiedBetweenPlanAndDeleteIsSkipped(t *testing.T) {
 			tg := checkpoint.Target{Name: "t", Path: dir}
 			plan := MakePlan(scanDir(t, tg), Policy{KeepLast: 1}, Goal{Kind: GoalCount, Keep: 1}, time.Now())
 			tt.change(t, filepath.Join(dir, "checkpoint_step_100.keras"))
-			res, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI)
+			res, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,10 +128,11 @@ func TestConcurrentExecutors(t *testing.T) {
 	results := make([]Result, 2)
 	for i, plan := range []Plan{plan1, plan2} {
 		wg.Add(1)
+		d := openDir(t, tg.Path)
 		go func() {
 			defer wg.Done()
 			x := &Executor{Logger: log.NewNopLogger(), LockWait: 10 * time.Second}
-			results[i], _ = x.Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI)
+			results[i], _ = x.Execute(context.Background(), d, Target{Target: tg}, plan, TriggerCLI)
 		}()
 	}
 	wg.Wait()
@@ -169,7 +170,7 @@ func TestTensorflowIndexRenamedFirst(t *testing.T) {
 	}
 	tg := checkpoint.Target{Name: "t", Path: dir}
 	plan := MakePlan(scanDir(t, tg), Policy{KeepLast: 1}, Goal{Kind: GoalCount, Keep: 1}, time.Now())
-	if _, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI); err != nil {
+	if _, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, dir); !reflect.DeepEqual(got, []string{"ckpt-2.data-00000-of-00001", "ckpt-2.index"}) {
@@ -185,7 +186,7 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 		s, _ := checkpoint.NewScanner(tg, checkpoint.ScanOptions{})
 		snap := s.Scan(context.Background())
 		plan := MakePlan(snap, Policy{KeepLast: 1}, Goal{Kind: GoalCount, Keep: 1}, time.Now())
-		(&Executor{Logger: log.NewNopLogger()}).Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI)
+		(&Executor{Logger: log.NewNopLogger()}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
 		return
 	}
 	dir := t.TempDir()
@@ -276,7 +277,7 @@ func TestWatermarkOnTmpfs(t *testing.T) {
 	if plan.Noop || plan.Insufficient || len(plan.Delete) == 0 {
 		t.Fatalf("plan at %.0f%% used: %+v", 100*snap.FS.UsedRatio(), plan)
 	}
-	res, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), Target{Target: tg}, plan, TriggerCLI)
+	res, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
 	if err != nil || res.Result != ResultOK {
 		t.Fatalf("execute: %+v %v", res, err)
 	}

@@ -50,6 +50,17 @@ func scanDir(t *testing.T, tg checkpoint.Target) *checkpoint.Snapshot {
 }
 
 // names lists dir without the pruner's own lock file.
+// openDir opens a target directory for Execute, closed when the test ends.
+func openDir(t testing.TB, path string) *checkpoint.Dir {
+	t.Helper()
+	d, err := checkpoint.OpenDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func names(t *testing.T, dir string) []string {
 	t.Helper()
 	es, err := os.ReadDir(dir)

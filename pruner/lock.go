@@ -11,6 +11,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
 // LockMode says how a prune keeps other pruners of the same target
@@ -79,6 +81,7 @@ func (l *targetLock) check() error {
 	return l.lease.check()
 }
 
+// release drops the lock; the directory stays open (its owner closes it).
 func (l *targetLock) release() {
 	if l.lease != nil {
 		l.lease.release()
@@ -86,16 +89,13 @@ func (l *targetLock) release() {
 	if l.flockFD >= 0 {
 		unix.Close(l.flockFD) // closing drops the flock
 	}
-	unix.Close(l.dirfd)
 }
 
-// lockTarget opens the target directory and locks it as opts.mode says,
-// waiting up to opts.wait for another pruner.
-func lockTarget(ctx context.Context, path string, opts lockOptions) (*targetLock, error) {
-	dirfd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
+// lockTarget locks the open target directory dir as opts.mode says, waiting
+// up to opts.wait for another pruner. The lock is taken through dir, the
+// handle the prune was planned with, never by path.
+func lockTarget(ctx context.Context, dir *checkpoint.Dir, opts lockOptions) (*targetLock, error) {
+	dirfd, path := dir.Fd(), dir.Path()
 	l := &targetLock{dirfd: dirfd, flockFD: -1}
 	deadline := time.Now().Add(opts.wait)
 	if opts.mode != LockLockfile {
@@ -104,7 +104,6 @@ func lockTarget(ctx context.Context, path string, opts lockOptions) (*targetLock
 			return l, nil
 		}
 		if !noFlock(err) {
-			unix.Close(dirfd)
 			return nil, err
 		}
 		level.Warn(opts.logger).Log("msg", "no flock on this filesystem: using a lock file instead (set prune.lock: lockfile to say so)",
@@ -115,7 +114,6 @@ func lockTarget(ctx context.Context, path string, opts lockOptions) (*targetLock
 	}
 	ls, err := acquireLease(ctx, dirfd, path, opts, deadline)
 	if err != nil {
-		unix.Close(dirfd)
 		return nil, err
 	}
 	l.lease = ls

@@ -22,15 +22,15 @@ func TestLockExcludesAndTimesOut(t *testing.T) {
 	for _, mode := range []LockMode{LockFlock, LockLockfile} {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
-			first, err := lockTarget(context.Background(), dir, lockOpts(mode, time.Second))
+			first, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := lockTarget(context.Background(), dir, lockOpts(mode, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
+			if _, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
 				t.Fatalf("second lock: %v, want ErrLocked", err)
 			}
 			first.release()
-			second, err := lockTarget(context.Background(), dir, lockOpts(mode, 50*time.Millisecond))
+			second, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, 50*time.Millisecond))
 			if err != nil {
 				t.Fatalf("lock after release: %v", err)
 			}
@@ -59,7 +59,7 @@ func TestLockfileTakeover(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			must(t, os.WriteFile(filepath.Join(dir, LeaseFile), []byte(tt.rec.String()), 0o644))
-			l, err := lockTarget(context.Background(), dir, lockOpts(LockLockfile, 100*time.Millisecond))
+			l, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(LockLockfile, 100*time.Millisecond))
 			if tt.takeIt != (err == nil) {
 				t.Fatalf("lock: %v, want taken over: %v", err, tt.takeIt)
 			}
@@ -82,7 +82,7 @@ func TestLockfileTakeover(t *testing.T) {
 // A holder whose lock file was taken over stops before its next deletion.
 func TestLockfileLossIsNoticed(t *testing.T) {
 	dir := t.TempDir()
-	l, err := lockTarget(context.Background(), dir, lockOpts(LockLockfile, time.Second))
+	l, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(LockLockfile, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +104,14 @@ func TestLockfileLossIsNoticed(t *testing.T) {
 // mode falls back to the lock file, which still excludes a second pruner.
 func TestFlockFallsBackToLockfile(t *testing.T) {
 	_, h := mountHangFS(t, hangfs.Options{NoFlock: true})
-	first, err := lockTarget(context.Background(), h.Dir, lockOpts(LockFlock, time.Second))
+	first, err := lockTarget(context.Background(), openDir(t, h.Dir), lockOpts(LockFlock, time.Second))
 	if err != nil {
 		t.Fatalf("flock mode on a filesystem without flock: %v", err)
 	}
 	if first.lease == nil {
 		t.Fatal("no lock file taken")
 	}
-	if _, err := lockTarget(context.Background(), h.Dir, lockOpts(LockFlock, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
+	if _, err := lockTarget(context.Background(), openDir(t, h.Dir), lockOpts(LockFlock, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second pruner: %v, want ErrLocked", err)
 	}
 	first.release()
@@ -128,8 +128,9 @@ func TestLockfileRaceHasOneHolder(t *testing.T) {
 	var mu = make(chan struct{}, 1)
 	errs := make(chan error, n)
 	for i := range n {
+		d := openDir(t, dir)
 		go func() {
-			l, err := lockTarget(context.Background(), dir, lockOpts(LockLockfile, 30*time.Second))
+			l, err := lockTarget(context.Background(), d, lockOpts(LockLockfile, 30*time.Second))
 			if err != nil {
 				errs <- fmt.Errorf("pruner %d: %w", i, err)
 				return

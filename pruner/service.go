@@ -13,16 +13,18 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
-// Measurer rescans a target on demand and tells its last scan without
-// touching the disk; checkpoint.Inventory is one.
+// Measurer rescans a target on demand, returning the target directory it
+// scanned still open (nil if the scan failed), and tells its last scan
+// without touching the disk; checkpoint.Inventory is one.
 type Measurer interface {
-	Rescan(ctx context.Context, target string) (*checkpoint.Snapshot, bool)
+	RescanHeld(ctx context.Context, target string) (*checkpoint.Snapshot, *checkpoint.Dir, bool)
 	Latest(target string) (*checkpoint.Snapshot, bool)
 }
 
-// Deleter deletes what a plan says, on a target; *Executor is the real one.
+// Deleter deletes what a plan says in the target directory dir, the one the
+// plan was made in; *Executor is the real one.
 type Deleter interface {
-	Execute(ctx context.Context, t Target, plan Plan, trigger string) (Result, error)
+	Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error)
 }
 
 // Mode says whether a prune deletes.
@@ -143,10 +145,13 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 	if err := s.hung(req.Target); err != nil {
 		return Run{}, err
 	}
-	snap, ok := s.measure.Rescan(ctx, req.Target)
+	// One handle of the target directory: the scan that plans, the lock and
+	// the deletion all go through it.
+	snap, dir, ok := s.measure.RescanHeld(ctx, req.Target)
 	if !ok {
 		return Run{}, fmt.Errorf("unknown target %q", req.Target)
 	}
+	defer dir.Close()
 	run := Run{Snapshot: snap}
 	if snap.Err != nil {
 		return run, fmt.Errorf("scan target %s: %w", req.Target, snap.Err)
@@ -161,7 +166,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 		run.Result = dryRun(logger, run.Plan)
 		return run, nil
 	}
-	res, err := s.exec.Execute(ctx, Target{Target: snap.Target, Policy: t.Policy}, run.Plan, req.Trigger)
+	res, err := s.exec.Execute(ctx, dir, Target{Target: snap.Target, Policy: t.Policy}, run.Plan, req.Trigger)
 	run.Result = res
 	l := level.Info(logger)
 	if err != nil || res.Result == ResultInsufficient {

@@ -26,7 +26,7 @@ func newBlockingDeleter() *blockingDeleter {
 	return &blockingDeleter{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (d *blockingDeleter) Execute(_ context.Context, t Target, plan Plan, _ string) (Result, error) {
+func (d *blockingDeleter) Execute(_ context.Context, _ *checkpoint.Dir, t Target, plan Plan, _ string) (Result, error) {
 	d.mu.Lock()
 	d.calls = append(d.calls, t.Name)
 	first := len(d.calls) == 1

@@ -14,6 +14,7 @@ import (
 	"github.com/go-kit/log/level"
 	"golang.org/x/sys/unix"
 
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
@@ -83,13 +84,21 @@ func removeTrash(dirfd int, dir, name string) error {
 // listed in Recovery.Left, and recovery goes on past it; the error is only
 // for a target that cannot be locked or listed.
 func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Duration) (Recovery, error) {
+	dir, err := checkpoint.OpenDir(t.Path)
+	if err != nil {
+		return Recovery{}, err
+	}
+	defer dir.Close()
 	x := &Executor{Logger: logger, LockWait: wait}
-	lk, err := lockTarget(ctx, t.Path, x.lockOptions(t))
+	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
 	if err != nil {
 		return Recovery{}, err
 	}
 	defer lk.release()
-	return recoverTrash(log.With(logger, "target", t.Name), lk.dirfd, t.Path)
+	if err := dir.Recheck(); err != nil {
+		return Recovery{}, err
+	}
+	return recoverTrash(log.With(logger, "target", t.Name), dir.Fd(), t.Path)
 }
 
 // recoverTrash is RecoverTrash on the locked target directory dirfd.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -151,4 +152,79 @@ func waitUp(t *testing.T, base string, logs *syncBuffer) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("exporter did not come up; logs:\n%s", logs.String())
+}
+
+// Issue #10 item 10 (invariant 2): the start-up refusals hold at run time. A
+// target path that is a symlink re-pointed to /, to a file or to another
+// target's directory is reported down by the next scan and not pruned; when
+// it points back, the target comes back.
+func TestRepointedTargetIsRefusedAtEveryScan(t *testing.T) {
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	os.Mkdir(a, 0o755)
+	os.Mkdir(b, 0o755)
+	keras(t, a, 100, 200, 300, 400)
+	keras(t, b, 100, 200)
+	file := filepath.Join(root, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	link := filepath.Join(root, "current")
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	repoint := func(to string) {
+		t.Helper()
+		tmp := link + ".new"
+		os.Remove(tmp)
+		if err := os.Symlink(to, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(root, "c.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("scan_interval: 100ms\ntargets:\n"+
+		"  - {name: a, path: %s, keep_last: 1, min_age: 0s, prune: {high_watermark: 1%%, low_watermark: 0.5%%}}\n"+
+		"  - {name: b, path: %s}\n", link, b)), 0o644)
+	base, logs := serve(t, "--config.file="+cfg)
+	scrapeUntil(t, base+"/metrics", `checkpoint_dir_checkpoints{target="a"} 4`)
+
+	for _, tt := range []struct{ to, why string }{
+		{"/", "is the root directory"},
+		{file, "is not a directory"},
+		{b, "also target b's"},
+		{root, "contains target b's"},
+	} {
+		repoint(tt.to)
+		scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="a"} 0`)
+		if !strings.Contains(logs.String(), tt.why) {
+			t.Errorf("re-pointed to %s: log does not say %q", tt.to, tt.why)
+		}
+		// A prune of the refused target is an error, not a plan for the
+		// wrong directory (here: a dry run, as prune.execute is off).
+		resp := alertBody(t, base, "a")
+		if !strings.Contains(resp, `"result":"error"`) || strings.Contains(resp, `"result":"dry_run"`) {
+			t.Errorf("re-pointed to %s: webhook answered %s, want result error", tt.to, resp)
+		}
+		repoint(a)
+		scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="a"} 1`)
+		scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="b"} 1`)
+	}
+	if got := remaining(t, b); len(got) != 2 {
+		t.Errorf("target b changed: %v", got)
+	}
+}
+
+// alertBody sends one firing alert for target to the webhook and returns the
+// response body.
+func alertBody(t *testing.T, base, target string) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"CheckpointDiskPruneNeeded","target":%q}}]}`, target)
+	resp, err := http.Post(base+"/webhook", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

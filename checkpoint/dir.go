@@ -1,0 +1,188 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrRefused marks a target directory that must never be scanned or pruned
+// as it is now: the root directory, something that is not a directory, or
+// another target's directory (or one inside or around it). The start-up
+// checks refuse these in the configuration; a symlinked target re-pointed at
+// run time is refused by every scan and before every prune.
+var ErrRefused = errors.New("refused")
+
+// DirID identifies a directory: device and inode.
+type DirID struct{ Dev, Ino uint64 }
+
+// Dir is a target directory opened once. A prune scans, locks and deletes
+// through one Dir, so a path re-pointed in between (a symlinked target) can
+// never make the deletion happen in another directory than the one planned.
+type Dir struct {
+	fd   int
+	path string
+	id   DirID
+}
+
+// OpenDir opens the target directory path (following a symlink, as a
+// configured path may be one) and refuses the root directory and anything
+// that is not a directory.
+func OpenDir(path string) (*Dir, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOTDIR) {
+		return nil, fmt.Errorf("%s is not a directory: %w", path, ErrRefused)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	d := &Dir{fd: fd, path: path, id: DirID{Dev: st.Dev, Ino: st.Ino}}
+	if err := d.refuseRoot(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return d, nil
+}
+
+// Fd is the directory's descriptor, for *at system calls. It is valid until Close.
+func (d *Dir) Fd() int { return d.fd }
+
+// Path is the configured path the directory was opened by.
+func (d *Dir) Path() string { return d.path }
+
+// ID is the opened directory's identity.
+func (d *Dir) ID() DirID { return d.id }
+
+// Close releases the descriptor (and with it any flock taken on it).
+func (d *Dir) Close() error {
+	if d == nil || d.fd < 0 {
+		return nil
+	}
+	err := unix.Close(d.fd)
+	d.fd = -1
+	return err
+}
+
+func (d *Dir) refuseRoot() error {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return &os.PathError{Op: "stat", Path: "/", Err: err}
+	}
+	if (DirID{Dev: root.Dev, Ino: root.Ino}) == d.id {
+		return fmt.Errorf("%s is the root directory: %w", d.path, ErrRefused)
+	}
+	return nil
+}
+
+// Recheck verifies, just before a deletion, that the configured path still
+// names this directory and that it is still not the root directory. A
+// symlinked target re-pointed since the directory was opened fails it: the
+// plan was made for a directory that is no longer the target.
+func (d *Dir) Recheck() error {
+	if err := d.refuseRoot(); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(d.path, &st); err != nil {
+		return fmt.Errorf("%s no longer names the directory that was scanned (%w): %w", d.path, err, ErrRefused)
+	}
+	if (DirID{Dev: st.Dev, Ino: st.Ino}) != d.id {
+		return fmt.Errorf("%s names another directory than the one scanned (re-pointed symlink?): %w", d.path, ErrRefused)
+	}
+	return nil
+}
+
+// ancestry returns the directory's identity followed by its parents' up to
+// the root, read through the descriptor (..), never by path.
+func (d *Dir) ancestry() ([]DirID, error) {
+	chain := []DirID{d.id}
+	fd, err := unix.Openat(d.fd, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	for depth := 0; err == nil && depth < 256; depth++ {
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		if err != nil {
+			break
+		}
+		id := DirID{Dev: st.Dev, Ino: st.Ino}
+		if id == chain[len(chain)-1] {
+			break // the root is its own parent
+		}
+		chain = append(chain, id)
+		next, oerr := unix.Openat(fd, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		fd, err = next, oerr
+	}
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parents of %s: %w", d.path, err)
+	}
+	return chain, nil
+}
+
+// peers remembers the directory (and its parents) each target of one
+// inventory was last scanned in, so that a scan can refuse a target whose
+// path now leads to another target's directory, or into or around it. Only
+// memory is consulted: another target's hung mount never stalls this scan.
+type peers struct {
+	mu     sync.Mutex // guards chains
+	chains map[string][]DirID
+}
+
+// check records chain (the target's directory, then its parents) for target
+// and returns an ErrRefused error if it collides with another target's. A nil
+// chain forgets the target (its directory could not be opened).
+func (p *peers) check(target string, chain []DirID) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if chain == nil {
+		delete(p.chains, target)
+		return nil
+	}
+	p.chains[target] = chain
+	for other, oc := range p.chains {
+		switch {
+		case other == target:
+		case oc[0] == chain[0]:
+			return fmt.Errorf("the directory is also target %s's: %w", other, ErrRefused)
+		case containsID(chain[1:], oc[0]):
+			return fmt.Errorf("the directory is inside target %s's: %w", other, ErrRefused)
+		case containsID(oc[1:], chain[0]):
+			return fmt.Errorf("the directory contains target %s's: %w", other, ErrRefused)
+		}
+	}
+	return nil
+}
+
+// forget drops the directories of every target not in keep (a reload
+// removed or replaced it).
+func (p *peers) forget(keep map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name := range p.chains {
+		if !keep[name] {
+			delete(p.chains, name)
+		}
+	}
+}
+
+func containsID(ids []DirID, id DirID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
