@@ -72,6 +72,20 @@ func freePort(t *testing.T) string {
 // read while it runs.
 func serve(t *testing.T, args ...string) (string, *syncBuffer) {
 	t.Helper()
+	p := startServe(t, args...)
+	return p.base, p.logs
+}
+
+// served is a running exporter.
+type served struct {
+	cmd  *exec.Cmd
+	base string
+	logs *syncBuffer
+}
+
+// startServe is serve, keeping the process (to signal it).
+func startServe(t *testing.T, args ...string) *served {
+	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
 	logs := &syncBuffer{}
@@ -85,12 +99,12 @@ func serve(t *testing.T, args ...string) (string, *syncBuffer) {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(base + "/metrics"); err == nil {
 			resp.Body.Close()
-			return base, logs
+			return &served{cmd: cmd, base: base, logs: logs}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("exporter did not come up; logs:\n%s", logs.String())
-	return "", nil
+	return nil
 }
 
 type syncBuffer struct {
