@@ -1,0 +1,133 @@
+package pruner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Message is Alertmanager's webhook payload, version 4.
+type Message struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Alert           `json:"alerts"`
+}
+
+// Alert is one alert of a Message.
+type Alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// DecodeMessage parses and checks a webhook body.
+func DecodeMessage(body []byte) (*Message, error) {
+	var m Message
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("malformed JSON: trailing data after the message")
+	}
+	if m.Version != "4" {
+		return nil, fmt.Errorf("unsupported webhook version %q (want \"4\")", m.Version)
+	}
+	for i, a := range m.Alerts {
+		if a.Status != "firing" && a.Status != "resolved" {
+			return nil, fmt.Errorf("alerts[%d]: status %q is neither firing nor resolved", i, a.Status)
+		}
+	}
+	return &m, nil
+}
+
+// Match is what the webhook makes of one alert.
+type Match struct {
+	Fingerprint string   `json:"fingerprint,omitempty"`
+	Status      string   `json:"status"`
+	Targets     []string `json:"targets"`
+	// Ignored says why the alert selects nothing, if it does not.
+	Ignored string `json:"ignored,omitempty"`
+}
+
+// Matcher selects the targets an alert is about.
+type Matcher struct {
+	// Targets are the configured target names.
+	Targets []string
+	// Mountpoints maps a mount point to the targets on it.
+	Mountpoints map[string][]string
+	// Instance, if set, ignores alerts whose instance label differs.
+	Instance string
+	// Labels, if set, ignore alerts that carry one of these labels with
+	// another value: routing by a label the operator controls (node, pod),
+	// where instance is whatever the scraper made of the address.
+	Labels map[string]string
+}
+
+// foreign says why an alert is for another exporter: it carries the instance
+// label or one of Labels with a value other than this exporter's. An alert
+// without those labels is not foreign.
+func (m Matcher) foreign(labels map[string]string) string {
+	if v, ok := labels["instance"]; ok && m.Instance != "" && v != m.Instance {
+		return fmt.Sprintf("instance %q is not this exporter (%q)", v, m.Instance)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Labels)) {
+		if v, ok := labels[name]; ok && v != m.Labels[name] {
+			return fmt.Sprintf("label %s=%q is not this exporter's (%q)", name, v, m.Labels[name])
+		}
+	}
+	return ""
+}
+
+// Match selects targets for every alert: resolved alerts select nothing; a
+// firing alert selects the target its "target" label names, else every target
+// on the filesystem its "mountpoint" label names, else nothing. It only ever
+// returns configured targets.
+func (m Matcher) Match(msg *Message) []Match {
+	out := make([]Match, 0, len(msg.Alerts))
+	for _, a := range msg.Alerts {
+		r := Match{Fingerprint: a.Fingerprint, Status: a.Status, Targets: []string{}}
+		foreign := m.foreign(a.Labels)
+		switch {
+		case a.Status != "firing":
+			r.Ignored = "resolved"
+		case foreign != "":
+			r.Ignored = foreign
+		case a.Labels["target"] != "":
+			name := a.Labels["target"]
+			for _, t := range m.Targets {
+				if t == name {
+					r.Targets = append(r.Targets, t)
+				}
+			}
+			if len(r.Targets) == 0 {
+				r.Ignored = fmt.Sprintf("unknown target %q", name)
+			}
+		case a.Labels["mountpoint"] != "":
+			mp := a.Labels["mountpoint"]
+			r.Targets = append(r.Targets, m.Mountpoints[mp]...)
+			if len(r.Targets) == 0 {
+				r.Ignored = fmt.Sprintf("no target on mountpoint %q", mp)
+			}
+		default:
+			r.Ignored = "no target or mountpoint label"
+		}
+		out = append(out, r)
+	}
+	return out
+}
