@@ -75,6 +75,8 @@ type Target struct {
 	// MaxBytes caps the disk usage of the target's checkpoints (0: no cap).
 	MaxBytes ByteSize `yaml:"max_bytes"`
 	Prune    Prune    `yaml:"prune"`
+	// Offload, when set, copies checkpoints elsewhere before any is pruned.
+	Offload *Offload `yaml:"offload"`
 }
 
 // ByteSize is a size in bytes, written as 2TiB, 500GB or 1048576.
@@ -316,7 +318,10 @@ func (t *Target) validate() error {
 			return failf("protect", "invalid glob %q (a name pattern such as best_*)", g)
 		}
 	}
-	return t.Prune.validate()
+	if err := t.Prune.validate(); err != nil {
+		return err
+	}
+	return t.Offload.validate()
 }
 
 func (p *Prune) validate() error {

@@ -29,6 +29,9 @@ type Policy struct {
 	Headroom  time.Duration
 	// Execute: false means dry run.
 	Execute bool
+	// Offloaded, when set (offload configured), says whether a checkpoint is
+	// confirmed copied elsewhere; the others are kept (see Target.PolicyFor).
+	Offloaded func(checkpoint.Checkpoint) bool `json:"-"`
 	// Lock says how a prune keeps other pruners of the directory out.
 	Lock LockMode
 	// MaxBytes caps the disk usage of the target's checkpoints: a prune
@@ -97,6 +100,8 @@ const (
 	ReasonKeepWithin = "keep_within"
 	ReasonKeepEvery  = "keep_every"
 	ReasonNotNeeded  = "not needed for the goal"
+	// ReasonNotOffloaded keeps a checkpoint the offload has not confirmed.
+	ReasonNotOffloaded = "not offloaded"
 )
 
 // keepReason says why c is kept regardless of goal, or "" if it may go.
@@ -122,6 +127,8 @@ func keepReason(c checkpoint.Checkpoint, rank, keepLast int, minAge time.Duratio
 		return ReasonKeepWithin
 	case p.KeepEvery > 0 && c.Step%p.KeepEvery == 0:
 		return ReasonKeepEvery
+	case p.Offloaded != nil && !p.Offloaded(c):
+		return ReasonNotOffloaded
 	}
 	return ""
 }

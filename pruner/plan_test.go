@@ -77,6 +77,12 @@ func TestMakePlan(t *testing.T) {
 		{"watermark holds: noop", snapOf(6, 300, nil), base, water, []int64{}, false, true},
 		{"watermark deletes oldest until it holds", snapOf(10, 275, nil), base, water, []int64{100, 200, 300}, false, false},
 		{"watermark insufficient", snapOf(5, 100, nil), base, water, []int64{100, 200}, true, false},
+		// Offload configured: only confirmed checkpoints count towards the
+		// goal; 100 and 300 are not offloaded, so the count goal deletes
+		// only 200 and the watermark goal falls short.
+		{"offload: count deletes only confirmed", snapOf(6, 500, nil), with(func(p *Policy) { p.Offloaded = offloadedExcept(100, 300) }), count(3), []int64{200}, false, false},
+		{"offload: watermark skips unconfirmed", snapOf(10, 275, nil), with(func(p *Policy) { p.Offloaded = offloadedExcept(100, 300) }), water, []int64{200, 400, 500}, false, false},
+		{"offload: nothing confirmed", snapOf(10, 275, nil), with(func(p *Policy) { p.Offloaded = func(checkpoint.Checkpoint) bool { return false } }), water, []int64{}, true, false},
 		{"headroom asks for more", snapOf(10, 275, nil), base, Goal{Kind: GoalWatermark, Headroom: 345 << 20}, []int64{100, 200, 300, 400, 500, 600, 700}, false, false},
 		{"free override", snapOf(10, 275, nil), base, Goal{Kind: GoalWatermark, Free: checkpoint.MustWatermark("300MiB")}, []int64{100, 200, 300}, false, false},
 		{"count with unreachable free target", snapOf(4, 100, nil), base, Goal{Kind: GoalCount, Keep: 3, Free: checkpoint.MustWatermark("50%")}, []int64{100}, true, false},
@@ -101,6 +107,9 @@ func TestMakePlan(t *testing.T) {
 				c := it.Checkpoint
 				if c.Incomplete || c.Pinned != "" || (latest != nil && c.Step == latest.Step) {
 					t.Errorf("planned %s (incomplete=%v pinned=%q) which must never be deleted", c.Name, c.Incomplete, c.Pinned)
+				}
+				if tt.policy.Offloaded != nil && !tt.policy.Offloaded(c) {
+					t.Errorf("planned %s which is not offloaded", c.Name)
 				}
 			}
 		})
@@ -152,5 +161,34 @@ func TestHeadroomBytes(t *testing.T) {
 		if got := HeadroomBytes(tt.snap, tt.headroom); got != tt.want {
 			t.Errorf("%s: headroom = %d, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+// offloadedExcept is an offload lookup that confirms every checkpoint but
+// those of the given steps.
+func offloadedExcept(steps ...int64) func(checkpoint.Checkpoint) bool {
+	return func(c checkpoint.Checkpoint) bool {
+		for _, s := range steps {
+			if c.Step == s {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestKeepReasonNotOffloaded(t *testing.T) {
+	snap := snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[1].Pinned = "latest" })
+	p := Policy{KeepLast: 1, Offloaded: offloadedExcept(100, 200, 500)}
+	plan := MakePlan(snap, p, Goal{Kind: GoalCount, Keep: 1}, now)
+	got := map[int64]string{}
+	for _, it := range plan.Keep {
+		got[it.Checkpoint.Step] = it.Reason
+	}
+	// The newest is kept as the latest whether offloaded or not; a pinned
+	// one says pinned: "not offloaded" is the last reason looked at.
+	want := map[int64]string{100: ReasonNotOffloaded, 200: "pinned (latest)", 500: "latest 1"}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(steps(plan.Delete), []int64{300, 400}) {
+		t.Errorf("kept %v, deleted %v; want kept %v, deleted [300 400]", got, steps(plan.Delete), want)
 	}
 }

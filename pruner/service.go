@@ -160,7 +160,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 	if req.Keep > 0 {
 		goal = Goal{Kind: GoalCount, Keep: req.Keep, Free: req.Free}
 	}
-	run.Plan = MakePlan(snap, t.Policy, goal, s.now())
+	run.Plan = MakePlan(snap, t.PolicyFor(ctx, snap), goal, s.now())
 	logger := log.With(s.logger, "target", req.Target, "trigger", req.Trigger)
 	if req.Mode == ModeDryRun || (req.Mode == ModePolicy && !t.Policy.Execute) {
 		run.Result = dryRun(logger, run.Plan)

@@ -8,6 +8,9 @@ import "github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 type Target struct {
 	checkpoint.Target
 	Policy Policy
+	// Offload, when set, confirms which checkpoints are copied elsewhere:
+	// only those are prunable.
+	Offload Confirmer
 }
 
 // Names returns the targets' names, in order.

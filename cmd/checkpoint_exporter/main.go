@@ -116,8 +116,9 @@ func (c *common) loadConfig() (*config.Config, error) {
 
 // world is everything built from the configuration.
 type world struct {
-	inv     *checkpoint.Inventory
-	targets []pruner.Target
+	inv      *checkpoint.Inventory
+	targets  []pruner.Target
+	offloads *offloads
 }
 
 // policy returns the policy of the target called name.
@@ -141,7 +142,8 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts 
 	if err != nil {
 		return nil, err
 	}
-	w := &world{targets: targets}
+	w := &world{targets: targets, offloads: newOffloads(logger)}
+	w.offloads.attach(cfg, w.targets)
 	scanners, err := scannersFor(w.targets, opts, nil)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,8 @@ type reloader struct {
 	inv     *checkpoint.Inventory
 	svc     *pruner.Service
 	metrics *pruner.Metrics
+	// offloads keeps running offloaders across reloads.
+	offloads *offloads
 
 	success, successTime prometheus.Gauge
 	landing              atomic.Pointer[http.Handler] // the landing page of the running targets
@@ -125,6 +127,7 @@ func (r *reloader) apply(ctx context.Context) (int, error) {
 	// Metrics first: a prune of a new target is counted from its first run.
 	r.metrics.SetTargets(pruner.Names(targets))
 	r.s.recoverTrash(ctx, r.logger, added, r.metrics)
+	r.offloads.attach(cfg, targets)
 	r.svc.SetTargets(targets)
 	r.inv.Update(time.Duration(cfg.ScanInterval), scanners...)
 	r.mu.Lock()

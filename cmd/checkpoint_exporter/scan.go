@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
@@ -43,6 +44,8 @@ type scanStatus struct {
 	Uncertain string `json:"uncertain,omitempty"`
 	// Entries are the top-level names the checkpoint is made of.
 	Entries []string `json:"entries"`
+	// Offload is the checkpoint's offload state, when offload is configured.
+	Offload *offload.Status `json:"offload,omitempty"`
 }
 
 type scanReport struct {
@@ -119,7 +122,10 @@ func (s *scanCmd) run(ctx context.Context) int {
 			code = exitError
 		} else {
 			r.Bytes = snap.Bytes()
-			r.Checkpoints = statuses(snap, w.policy(snap.Target.Name), now)
+			r.Checkpoints = statuses(snap, w.planPolicy(ctx, snap), now)
+			for i, c := range snap.Checkpoints {
+				r.Checkpoints[i].Offload = w.offloads.status(snap.Target.Name, c)
+			}
 		}
 		reports = append(reports, r)
 	}
@@ -159,9 +165,18 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 	}
 	if len(r.Checkpoints) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "NAME\tSTEP\tSIZE\tAGE\t\tSTATUS\t")
+		offloading := r.Checkpoints[0].Offload != nil
+		head := "NAME\tSTEP\tSIZE\tAGE\t\tSTATUS\t"
+		if offloading {
+			head += "\tOFFLOAD\t"
+		}
+		fmt.Fprintln(tw, head)
 		for _, c := range r.Checkpoints {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t\n", c.Name, c.Step, formatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t", c.Name, c.Step, formatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
+			if offloading {
+				fmt.Fprintf(tw, "\t%s\t", offloadCell(c.Offload, now))
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 	}

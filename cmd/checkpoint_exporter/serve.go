@@ -113,6 +113,8 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	r := newReloader(s, logger, opts, reg)
 	r.inv = w.inv
 	r.metrics = pruner.NewMetrics(reg, pruner.Names(w.targets))
+	r.offloads = w.offloads
+	w.offloads.start(ctx, w.inv, reg)
 	s.recoverTrash(ctx, logger, w.targets, r.metrics)
 	r.svc = pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, r.metrics)
 	hook, err := pruner.NewWebhook(logger, r.svc, w.inv.Snapshots, r.metrics, pruner.WebhookOptions{
