@@ -12,20 +12,20 @@ func TestLoadOffload(t *testing.T) {
 	p := writeConfig(t, `
 targets:
   - name: a
-    path: models
+    path: dir_a
     offload:
       command: [sh, -c, 'cp "$1" /backup/', sh, "{path}"]
   - name: b
-    path: models
+    path: dir_b
     offload:
       command: [sh, "{name}", "{step}", "{target}"]
       timeout: 5m
       concurrency: 4
   - name: c
-    path: models
+    path: dir_c
     offload: {require_marker: .synced}
   - name: d
-    path: models
+    path: dir_d
 `)
 	c, err := Load(p)
 	if err != nil {
