@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -38,8 +37,9 @@ type Pruning interface {
 
 // WebhookOptions configure the webhook.
 type WebhookOptions struct {
-	// TokenFile holds the bearer token Alertmanager must send; it is re-read
-	// when it changes. Empty: no token is required.
+	// TokenFile holds the bearer token Alertmanager must send; it is read
+	// for every request, so a rotation takes effect at once. Empty: no token
+	// is required.
 	TokenFile string
 	// MaxBodyBytes limits the request body (default 1 MiB).
 	MaxBodyBytes int64
@@ -65,10 +65,6 @@ type Webhook struct {
 	snapshots func() []*checkpoint.Snapshot
 	metrics   *Metrics
 	opts      WebhookOptions
-
-	mu         sync.Mutex // guards token, tokenStamp
-	token      []byte
-	tokenStamp string
 }
 
 // NewWebhook returns the handler. snapshots supplies the latest scans, used
@@ -82,7 +78,7 @@ func NewWebhook(logger log.Logger, p Pruning, snapshots func() []*checkpoint.Sna
 	}
 	w := &Webhook{logger: logger, pruning: p, snapshots: snapshots, metrics: m, opts: opts}
 	if opts.TokenFile != "" {
-		if _, err := w.currentToken(); err != nil {
+		if _, err := readToken(w.opts.TokenFile); err != nil {
 			return nil, err
 		}
 	}
@@ -119,7 +115,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if w.opts.TokenFile != "" {
-		tok, err := w.currentToken()
+		tok, err := readToken(w.opts.TokenFile)
 		if err != nil {
 			level.Error(w.logger).Log("msg", "cannot read webhook token", "err", err)
 			w.fail(rw, r, http.StatusInternalServerError, "webhook token unavailable")

@@ -56,7 +56,7 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s.web = kingpinflag.AddFlags(s.cmd, defaultListenAddress)
 	s.cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&s.metricsPath)
 	s.cmd.Flag("webhook.path", "Path of the Alertmanager webhook receiver.").Default("/webhook").StringVar(&s.webhookPath)
-	s.cmd.Flag("webhook.token-file", "File holding the bearer token Alertmanager sends (http_config.authorization.credentials_file); re-read when it changes.").PlaceHolder("FILE").StringVar(&s.tokenFile)
+	s.cmd.Flag("webhook.token-file", "File holding the bearer token Alertmanager sends (http_config.authorization.credentials_file); read for every request, so a rotation revokes the old token at once.").PlaceHolder("FILE").StringVar(&s.tokenFile)
 	s.cmd.Flag("webhook.allow-unauthenticated", "Allow prune.execute targets with a webhook that has neither a token nor basic auth.").BoolVar(&s.allowUnauthenticated)
 	s.cmd.Flag("webhook.instance", "Ignore alerts whose instance label is set and differs from this (for fleets that broadcast one receiver to every node).").PlaceHolder("NAME").StringVar(&s.instance)
 	s.cmd.Flag("webhook.match-label", "Ignore alerts that carry this label with another value (repeatable; e.g. node=$(NODE_NAME) in a Kubernetes DaemonSet, where instance is the pod's address).").PlaceHolder("LABEL=VALUE").StringMapVar(&s.matchLabels)

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// postResolved posts a resolved alert (which prunes nothing) with token and
+// returns the status code.
+func postResolved(t *testing.T, base, token string) int {
+	t.Helper()
+	body := `{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"target":"a"}}]}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Rotating the webhook token revokes the old one at once, however the file
+// is replaced: rewritten in place with the same size and the old mtime put
+// back, renamed over, or switched by a symlink as Kubernetes does for
+// mounted secrets.
+func TestWebhookTokenRotationRevokesOldToken(t *testing.T) {
+	root := t.TempDir()
+	ckpt := filepath.Join(root, "models")
+	os.Mkdir(ckpt, 0o755)
+	secrets := filepath.Join(root, "secrets")
+	os.Mkdir(secrets, 0o755)
+	write := func(name, tok string, mtime time.Time) string {
+		t.Helper()
+		p := filepath.Join(secrets, name)
+		if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	write("v1", "token-aaaa", old)
+	link := filepath.Join(secrets, "token")
+	os.Symlink("v1", link)
+	cfg := filepath.Join(root, "c.yml")
+	os.WriteFile(cfg, []byte("targets:\n  - name: a\n    path: models\n"), 0o644)
+	base, logs := serve(t, "--config.file="+cfg, "--webhook.token-file="+link)
+
+	rotations := []struct {
+		name, from, to string
+		rotate         func(tok string)
+	}{
+		{"in place, same size, old mtime", "token-aaaa", "token-bbbb", func(tok string) { write("v1", tok, old) }},
+		{"renamed over, same size, old mtime", "token-bbbb", "token-cccc", func(tok string) {
+			tmp := write("v1.tmp", tok, old)
+			if err := os.Rename(tmp, filepath.Join(secrets, "v1")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"symlink switched, same size, old mtime", "token-cccc", "token-dddd", func(tok string) {
+			write("v2", tok, old)
+			tmp := filepath.Join(secrets, "token.tmp")
+			os.Symlink("v2", tmp)
+			if err := os.Rename(tmp, link); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, r := range rotations {
+		if code := postResolved(t, base, r.from); code != http.StatusOK {
+			t.Fatalf("%s: current token %s answered %d before rotation; logs:\n%s", r.name, r.from, code, logs)
+		}
+		r.rotate(r.to)
+		if code := postResolved(t, base, r.from); code != http.StatusUnauthorized {
+			t.Errorf("%s: revoked token %s answered %d, want 401", r.name, r.from, code)
+		}
+		if code := postResolved(t, base, r.to); code != http.StatusOK {
+			t.Errorf("%s: new token %s answered %d, want 200", r.name, r.to, code)
+		}
+	}
+}
