@@ -115,8 +115,8 @@ func TestWebConfigLosesAuthWebhookRefuses(t *testing.T) {
 	if scrape() != 0 {
 		t.Fatal("unauthenticated reported while basic auth is configured")
 	}
-	if code := alert("alertmanager", "am-secret"); code != http.StatusOK || len(checkpointDirs(t, ckpt)) != 3 {
-		t.Fatalf("authenticated prune: %d, left %v", code, checkpointDirs(t, ckpt))
+	if code := alert("alertmanager", "am-secret"); code != http.StatusOK || len(checkpointsIn(t, ckpt)) != 3 {
+		t.Fatalf("authenticated prune: %d, left %v", code, checkpointsIn(t, ckpt))
 	}
 
 	must(t, os.WriteFile(webCfg, []byte("# basic auth removed\n"), 0o600))
@@ -124,7 +124,7 @@ func TestWebConfigLosesAuthWebhookRefuses(t *testing.T) {
 	if code := alert("", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("unauthenticated webhook with execute: %d, want 503", code)
 	}
-	if got := checkpointDirs(t, ckpt); len(got) != 4 {
+	if got := checkpointsIn(t, ckpt); len(got) != 4 {
 		t.Errorf("the refused webhook deleted: %v left", got)
 	}
 	if got := scrape(); got != 1 {

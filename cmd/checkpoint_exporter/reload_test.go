@@ -71,20 +71,6 @@ func waitLog(t *testing.T, logs *syncBuffer, want string) {
 	}
 }
 
-func checkpointDirs(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	must(t, err)
-	var out []string
-	for _, e := range es {
-		if strings.HasPrefix(e.Name(), "checkpoint-") {
-			out = append(out, e.Name())
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func postReload(t *testing.T, base string) int {
 	t.Helper()
 	resp, err := http.Post(base+"/-/reload", "", nil)
@@ -133,7 +119,7 @@ func TestReload(t *testing.T) {
 	if code := postAlert(t, base, "tok", "a"); code != http.StatusOK {
 		t.Fatalf("webhook: %d", code)
 	}
-	if got := checkpointDirs(t, a); len(got) != 4 || got[0] != "checkpoint-200" {
+	if got := checkpointsIn(t, a); len(got) != 4 || got[0] != "checkpoint-200" {
 		t.Fatalf("after a prune with keep_last 4: %v", got)
 	}
 
@@ -164,11 +150,11 @@ func TestReload(t *testing.T) {
 	if code := postAlert(t, base, "tok", "a"); code != http.StatusOK {
 		t.Fatalf("webhook: %d", code)
 	}
-	if got := checkpointDirs(t, a); len(got) != 3 || got[0] != "checkpoint-300" {
+	if got := checkpointsIn(t, a); len(got) != 3 || got[0] != "checkpoint-300" {
 		t.Fatalf("after a prune with keep_last 3: %v", got)
 	}
-	if code := postAlert(t, base, "tok", "b"); code != http.StatusOK || len(checkpointDirs(t, b)) != 1 {
-		t.Fatalf("added target b: code %d, left %v", code, checkpointDirs(t, b))
+	if code := postAlert(t, base, "tok", "b"); code != http.StatusOK || len(checkpointsIn(t, b)) != 1 {
+		t.Fatalf("added target b: code %d, left %v", code, checkpointsIn(t, b))
 	}
 	if got := metricValue(t, base, "checkpoint_prune_deleted_checkpoints_total", map[string]string{"target": "a"}); got != 2 {
 		t.Errorf("a's deleted counter = %v, want 2 (kept across the reload)", got)
@@ -192,7 +178,7 @@ func TestReload(t *testing.T) {
 	if code := postAlert(t, base, "tok", "a"); code != http.StatusOK {
 		t.Fatalf("webhook: %d", code)
 	}
-	if got := checkpointDirs(t, a); !slices.Equal(got, []string{"checkpoint-400", "checkpoint-500", "checkpoint-600"}) {
+	if got := checkpointsIn(t, a); !slices.Equal(got, []string{"checkpoint-400", "checkpoint-500", "checkpoint-600"}) {
 		t.Fatalf("old configuration (keep_last 3) did not keep pruning: %v", got)
 	}
 
@@ -214,7 +200,7 @@ func TestReload(t *testing.T) {
 	if code := postAlert(t, base, "tok", "a"); code != http.StatusOK {
 		t.Fatalf("webhook: %d", code)
 	}
-	if got := checkpointDirs(t, a); !slices.Equal(got, []string{"checkpoint-500", "checkpoint-600"}) {
+	if got := checkpointsIn(t, a); !slices.Equal(got, []string{"checkpoint-500", "checkpoint-600"}) {
 		t.Fatalf("after POST /-/reload with keep_last 2: %v", got)
 	}
 }
