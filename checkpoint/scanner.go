@@ -28,6 +28,9 @@ type Target struct {
 	// point is then reported as the node sees it (FSStats.HostMountpoint), so
 	// that node_exporter's mountpoint label matches.
 	HostPath string
+	// MaxBytes caps the disk usage of the target's checkpoints (0: no cap):
+	// past it, the pruner deletes oldest first.
+	MaxBytes uint64
 }
 
 // ScanOptions tune a Scanner. The zero value is usable.

@@ -41,7 +41,7 @@ type Collector struct {
 
 	up, info, checkpoints, incomplete, bytes          *prometheus.Desc
 	latestStep, latestBytes, latestTime, oldestStep   *prometheus.Desc
-	saveInterval, savesUntilFull                      *prometheus.Desc
+	saveInterval, savesUntilFull, maxBytes            *prometheus.Desc
 	fsAvail, fsSize, fsFiles, fsFilesFree, fsReadonly *prometheus.Desc
 	scanDuration, scanTime, scanErrors                *prometheus.Desc
 }
@@ -60,6 +60,7 @@ func New(src Snapshots) *Collector {
 		latestTime:     desc("checkpoint_dir_latest_timestamp_seconds", "Modification time of the newest complete checkpoint, in seconds since the epoch", targetLabels),
 		oldestStep:     desc("checkpoint_dir_oldest_step", "Step of the oldest complete checkpoint", targetLabels),
 		saveInterval:   desc("checkpoint_dir_save_interval_seconds", "Median time between the most recent saves; absent with fewer than two complete checkpoints", targetLabels),
+		maxBytes:       desc("checkpoint_dir_max_bytes", "The target's max_bytes: the disk usage its checkpoints are pruned down to; absent when not configured", targetLabels),
 		savesUntilFull: desc("checkpoint_dir_saves_until_full", "How many more checkpoints of the newest one's size fit in the filesystem's available space", targetLabels),
 		fsAvail:        desc("checkpoint_filesystem_avail_bytes", "Filesystem space available to unprivileged users (f_bavail*f_frsize)", fsLabels),
 		fsSize:         desc("checkpoint_filesystem_size_bytes", "Filesystem size (f_blocks*f_frsize)", fsLabels),
@@ -76,7 +77,7 @@ func New(src Snapshots) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.up, c.info, c.checkpoints, c.incomplete, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
-		c.oldestStep, c.saveInterval, c.savesUntilFull, c.fsAvail, c.fsSize, c.fsFiles, c.fsFilesFree,
+		c.oldestStep, c.saveInterval, c.savesUntilFull, c.maxBytes, c.fsAvail, c.fsSize, c.fsFiles, c.fsFilesFree,
 		c.fsReadonly, c.scanDuration, c.scanTime, c.scanErrors,
 	} {
 		ch <- d
@@ -134,6 +135,9 @@ func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot
 		up = 1
 	}
 	gauge(c.up, up)
+	if s.Target.MaxBytes > 0 {
+		gauge(c.maxBytes, float64(s.Target.MaxBytes))
+	}
 	gauge(c.scanDuration, s.Duration.Seconds())
 	gauge(c.scanTime, float64(s.Time.UnixNano())/1e9)
 	emit(prometheus.MustNewConstMetric(c.scanErrors, prometheus.CounterValue, float64(s.ErrorsTotal), name))

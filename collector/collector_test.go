@@ -28,7 +28,7 @@ func TestGoldenExposition(t *testing.T) {
 	t0 := time.Unix(1_732_000_000, 0)
 	fs := &checkpoint.FSStats{Mountpoint: "/data", Device: "/dev/sdb1", FSType: "xfs", SizeBytes: 1000 << 20, AvailBytes: 300 << 20, Files: 1000, FilesFree: 900}
 	ok := &checkpoint.Snapshot{
-		Target: checkpoint.Target{Name: "caocrvfy", Path: "/data/caocrvfy/models"},
+		Target: checkpoint.Target{Name: "caocrvfy", Path: "/data/caocrvfy/models", MaxBytes: 2 << 40},
 		Layout: "keras", Series: "checkpoint_step_{step}.keras",
 		Checkpoints: []checkpoint.Checkpoint{
 			{Name: "checkpoint_step_100.keras", Step: 100, Bytes: 84 << 20, ModTime: t0},

@@ -128,8 +128,12 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		res.Result, res.Error = ResultError, err.Error()
 		return res, fmt.Errorf("measure before prune: %w", err)
 	}
+	// covered counts the planned bytes that are gone, deleted here or by
+	// another pruner: the plan's max_bytes part is met once it reaches
+	// OverBytes, never earlier (the watermark part may be met sooner).
+	var covered uint64
 	goalMet := func() bool {
-		if plan.Free.IsZero() || plan.Goal.Kind != GoalWatermark {
+		if plan.Free.IsZero() || plan.Goal.Kind != GoalWatermark || covered < plan.OverBytes {
 			return false
 		}
 		fs, err := x.statfs(t.Path)
@@ -152,6 +156,9 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		if why := recheck(dirfd, c); why != "" {
 			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "why", why)
 			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: why})
+			if why == whyGone {
+				covered += uint64(max(c.Bytes, 0))
+			}
 			continue
 		}
 		if x.beforeRemove != nil {
@@ -159,6 +166,12 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		}
 		left, err := removeCheckpoint(dirfd, t.Path, c)
 		res.TrashLeft = append(res.TrashLeft, left...)
+		if errors.Is(err, errGone) {
+			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "why", whyGone)
+			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: whyGone})
+			covered += uint64(max(c.Bytes, 0))
+			continue
+		}
 		if err != nil {
 			level.Error(logger).Log("msg", "deleting checkpoint failed", "name", c.Name, "step", c.Step, "trash_left", strings.Join(left, ","), "err", err)
 			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: err.Error()})
@@ -167,6 +180,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			}
 			continue
 		}
+		covered += uint64(max(c.Bytes, 0))
 		level.Info(logger).Log("msg", "deleted checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
 		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
 	}
@@ -199,7 +213,7 @@ func recheck(dirfd int, c checkpoint.Checkpoint) string {
 		var st unix.Stat_t
 		if err := unix.Fstatat(dirfd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, unix.ENOENT) {
-				return "gone since the scan (deleted by someone else)"
+				return whyGone
 			}
 			return "cannot check: " + err.Error()
 		}
@@ -219,14 +233,28 @@ func recheck(dirfd int, c checkpoint.Checkpoint) string {
 // directory (atomic, needs no space), index files first so a TensorFlow
 // checkpoint stops looking valid at once, then removes the trash without
 // following symlinks. It returns the trash it could not remove.
+// whyGone is why a planned checkpoint that is no longer there is skipped.
+const whyGone = "gone since the scan (deleted by someone else)"
+
+// errGone: the checkpoint vanished between the re-check and the rename.
+var errGone = errors.New(whyGone)
+
 func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) ([]string, error) {
 	entries := append([]checkpoint.Entry(nil), c.Entries...)
 	sort.SliceStable(entries, func(i, j int) bool {
 		return strings.HasSuffix(entries[i].Name, ".index") && !strings.HasSuffix(entries[j].Name, ".index")
 	})
 	trash := make([]string, 0, len(entries))
-	for _, e := range entries {
+	for i, e := range entries {
 		name, err := renameToTrash(dirfd, e.Name)
+		if errors.Is(err, unix.ENOENT) {
+			// Another pruner (on a node the lock does not reach) renamed
+			// it first: the checkpoint is being deleted once, by it.
+			if i == 0 {
+				return nil, errGone
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

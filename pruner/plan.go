@@ -34,9 +34,6 @@ type Policy struct {
 	Offloaded func(checkpoint.Checkpoint) bool `json:"-"`
 	// Lock says how a prune keeps other pruners of the directory out.
 	Lock LockMode
-	// MaxBytes caps the disk usage of the target's checkpoints: a prune
-	// deletes oldest first while they exceed it (0: no cap).
-	MaxBytes uint64
 }
 
 // GoalKind says what a prune tries to reach.
@@ -45,8 +42,9 @@ type GoalKind int
 const (
 	// GoalCount keeps only the newest N checkpoints, as cleanup scripts do.
 	GoalCount GoalKind = iota + 1
-	// GoalWatermark deletes oldest first until the low watermark holds and the
-	// free space covers the headroom.
+	// GoalWatermark deletes oldest first until the low watermark holds, the
+	// free space covers the headroom and the target's checkpoints take no
+	// more than its max_bytes (checkpoint.Target.MaxBytes).
 	GoalWatermark
 )
 
@@ -79,6 +77,9 @@ type Plan struct {
 	// hold; DeleteBytes is the disk usage of Delete.
 	NeedBytes   uint64
 	DeleteBytes uint64
+	// OverBytes is by how much the target's checkpoints exceed its
+	// max_bytes (GoalWatermark; 0 when under or unset).
+	OverBytes uint64
 	// Noop: the goal already holds, nothing to do.
 	Noop bool
 	// Free is the free-space goal that Execute checks as it goes (zero: none).
@@ -190,6 +191,9 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 	if s.FS != nil && !free.IsZero() {
 		plan.NeedBytes = need(*s.FS, free, goal.Headroom)
 	}
+	if limit := s.Target.MaxBytes; limit > 0 && goal.Kind == GoalWatermark && uint64(s.Bytes()) > limit {
+		plan.OverBytes = uint64(s.Bytes()) - limit
+	}
 	minAge := s.Target.MinAge
 	ranks := newestRanks(s.Checkpoints, func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= minAge })
 	kept := make([]string, len(s.Checkpoints))
@@ -201,7 +205,7 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 		kept[i] = keepReason(c, r, keepLast, minAge, p, now)
 	}
 
-	if goal.Kind == GoalWatermark && plan.NeedBytes == 0 {
+	if goal.Kind == GoalWatermark && plan.NeedBytes == 0 && plan.OverBytes == 0 {
 		plan.Noop = true
 	}
 	var freed uint64
@@ -213,6 +217,8 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 				reason = fmt.Sprintf("older than the newest %d", keepLast)
 			case freed < plan.NeedBytes:
 				reason = "oldest, to free space"
+			case freed < plan.OverBytes:
+				reason = "oldest, over max_bytes"
 			}
 			if reason != "" {
 				plan.Delete = append(plan.Delete, Item{Checkpoint: c, Reason: reason})
@@ -227,9 +233,9 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 	if goal.Kind == GoalCount && len(plan.Delete) == 0 && plan.NeedBytes == 0 {
 		plan.Noop = true
 	}
-	if freed < plan.NeedBytes {
+	if need := max(plan.NeedBytes, plan.OverBytes); freed < need {
 		plan.Insufficient = true
-		plan.ShortBytes = plan.NeedBytes - freed
+		plan.ShortBytes = need - freed
 	}
 	return plan
 }

@@ -33,6 +33,12 @@ func snapOf(n int, availMiB uint64, mod func(cs []checkpoint.Checkpoint)) *check
 	}
 }
 
+// withMaxBytes sets the snapshot's target's max_bytes in MiB.
+func withMaxBytes(s *checkpoint.Snapshot, mib uint64) *checkpoint.Snapshot {
+	s.Target.MaxBytes = mib << 20
+	return s
+}
+
 // withMinAge sets the snapshot's target's min_age.
 func withMinAge(s *checkpoint.Snapshot, d time.Duration) *checkpoint.Snapshot {
 	s.Target.MinAge = d
@@ -85,6 +91,13 @@ func TestMakePlan(t *testing.T) {
 		{"offload: nothing confirmed", snapOf(10, 275, nil), with(func(p *Policy) { p.Offloaded = func(checkpoint.Checkpoint) bool { return false } }), water, []int64{}, true, false},
 		{"headroom asks for more", snapOf(10, 275, nil), base, Goal{Kind: GoalWatermark, Headroom: 345 << 20}, []int64{100, 200, 300, 400, 500, 600, 700}, false, false},
 		{"free override", snapOf(10, 275, nil), base, Goal{Kind: GoalWatermark, Free: checkpoint.MustWatermark("300MiB")}, []int64{100, 200, 300}, false, false},
+		// max_bytes: ten 10 MiB checkpoints (100 MiB), plenty of free space.
+		{"max_bytes holds: noop", withMaxBytes(snapOf(10, 500, nil), 100), base, water, []int64{}, false, true},
+		{"max_bytes deletes oldest until under", withMaxBytes(snapOf(10, 500, nil), 75), base, water, []int64{100, 200, 300}, false, false},
+		{"max_bytes and watermark: the larger need wins", withMaxBytes(snapOf(10, 285, nil), 75), base, water, []int64{100, 200, 300}, false, false},
+		{"watermark needs more than max_bytes", withMaxBytes(snapOf(10, 255, nil), 95), base, water, []int64{100, 200, 300, 400, 500}, false, false},
+		{"max_bytes below keep_last: insufficient", withMaxBytes(snapOf(5, 500, nil), 15), base, water, []int64{100, 200}, true, false},
+		{"max_bytes ignored by the count goal", withMaxBytes(snapOf(6, 500, nil), 15), base, count(4), []int64{100, 200}, false, false},
 		{"count with unreachable free target", snapOf(4, 100, nil), base, Goal{Kind: GoalCount, Keep: 3, Free: checkpoint.MustWatermark("50%")}, []int64{100}, true, false},
 	}
 	for _, tt := range tests {

@@ -324,15 +324,23 @@ func (s *Service) fly(key string, f *Flight) {
 }
 
 // Guard is the autonomous guard, run after every background scan: a target
-// whose filesystem is at or past its high watermark is pruned towards its low
-// watermark without waiting for an alert.
+// whose filesystem is at or past its high watermark, or whose checkpoints
+// take more than its max_bytes, is pruned without waiting for an alert.
 func (s *Service) Guard(_ context.Context, snap *checkpoint.Snapshot) {
 	t, ok := s.target(snap.Target.Name)
 	p := t.Policy
-	if !ok || !snap.Up() || snap.FS == nil || snap.FS.ReadOnly || !p.High.Reached(*snap.FS) {
+	if !ok || !snap.Up() || snap.FS == nil || snap.FS.ReadOnly {
 		return
 	}
-	level.Info(s.logger).Log("msg", "high watermark reached, pruning without an alert", "target", snap.Target.Name,
-		"used_ratio", snap.FS.UsedRatio(), "high_watermark", p.High)
+	switch {
+	case p.High.Reached(*snap.FS):
+		level.Info(s.logger).Log("msg", "high watermark reached, pruning without an alert", "target", snap.Target.Name,
+			"used_ratio", snap.FS.UsedRatio(), "high_watermark", p.High)
+	case snap.Target.MaxBytes > 0 && uint64(snap.Bytes()) > snap.Target.MaxBytes:
+		level.Info(s.logger).Log("msg", "checkpoints over max_bytes, pruning without an alert", "target", snap.Target.Name,
+			"bytes", snap.Bytes(), "max_bytes", snap.Target.MaxBytes)
+	default:
+		return
+	}
 	s.Trigger(TriggerAutonomous, snap.Target.Name)
 }

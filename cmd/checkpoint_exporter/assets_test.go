@@ -44,7 +44,12 @@ func ruleExprs(t *testing.T, path string) []string {
 // exposes.
 func TestRulesAndDashboardUseExportedMetrics(t *testing.T) {
 	dir := seedTree(t)
-	base, _ := serve(t, "--checkpoint.dir="+dir)
+	cfg := filepath.Join(t.TempDir(), "c.yml")
+	// max_bytes set, so that its metric is exposed too.
+	if err := os.WriteFile(cfg, []byte("targets:\n  - name: models\n    path: "+dir+"\n    max_bytes: 1TiB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := serve(t, "--config.file="+cfg)
 	body := scrapeUntil(t, base+"/metrics", `checkpoint_dir_saves_until_full{target="models"}`)
 	exposed := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(body, -1) {

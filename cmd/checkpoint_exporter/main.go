@@ -217,6 +217,7 @@ func targetOf(t *config.Target) pruner.Target {
 			Pattern:  t.Pattern,
 			MinAge:   time.Duration(t.MinAge),
 			HostPath: t.HostPath,
+			MaxBytes: uint64(t.MaxBytes),
 		},
 		Policy: pruner.Policy{
 			KeepLast:   t.KeepLast,
@@ -228,7 +229,6 @@ func targetOf(t *config.Target) pruner.Target {
 			Headroom:   time.Duration(t.Prune.Headroom),
 			Execute:    t.Prune.Execute,
 			Lock:       pruner.LockMode(t.Prune.Lock),
-			MaxBytes:   uint64(t.MaxBytes),
 		},
 	}
 }

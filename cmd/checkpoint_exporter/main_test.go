@@ -377,6 +377,10 @@ func TestPlanFromFlags(t *testing.T) {
 		{[]string{"--save-every=100", "--steps=25000", "--size=84MB"}, "250 files", "21.0 GB"},
 		{[]string{"--save-every=500", "--keep=3"}, "3 files", "252.0 MB"},
 		{[]string{"--save-every=1000", "--keep=2"}, "2 files", "168.0 MB"},
+		// max_bytes caps the count: 1 GB holds 11 checkpoints of 84 MB.
+		{[]string{"--save-every=100", "--max-bytes=1GB"}, "11 files", "924.0 MB"},
+		{[]string{"--save-every=100", "--keep=5", "--max-bytes=1GB"}, "5 files", "420.0 MB"},
+		{[]string{"--save-every=100", "--max-bytes=10MB"}, "1 files", "84.0 MB"},
 	}
 	for _, tt := range tests {
 		out, _, code := runCLI(t, append([]string{"plan"}, tt.args...)...)

@@ -25,6 +25,7 @@ type planCmd struct {
 	steps     int64
 	keep      int64
 	size      string
+	maxBytes  string
 	target    string
 }
 
@@ -35,6 +36,7 @@ func addPlan(app *kingpin.Application, c *common) *planCmd {
 	p.cmd.Flag("steps", "Training steps in the run (default 25000, the operator guide's run).").Int64Var(&p.steps)
 	p.cmd.Flag("keep", "Checkpoints kept (0: all of them).").Int64Var(&p.keep)
 	p.cmd.Flag("size", "Size of one checkpoint, e.g. 84MB (default: the target's newest checkpoint, else 84MB).").StringVar(&p.size)
+	p.cmd.Flag("max-bytes", "Cap on the checkpoints' disk usage, e.g. 2TiB, as a target's max_bytes (default: the target's).").StringVar(&p.maxBytes)
 	p.cmd.Flag("target", "Only this target (live projection).").StringVar(&p.target)
 	return p
 }
@@ -43,16 +45,26 @@ func addPlan(app *kingpin.Application, c *common) *planCmd {
 type Projection struct {
 	Files int64
 	Bytes uint64
+	// CappedBy says which limit set Files: "keep", "max_bytes" or "".
+	CappedBy string
 }
 
 // Project computes how many checkpoints a run of steps saving every saveEvery
-// steps leaves behind when keeping keep of them (0: all), and their size.
-func Project(saveEvery, steps, keep int64, size uint64) Projection {
-	files := steps / saveEvery
-	if keep > 0 && keep < files {
-		files = keep
+// steps leaves behind when keeping keep of them (0: all) within maxBytes (0:
+// no cap), and their size. The newest checkpoint always stays, even alone
+// over maxBytes, as the pruner keeps it.
+func Project(saveEvery, steps, keep int64, size, maxBytes uint64) Projection {
+	pr := Projection{Files: steps / saveEvery}
+	if keep > 0 && keep < pr.Files {
+		pr.Files, pr.CappedBy = keep, "keep"
 	}
-	return Projection{Files: files, Bytes: uint64(files) * size}
+	if maxBytes > 0 && size > 0 {
+		if fit := max(int64(maxBytes/size), 1); fit < pr.Files {
+			pr.Files, pr.CappedBy = fit, "max_bytes"
+		}
+	}
+	pr.Bytes = uint64(pr.Files) * size
+	return pr
 }
 
 func (p *planCmd) run(ctx context.Context) int {
@@ -83,17 +95,43 @@ func (p *planCmd) fromFlags() int {
 		fmt.Fprintf(p.stderr, "--size: %v\n", err)
 		return exitUsage
 	}
-	pr := Project(p.saveEvery, steps, p.keep, size)
+	maxBytes, err := p.maxBytesFlag()
+	if err != nil {
+		fmt.Fprintln(p.stderr, err)
+		return exitUsage
+	}
+	pr := Project(p.saveEvery, steps, p.keep, size, maxBytes)
 	keep := "all"
 	if p.keep > 0 {
 		keep = fmt.Sprintf("the newest %d", p.keep)
 	}
+	if maxBytes > 0 {
+		keep += " within max_bytes " + formatBytes(int64(maxBytes))
+	}
 	fmt.Fprintf(p.stdout, "saving every %d steps for %d steps, %s each, keeping %s:\n", p.saveEvery, steps, formatSI(size), keep)
 	fmt.Fprintf(p.stdout, "  %d files, %s (%s)\n", pr.Files, formatSI(pr.Bytes), formatBytes(int64(pr.Bytes)))
+	switch {
+	case pr.CappedBy == "max_bytes" && maxBytes < size:
+		fmt.Fprintln(p.stdout, "  max_bytes is smaller than one checkpoint: only the newest is kept, and it alone is over max_bytes")
+	case pr.CappedBy == "max_bytes":
+		fmt.Fprintf(p.stdout, "  max_bytes is the limit: it holds %d checkpoints of this size\n", pr.Files)
+	}
 	for _, n := range notes {
 		fmt.Fprintf(p.stdout, "  (%s)\n", n)
 	}
 	return exitOK
+}
+
+// maxBytesFlag parses --max-bytes (0 when not given).
+func (p *planCmd) maxBytesFlag() (uint64, error) {
+	if p.maxBytes == "" {
+		return 0, nil
+	}
+	n, err := checkpoint.ParseBytes(p.maxBytes)
+	if err != nil {
+		return 0, fmt.Errorf("--max-bytes: %w", err)
+	}
+	return n, nil
 }
 
 func (p *planCmd) live(ctx context.Context) int {
@@ -155,5 +193,32 @@ func (p *planCmd) liveOne(snap *checkpoint.Snapshot, pol pruner.Policy) error {
 		room = 0
 	}
 	fmt.Fprintf(out, "  the largest keep_last that stays under the high watermark %s is %d\n", pol.High, room/int64(size))
+	return p.liveMaxBytes(snap, pol, size)
+}
+
+// liveMaxBytes projects the target's max_bytes (or --max-bytes).
+func (p *planCmd) liveMaxBytes(snap *checkpoint.Snapshot, pol pruner.Policy, size uint64) error {
+	limit := snap.Target.MaxBytes
+	if p.maxBytes != "" {
+		n, err := p.maxBytesFlag()
+		if err != nil {
+			return err
+		}
+		limit = n
+	}
+	if limit == 0 {
+		fmt.Fprintln(p.stdout, "  no max_bytes")
+		return nil
+	}
+	used := uint64(snap.Bytes())
+	fmt.Fprintf(p.stdout, "  max_bytes %s: the checkpoints use %.1f%% of it and it holds %d checkpoints of the newest's size\n",
+		formatBytes(int64(limit)), 100*float64(used)/float64(limit), limit/size)
+	if used > limit {
+		fmt.Fprintf(p.stdout, "  over max_bytes by %s: the next prune deletes the oldest prunable checkpoints\n", formatBytes(int64(used-limit)))
+	}
+	if need := uint64(pol.KeepLast) * size; need > limit {
+		fmt.Fprintf(p.stdout, "  keep_last %d needs about %s, more than max_bytes: those are kept and usage stays over it\n",
+			pol.KeepLast, formatBytes(int64(need)))
+	}
 	return nil
 }
