@@ -161,13 +161,6 @@ func (w *Webhook) matcher() Matcher {
 }
 
 func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Message) {
-	if w.opts.Guard != nil {
-		if err := w.opts.Guard(); err != nil {
-			level.Error(w.logger).Log("msg", "webhook refuses to prune", "err", err)
-			w.reply(rw, http.StatusServiceUnavailable, Response{Status: "error", Error: err.Error()})
-			return
-		}
-	}
 	matches := w.matcher().Match(msg)
 	seen := map[string]bool{}
 	var targets []string
@@ -182,6 +175,13 @@ func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Messa
 		}
 	}
 	sort.Strings(targets)
+	if len(targets) > 0 && w.opts.Guard != nil {
+		if err := w.opts.Guard(); err != nil {
+			level.Error(w.logger).Log("msg", "webhook refuses to prune", "err", err)
+			w.reply(rw, http.StatusServiceUnavailable, Response{Status: "error", Error: err.Error(), Alerts: matches})
+			return
+		}
+	}
 	flights := map[string]*Flight{}
 	if len(targets) > 0 {
 		flights = w.pruning.Trigger(TriggerWebhook, targets...)

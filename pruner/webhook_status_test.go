@@ -59,5 +59,9 @@ func TestWebhookStatusCodes(t *testing.T) {
 		if got, _ := filepath.Glob(filepath.Join(dir, "*.keras")); len(got) != 5 {
 			t.Errorf("%d of 5 checkpoints left after a refused request", len(got))
 		}
+		// A notification that would prune nothing is not refused.
+		if code, r := post(t, srv.URL, alertBody("resolved", map[string]string{"target": "train"}), nil); code != http.StatusOK {
+			t.Errorf("resolved alert while the guard refuses: %d %+v", code, r)
+		}
 	})
 }
