@@ -99,6 +99,11 @@ func TestMakePlan(t *testing.T) {
 		{"max_bytes below keep_last: insufficient", withMaxBytes(snapOf(5, 500, nil), 15), base, water, []int64{100, 200}, true, false},
 		{"max_bytes ignored by the count goal", withMaxBytes(snapOf(6, 500, nil), 15), base, count(4), []int64{100, 200}, false, false},
 		{"count with unreachable free target", snapOf(4, 100, nil), base, Goal{Kind: GoalCount, Keep: 3, Free: checkpoint.MustWatermark("50%")}, []int64{100}, true, false},
+		// A run resumed from step 300 wrote 350 and 450 after 400..800: the
+		// newest N by step and the N most recently written are kept.
+		{"resumed run keeps its new saves (count)", resumed(), base, count(2), []int64{100, 200, 300, 400, 500, 600}, false, false},
+		{"resumed run keeps its new saves (watermark)", resumed(), base, Goal{Kind: GoalWatermark, Free: checkpoint.MustWatermark("600MiB")}, []int64{100, 200, 300, 400, 500}, true, false},
+		{"uncertain never planned", snapOf(5, 500, func(cs []checkpoint.Checkpoint) { cs[0].Uncertain = "two numbers" }), base, count(1), []int64{200, 300, 400}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +132,23 @@ func TestMakePlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resumed is a run that saved 100..800 (10 MiB each, 500 MiB available of
+// 1000), was resumed from 300 and then saved 350 and 450: these two are the
+// most recently written, 800 and 700 the newest by step.
+func resumed() *checkpoint.Snapshot {
+	s := snapOf(8, 500, func(cs []checkpoint.Checkpoint) {
+		for i := range cs {
+			cs[i].ModTime = now.Add(-time.Hour + time.Duration(i)*time.Minute)
+		}
+	})
+	cs := append([]checkpoint.Checkpoint{}, s.Checkpoints[:3]...)
+	cs = append(cs,
+		checkpoint.Checkpoint{Name: "checkpoint-350", Step: 350, Bytes: 10 << 20, ModTime: now.Add(-20 * time.Minute)},
+		checkpoint.Checkpoint{Name: "checkpoint-450", Step: 450, Bytes: 10 << 20, ModTime: now.Add(-10 * time.Minute)})
+	s.Checkpoints = append(cs, s.Checkpoints[3:]...)
+	return s
 }
 
 func TestKeepReasons(t *testing.T) {

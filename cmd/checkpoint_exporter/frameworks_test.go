@@ -66,3 +66,39 @@ func TestPruneKeepsWhatFrameworksKeep(t *testing.T) {
 		})
 	}
 }
+
+// A reading auto is not sure of is counted, kept and explained: scan says
+// why and which pattern: settles it, and prune never lists it.
+func TestScanExplainsUncertainReadings(t *testing.T) {
+	f, err := fixture.Load(fixture.Dir() + "/ambiguous.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := f.Build(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runCLI(t, "scan", "--checkpoint.dir="+dir)
+	if code != 0 {
+		t.Fatalf("scan: %d %s", code, stderr)
+	}
+	for _, want := range []string{"layout torch", "evidence: 5 entries named model_{n}_{step}.pt", "keep: uncertain",
+		"uncertain (kept, never pruned): step not certain", `pattern: "model_*_{step}.pt"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scan output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "prunable") {
+		t.Errorf("an uncertain checkpoint is prunable:\n%s", out)
+	}
+	out, _, _ = runCLI(t, "prune", "--checkpoint.dir="+dir, "--keep=1")
+	if strings.Contains(out, "\ndelete ") {
+		t.Errorf("prune lists an uncertain checkpoint:\n%s", out)
+	}
+	// The JSON output carries the reason too.
+	out, _, _ = runCLI(t, "scan", "--checkpoint.dir="+dir, "--output=json")
+	var reports []scanReport
+	if err := json.Unmarshal([]byte(out), &reports); err != nil || reports[0].Checkpoints[0].Uncertain == "" {
+		t.Fatalf("json: %v %+v", err, reports)
+	}
+}
