@@ -171,6 +171,23 @@ func rows() []row {
 				description: "Alerts received on the webhook by status and what came of them (pruned, dry_run, noop, ignored).",
 				targets:     []target{{`sum by (status, outcome) (rate(checkpoint_webhook_alerts_total{instance=~"$instance"}[$__rate_interval]))`, "{{status}} {{outcome}}"}}},
 		}},
+		{"Offload", []panel{
+			{title: "Waiting for offload", kind: "timeseries", unit: "none", w: 6, h: 8, min: f(0), decimals: i(0),
+				description: "Settled checkpoints not yet confirmed offloaded. Only offloaded ones are pruned: a count that keeps growing means offloading falls behind the saves.",
+				targets:     []target{{query("checkpoint_offload_pending{}"), "{{target}}"}}},
+			{title: "Offload runs", kind: "timeseries", unit: "none", w: 6, h: 8, min: f(0),
+				description: "Offloads by result (ok, failed, timeout, killed, changed, error); the log says why each failed.",
+				targets:     []target{{query("sum by (target, result) (increase(checkpoint_offload_runs_total{}[$__rate_interval]))"), "{{target}} {{result}}"}}},
+			{title: "Offload throughput", kind: "timeseries", unit: "Bps", w: 6, h: 8, min: f(0),
+				description: "Disk usage of the checkpoints offloaded, per second, against the rate the training job writes them.",
+				targets: []target{
+					{query("sum by (target) (rate(checkpoint_offload_bytes_total{}[$__rate_interval]))"), "{{target}} offloaded"},
+					{query("checkpoint_dir_latest_bytes{} / checkpoint_dir_save_interval_seconds{}"), "{{target}} written"},
+				}},
+			{title: "Offload duration (p90)", kind: "timeseries", unit: "s", w: 6, h: 8, min: f(0),
+				description: "90th percentile of the time one checkpoint's offload takes; compare with the save interval.",
+				targets:     []target{{query("histogram_quantile(0.9, sum by (target, le) (rate(checkpoint_offload_duration_seconds_bucket{}[$__rate_interval])))"), "{{target}}"}}},
+		}},
 		{"Exporter", []panel{
 			{title: "Scan duration", kind: "timeseries", unit: "s", w: 12, h: 7, min: f(0),
 				description: "Duration of the last background scan of each target. Scrapes never wait for scans.",

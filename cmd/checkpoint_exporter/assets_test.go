@@ -45,14 +45,15 @@ func ruleExprs(t *testing.T, path string) []string {
 func TestRulesAndDashboardUseExportedMetrics(t *testing.T) {
 	dir := seedTree(t)
 	cfg := filepath.Join(t.TempDir(), "c.yml")
-	// max_bytes set, so that its metric is exposed too.
-	if err := os.WriteFile(cfg, []byte("targets:\n  - name: models\n    path: "+dir+"\n    max_bytes: 1TiB\n"), 0o644); err != nil {
+	// max_bytes and offload set, so that their metrics are exposed too.
+	if err := os.WriteFile(cfg, []byte("targets:\n  - name: models\n    path: "+dir+"\n    max_bytes: 1TiB\n    offload: {require_marker: .synced}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	base, _ := serve(t, "--config.file="+cfg)
 	body := scrapeUntil(t, base+"/metrics", `checkpoint_dir_saves_until_full{target="models"}`)
 	exposed := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(body, -1) {
+	// Names of families and of samples (a histogram's _bucket, _sum, _count).
+	for _, m := range regexp.MustCompile(`(?m)^(?:# TYPE )?(checkpoint_[a-z_]+)[ {]`).FindAllStringSubmatch(body, -1) {
 		exposed[m[1]] = true
 	}
 	root := filepath.Join("..", "..")
