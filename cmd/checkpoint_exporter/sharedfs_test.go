@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,4 +361,136 @@ targets:
 	if !strings.Contains(logs.String(), "over max_bytes") {
 		t.Errorf("no log line says why:\n%s", logs.String())
 	}
+}
+
+// kerasTree writes n Keras checkpoints of size bytes, a minute apart, an
+// hour ago.
+func kerasTree(t *testing.T, dir string, n, size int) {
+	t.Helper()
+	base := time.Now().Add(-time.Hour)
+	for i := 1; i <= n; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", i*100))
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := base.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(p, mt, mt)
+	}
+}
+
+// Three exporters on one shared directory, all receiving the same alert
+// again and again, and a prune --execute at the same time: together they
+// delete exactly what one pruner deletes, keep_last holds at every moment,
+// and none of them counts an error.
+func TestThreeExportersOneDirectory(t *testing.T) {
+	root := t.TempDir()
+	ref, shared := filepath.Join(root, "ref"), filepath.Join(root, "shared")
+	testenv.MountTmpfs(t, ref, "64m")
+	testenv.MountTmpfs(t, shared, "64m")
+	const n, keepLast = 20, 3
+	for _, d := range []string{ref, shared} {
+		kerasTree(t, d, n, 2<<20) // 40 MiB of 64: a prune to 39 MiB free deletes about 8
+	}
+	config := func(dir string) string {
+		cfg := filepath.Join(root, filepath.Base(dir)+".yml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`scan_interval: 100ms
+targets:
+  - name: shared
+    path: %s
+    keep_last: %d
+    prune: {execute: true, high_watermark: 30MiB, low_watermark: 39MiB, headroom: 0s}
+`, dir, keepLast)), 0o644)
+		return cfg
+	}
+	pruneCmd := func(cfg string) *exec.Cmd {
+		return exec.Command(binary, "prune", "--config.file="+cfg, "--free-target=39MiB", "--execute")
+	}
+	if out, err := pruneCmd(config(ref)).CombinedOutput(); err != nil {
+		t.Fatalf("reference prune: %v\n%s", err, out)
+	}
+	want := n - len(checkpointsIn(t, ref))
+	if want <= 0 || want >= n-keepLast {
+		t.Fatalf("reference prune deleted %d: the test needs a goal it reaches before keep_last", want)
+	}
+
+	cfg := config(shared)
+	var bases []string
+	for range 3 {
+		base, _ := serve(t, "--config.file="+cfg, "--webhook.allow-unauthenticated")
+		scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="shared"} 1`)
+		bases = append(bases, base)
+	}
+	newest := []string{"checkpoint_step_1800.keras", "checkpoint_step_1900.keras", "checkpoint_step_2000.keras"}
+	stop := make(chan struct{})
+	violations := make(chan string, 1)
+	sampled := make(chan int)
+	go func() {
+		samples := 0
+		defer func() { sampled <- samples }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, name := range newest {
+				if _, err := os.Lstat(filepath.Join(shared, name)); err != nil {
+					select {
+					case violations <- fmt.Sprintf("sample %d: %s: %v", samples, name, err):
+					default:
+					}
+				}
+			}
+			samples++
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	client := &http.Client{Timeout: 60 * time.Second}
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if out, err := pruneCmd(cfg).CombinedOutput(); err != nil {
+			errs <- fmt.Errorf("concurrent prune --execute: %v\n%s", err, out)
+		}
+	}()
+	for range 5 { // Alertmanager repeats the notification to every exporter
+		for _, base := range bases {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, res, err := sendAlert(base, client, "shared")
+				if err != nil || code >= 500 || res["shared"] == "error" {
+					errs <- fmt.Errorf("webhook %s: code %d %v %v", base, code, res, err)
+				}
+			}()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	close(stop)
+	samples := <-sampled
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	select {
+	case v := <-violations:
+		t.Errorf("keep_last broken: %s", v)
+	default:
+	}
+	if got := n - len(checkpointsIn(t, shared)); got != want {
+		t.Errorf("three exporters and a prune deleted %d checkpoints together, one pruner deletes %d", got, want)
+	}
+	for _, base := range bases {
+		body := get(t, base+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "checkpoint_prune_runs_total{") && strings.Contains(line, `result="error"`) && !strings.HasSuffix(line, " 0") {
+				t.Errorf("%s: %s", base, line)
+			}
+		}
+	}
+	t.Logf("%d deletions, as one pruner's; keep_last held at %d samples", want, samples)
 }
