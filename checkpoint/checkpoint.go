@@ -19,7 +19,11 @@ type Checkpoint struct {
 	Bytes int64 `json:"bytes"`
 	Files int64 `json:"files"`
 	// ModTime is the newest modification time of anything in the checkpoint.
-	ModTime    time.Time `json:"mtime"`
+	ModTime time.Time `json:"mtime"`
+	// ChangeTime is the newest status change (ctime) of anything in the
+	// checkpoint as of its last walk; unlike mtime it cannot be set back, so
+	// a deleter can tell whether anything changed inside since.
+	ChangeTime time.Time `json:"-"`
 	Incomplete bool      `json:"incomplete,omitempty"`
 	// Pinned says which framework state file pins the checkpoint, if any.
 	Pinned string `json:"pinned,omitempty"`

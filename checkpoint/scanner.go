@@ -287,6 +287,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 			Bytes:      r.use.bytes,
 			Files:      r.use.files,
 			ModTime:    time.Unix(0, r.use.mtime),
+			ChangeTime: time.Unix(0, r.use.ctime),
 			Incomplete: r.found.incomplete,
 			Pinned:     r.found.pinned,
 			Uncertain:  r.found.uncertain,
@@ -450,6 +451,7 @@ func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckp
 		r.use.bytes += u.bytes
 		r.use.files += u.files
 		r.use.mtime = max(r.use.mtime, u.mtime)
+		r.use.ctime = max(r.use.ctime, u.ctime)
 		r.use.errors += u.errors
 	}
 	return r

@@ -16,6 +16,7 @@ type usage struct {
 	bytes  int64
 	files  int64
 	mtime  int64 // newest, nanoseconds
+	ctime  int64 // newest status change, nanoseconds
 	errors uint64
 }
 
@@ -25,6 +26,7 @@ func (u *usage) add(st *unix.Stat_t, counted bool) {
 	}
 	u.files++
 	u.mtime = max(u.mtime, st.Mtim.Nano())
+	u.ctime = max(u.ctime, st.Ctim.Nano())
 }
 
 // sizer measures disk usage the way du -x does: st_blocks*512, every hard

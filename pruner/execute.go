@@ -33,10 +33,12 @@ type Deleted struct {
 	Reason string `json:"reason"`
 }
 
-// Skipped is a planned deletion that did not happen, and why.
+// Skipped is a planned deletion that did not happen, and why: Cause is one
+// of CauseChanged, CauseMountPoint, CauseError; Reason says it in words.
 type Skipped struct {
 	Name   string `json:"name"`
 	Step   int64  `json:"step"`
+	Cause  string `json:"cause"`
 	Reason string `json:"reason"`
 }
 
@@ -153,10 +155,10 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			break
 		}
 		c := it.Checkpoint
-		if why := recheck(dirfd, c); why != "" {
-			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "why", why)
-			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: why})
-			if why == whyGone {
+		if cause, why := recheck(dirfd, c); cause != "" {
+			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "cause", cause, "why", why)
+			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Cause: cause, Reason: why})
+			if cause == CauseGone {
 				covered += uint64(max(c.Bytes, 0))
 			}
 			continue
@@ -167,14 +169,14 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		left, err := removeCheckpoint(dirfd, t.Path, c)
 		res.TrashLeft = append(res.TrashLeft, left...)
 		if errors.Is(err, errGone) {
-			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "why", whyGone)
-			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: whyGone})
+			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "cause", CauseGone, "why", whyGone)
+			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Cause: CauseGone, Reason: whyGone})
 			covered += uint64(max(c.Bytes, 0))
 			continue
 		}
 		if err != nil {
 			level.Error(logger).Log("msg", "deleting checkpoint failed", "name", c.Name, "step", c.Step, "trash_left", strings.Join(left, ","), "err", err)
-			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Reason: err.Error()})
+			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Cause: CauseError, Reason: err.Error()})
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -206,27 +208,28 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	return res, firstErr
 }
 
-// recheck compares every entry of c with what the scan saw. It returns why c
-// must not be deleted, or "".
-func recheck(dirfd int, c checkpoint.Checkpoint) string {
+// recheck compares every entry of c with what the scan saw, then walks c
+// afresh (inspect: nothing changed at any depth, no mount point inside). It
+// returns why c must not be deleted (a Cause* and words), or "".
+func recheck(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 	for _, e := range c.Entries {
 		var st unix.Stat_t
 		if err := unix.Fstatat(dirfd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, unix.ENOENT) {
-				return whyGone
+				return CauseGone, whyGone
 			}
-			return "cannot check: " + err.Error()
+			return CauseError, "cannot check: " + err.Error()
 		}
 		if st.Ino != e.Ino || uint64(st.Dev) != e.Dev {
-			return "replaced since the scan (different inode)"
+			return CauseChanged, "replaced since the scan (different inode)"
 		}
 		// ctime as well: it changes with any write or metadata change and
 		// cannot be set back, and an inode number can be reused at once.
 		if st.Mtim.Nano() != e.Mtime || st.Ctim.Nano() != e.Ctime {
-			return "modified since the scan"
+			return CauseChanged, "modified since the scan"
 		}
 	}
-	return ""
+	return inspect(dirfd, c)
 }
 
 // removeCheckpoint renames every entry of c to a trash name in the same

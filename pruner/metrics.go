@@ -19,6 +19,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	alerts   *prometheus.CounterVec
 	trash    *prometheus.GaugeVec
+	skipped  *prometheus.CounterVec
 }
 
 // Triggers, as in checkpoint_prune_runs_total{trigger}.
@@ -57,6 +58,10 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 			Name: "checkpoint_prune_trash_entries",
 			Help: "Trash entries (checkpoints renamed for deletion) that the last deleting prune or start-up recovery could not remove: they take space until removed by hand.",
 		}, []string{"target"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "checkpoint_prune_skipped_checkpoints_total",
+			Help: "Planned deletions not done, by cause: changed (since the scan, at any depth), gone (deleted by someone else), mount_point (another filesystem inside: left in place), error.",
+		}, []string{"target", "cause"}),
 	}
 	m.SetTargets(targets)
 	for _, code := range []string{"200", "202"} {
@@ -67,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 	}
 	m.alerts.WithLabelValues("resolved", OutcomeIgnored)
 	if reg != nil {
-		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts, m.trash)
+		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts, m.trash, m.skipped)
 	}
 	return m
 }
@@ -84,9 +89,13 @@ func (m *Metrics) SetTargets(targets []string) {
 			m.deleted.DeleteLabelValues(t)
 			m.freed.DeleteLabelValues(t)
 			m.trash.DeleteLabelValues(t)
+			m.skipped.DeletePartialMatch(prometheus.Labels{"target": t})
 		}
 	}
 	for _, t := range targets {
+		for _, c := range []string{CauseChanged, CauseGone, CauseMountPoint, CauseError} {
+			m.skipped.WithLabelValues(t, c)
+		}
 		m.trash.WithLabelValues(t)
 		m.deleted.WithLabelValues(t)
 		m.freed.WithLabelValues(t)
@@ -117,6 +126,9 @@ func (m *Metrics) observe(trigger string, r Result) {
 		return
 	}
 	m.deleted.WithLabelValues(r.Target).Add(float64(len(r.Deleted)))
+	for _, sk := range r.Skipped {
+		m.skipped.WithLabelValues(r.Target, sk.Cause).Inc()
+	}
 	if r.FreedBytes > 0 {
 		m.freed.WithLabelValues(r.Target).Add(float64(r.FreedBytes))
 	}

@@ -13,11 +13,20 @@ import (
 // in it, without following symlinks: entries are unlinked relative to their
 // directory's descriptor, and a symlink is an entry like any file. Every call
 // is blocking-aware (internal/dirfs), so a hung network filesystem stalls
-// only this prune, never the rest of the process.
-func removeTree(dirfd int, name string) error {
+// only this prune, never the rest of the process. A directory on another
+// filesystem or mount than fs (a mount point) is never entered: removal stops
+// there with ErrMountPoint, before deleting anything of that filesystem.
+func removeTree(dirfd int, name string, fs fsID) error {
 	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)
+	}
+	if got, err := fsOf(fd); err != nil || !got.same(fs) {
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", name, err)
+		}
+		return fmt.Errorf("%s: %w", name, ErrMountPoint)
 	}
 	buf := make([]byte, dirfs.BufSize)
 	var firstErr error
@@ -27,7 +36,7 @@ func removeTree(dirfd int, name string) error {
 		seen := 0
 		err := dirfs.ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
 			seen++
-			if err := removeEntry(fd, nameZ, typ); err != nil {
+			if err := removeEntry(fd, nameZ, typ, fs); err != nil {
 				firstErr = err
 				return false
 			}
@@ -54,7 +63,7 @@ func removeTree(dirfd int, name string) error {
 	return nil
 }
 
-func removeEntry(dirfd int, nameZ []byte, typ byte) error {
+func removeEntry(dirfd int, nameZ []byte, typ byte, fs fsID) error {
 	if typ != unix.DT_DIR {
 		err := dirfs.UnlinkAt(dirfd, nameZ, 0)
 		if err == nil || errors.Is(err, unix.ENOENT) {
@@ -64,5 +73,5 @@ func removeEntry(dirfd int, nameZ []byte, typ byte) error {
 			return fmt.Errorf("unlink %s: %w", dirfs.Name(nameZ), err)
 		}
 	}
-	return removeTree(dirfd, string(nameZ[:len(nameZ)-1]))
+	return removeTree(dirfd, string(nameZ[:len(nameZ)-1]), fs)
 }

@@ -72,7 +72,11 @@ func removeTrash(dirfd int, dir, name string) error {
 	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
 		return &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err}
 	}
-	if err := removeTree(dirfd, name); err != nil {
+	fs, err := fsOf(dirfd)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if err := removeTree(dirfd, name, fs); err != nil {
 		return fmt.Errorf("remove %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil

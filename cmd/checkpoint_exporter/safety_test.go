@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
@@ -227,4 +229,151 @@ func alertBody(t *testing.T, base, target string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// hfDeep writes Hugging Face checkpoint-N/ directories (weights,
+// trainer_state.json, sub/opt.bin), saved a minute apart two hours ago.
+func hfDeep(t *testing.T, dir string, steps ...int) {
+	t.Helper()
+	base := time.Now().Add(-2 * time.Hour)
+	for i, s := range steps {
+		c := filepath.Join(dir, fmt.Sprintf("checkpoint-%d", s))
+		if err := os.MkdirAll(filepath.Join(c, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(c, "model.safetensors"), make([]byte, 8192), 0o644)
+		os.WriteFile(filepath.Join(c, "sub", "opt.bin"), make([]byte, 4096), 0o644)
+		os.WriteFile(filepath.Join(c, "trainer_state.json"), []byte(fmt.Sprintf(`{"global_step": %d}`, s)), 0o644)
+		oldTimes(t, c, base.Add(time.Duration(i)*time.Minute))
+	}
+}
+
+// oldTimes sets the mtime of everything below dir (and dir) to mt.
+func oldTimes(t *testing.T, dir string, mt time.Time) {
+	t.Helper()
+	var paths []string
+	filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		paths = append(paths, p)
+		return err
+	})
+	for i := len(paths) - 1; i >= 0; i-- { // children first: a parent's mtime stays
+		os.Chtimes(paths[i], mt, mt)
+	}
+}
+
+// Issue #10 item 1 (invariant 2): removal never crosses into another
+// filesystem. A checkpoint with a tmpfs or a bind mount inside is left in
+// place, whole, with the mounted files; it is logged and counted; the prune
+// goes on with the others.
+func TestPruneNeverCrossesMountPoints(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "needs root to mount")
+	}
+	root := t.TempDir()
+	// Whatever happens (a failing pruner renames the checkpoints), nothing
+	// stays mounted below root.
+	t.Cleanup(func() { unmountBelow(root) })
+	dir := filepath.Join(root, "models")
+	hfDeep(t, dir, 1, 2, 3, 4, 5)
+	// Another disk (a tmpfs) inside checkpoint-1, and a bind mount of a
+	// directory of the same filesystem (same st_dev, another mount) inside
+	// checkpoint-2.
+	scratch := filepath.Join(dir, "checkpoint-1", "scratch")
+	testenv.MountTmpfs(t, scratch, "8m")
+	elsewhere := filepath.Join(root, "elsewhere")
+	os.Mkdir(elsewhere, 0o755)
+	data := filepath.Join(dir, "checkpoint-2", "data")
+	os.Mkdir(data, 0o755)
+	if err := unix.Mount(elsewhere, data, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(data, unix.MNT_DETACH) })
+	var precious []string
+	for i, d := range []string{scratch, elsewhere} {
+		for j := range 5 {
+			p := filepath.Join(d, fmt.Sprintf("file-%d", j))
+			os.WriteFile(p, []byte("on another mount"), 0o644)
+			precious = append(precious, p)
+		}
+		oldTimes(t, d, time.Now().Add(-3*time.Hour+time.Duration(i)*time.Second))
+	}
+	oldTimes(t, filepath.Join(dir, "checkpoint-1"), time.Now().Add(-2*time.Hour))
+	oldTimes(t, filepath.Join(dir, "checkpoint-2"), time.Now().Add(-2*time.Hour+time.Minute))
+
+	out, stderr, code := runCLI(t, "prune", "--checkpoint.dir="+dir, "--keep=1", "--execute")
+	if code != exitOK {
+		t.Errorf("prune exited %d:\n%s\n%s", code, out, stderr)
+	}
+	for _, p := range precious {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("a file on another mount was deleted: %v", err)
+		}
+	}
+	want := []string{"checkpoint-1", "checkpoint-2", "checkpoint-5"}
+	if got := remaining(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("left %v, want %v (mounts left in place, 3 and 4 deleted, 5 kept)", got, want)
+	}
+	for _, n := range []string{"skipped checkpoint-1: checkpoint-1/scratch is a mount point", "skipped checkpoint-2: checkpoint-2/data is a mount point"} {
+		if !strings.Contains(out, n) {
+			t.Errorf("output does not say %q:\n%s", n, out)
+		}
+	}
+	if strings.Count(stderr, "cause=mount_point") != 2 {
+		t.Errorf("log does not give cause=mount_point twice:\n%s", stderr)
+	}
+}
+
+// unmountBelow lazily unmounts every mount below root, deepest first.
+func unmountBelow(root string) {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], root+"/") {
+			points = append(points, f[1])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		unix.Unmount(points[i], unix.MNT_DETACH)
+	}
+}
+
+// Issue #10 item 2 (invariant 5): the webhook's prune reuses the scan cache
+// for settled checkpoints, so a writer appending deep inside an old one
+// (checkpoint-2/sub/opt.bin) is invisible to the plan; the fresh walk before
+// deletion sees it and leaves that checkpoint in place, counted as changed.
+func TestWebhookSkipsCheckpointWrittenDeepInside(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "models")
+	hfDeep(t, dir, 1, 2, 3, 4)
+	token := filepath.Join(root, "token")
+	os.WriteFile(token, []byte("s3cret\n"), 0o600)
+	cfg := filepath.Join(root, "c.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("scan_interval: 100ms\ntargets:\n"+
+		"  - {name: t, path: %s, keep_last: 1, min_age: 1m, prune: {execute: true, high_watermark: 1%%, low_watermark: 0.5%%, headroom: 0s}}\n", dir)), 0o644)
+	base, logs := serve(t, "--config.file="+cfg, "--webhook.token-file="+token)
+	scrapeUntil(t, base+"/metrics", `checkpoint_dir_checkpoints{target="t"} 4`)
+	// Let a background scan cache the settled checkpoints, then append deep
+	// inside one; the top-level entry does not change.
+	time.Sleep(300 * time.Millisecond)
+	f, err := os.OpenFile(filepath.Join(dir, "checkpoint-2", "sub", "opt.bin"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("more optimizer state"))
+	f.Close()
+
+	if code := postAlert(t, base, "s3cret", "t"); code != http.StatusOK && code != http.StatusInternalServerError {
+		t.Fatalf("webhook answered %d; logs:\n%s", code, logs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "checkpoint-2", "sub", "opt.bin")); err != nil {
+		t.Errorf("checkpoint being written deep inside was deleted: %v", err)
+	}
+	want := []string{"checkpoint-2", "checkpoint-4"}
+	if got := remaining(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("left %v, want %v", got, want)
+	}
+	scrapeUntil(t, base+"/metrics", `checkpoint_prune_skipped_checkpoints_total{cause="changed",target="t"} 1`)
 }

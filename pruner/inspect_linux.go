@@ -1,0 +1,177 @@
+package pruner
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+)
+
+// Causes of a planned deletion that did not happen, as in
+// checkpoint_prune_skipped_checkpoints_total{cause}.
+const (
+	// CauseChanged: the checkpoint changed since the scan the plan was made
+	// from (replaced, written to, at any depth).
+	CauseChanged = "changed"
+	// CauseGone: the checkpoint was deleted by someone else meanwhile.
+	CauseGone = "gone"
+	// CauseMountPoint: another filesystem (or a bind mount) is mounted
+	// inside the checkpoint; it is left in place, untouched.
+	CauseMountPoint = "mount_point"
+	// CauseError: the checkpoint could not be checked or deleted.
+	CauseError = "error"
+)
+
+// fsID is the filesystem and mount a removal must stay on: st_dev alone does
+// not tell a bind mount of the same filesystem apart, the mount ID does.
+type fsID struct {
+	dev    uint64
+	mnt    uint64
+	hasMnt bool // the kernel reports mount IDs (statx STATX_MNT_ID, Linux 5.8)
+}
+
+const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_MTIME | unix.STATX_CTIME | unix.STATX_MNT_ID
+
+func statxAt(dirfd int, name string, flags int, stx *unix.Statx_t) error {
+	for {
+		err := unix.Statx(dirfd, name, flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, statxMask, stx)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// fsOf returns the filesystem and mount of the open directory fd.
+func fsOf(fd int) (fsID, error) {
+	var stx unix.Statx_t
+	if err := statxAt(fd, "", unix.AT_EMPTY_PATH, &stx); err != nil {
+		return fsID{}, err
+	}
+	return fsID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id, hasMnt: stx.Mask&unix.STATX_MNT_ID != 0}, nil
+}
+
+// ErrMountPoint stops a removal at a directory of another filesystem or mount.
+var ErrMountPoint = errors.New("mount point: another filesystem is never deleted")
+
+// same reports whether g is the filesystem and mount f.
+func (f fsID) same(g fsID) bool {
+	return f.dev == g.dev && (!f.hasMnt || !g.hasMnt || f.mnt == g.mnt)
+}
+
+// other reports whether stx is on another filesystem or mount than f.
+func (f fsID) other(stx *unix.Statx_t) bool {
+	if unix.Mkdev(stx.Dev_major, stx.Dev_minor) != f.dev {
+		return true
+	}
+	return f.hasMnt && stx.Mask&unix.STATX_MNT_ID != 0 && stx.Mnt_id != f.mnt
+}
+
+// inspection is one fresh walk of a checkpoint about to be deleted.
+type inspection struct {
+	fs    fsID
+	files int64
+	mtime int64
+	ctime int64
+	bufs  [][]byte
+	// mount is the path (inside the checkpoint) of a mount point found.
+	mount string
+}
+
+func (in *inspection) add(stx *unix.Statx_t) {
+	in.files++
+	in.mtime = max(in.mtime, stx.Mtime.Sec*int64(time.Second)+int64(stx.Mtime.Nsec))
+	in.ctime = max(in.ctime, stx.Ctime.Sec*int64(time.Second)+int64(stx.Ctime.Nsec))
+}
+
+// inspect walks checkpoint c afresh through the target directory dirfd, just
+// before it is deleted, and says why it must not be: another filesystem or
+// bind mount anywhere inside (removal would delete that filesystem's files),
+// or anything changed at any depth since the walk the plan was made from
+// (the scan cache reuses a settled checkpoint's walk until the next full
+// rescan, and a writer may be appending deep inside). cause is "" when c may go.
+func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
+	fs, err := fsOf(dirfd)
+	if err != nil {
+		return CauseError, "cannot check the target directory: " + err.Error()
+	}
+	in := &inspection{fs: fs}
+	for _, e := range c.Entries {
+		var stx unix.Statx_t
+		if err := statxAt(dirfd, e.Name, 0, &stx); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return CauseGone, whyGone
+			}
+			return CauseError, "cannot check: " + err.Error()
+		}
+		if fs.other(&stx) {
+			return CauseMountPoint, fmt.Sprintf("%s is a mount point: another filesystem is never deleted", e.Name)
+		}
+		in.add(&stx)
+		if stx.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := in.walk(dirfd, e.Name, e.Name, 0); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					return CauseChanged, "changed inside since the scan (an entry vanished)"
+				}
+				return CauseError, "cannot check inside: " + err.Error()
+			}
+			if in.mount != "" {
+				return CauseMountPoint, fmt.Sprintf("%s is a mount point: another filesystem is never deleted", in.mount)
+			}
+		}
+	}
+	switch {
+	case in.files != c.Files:
+		return CauseChanged, fmt.Sprintf("changed inside since the scan (%d entries, the scan saw %d)", in.files, c.Files)
+	case in.mtime != c.ModTime.UnixNano():
+		return CauseChanged, fmt.Sprintf("written to inside since the scan (newest mtime %s, the scan saw %s)",
+			time.Unix(0, in.mtime).UTC().Format(time.RFC3339Nano), c.ModTime.UTC().Format(time.RFC3339Nano))
+	case !c.ChangeTime.IsZero() && in.ctime != c.ChangeTime.UnixNano():
+		return CauseChanged, fmt.Sprintf("changed inside since the scan (newest ctime %s, the scan saw %s)",
+			time.Unix(0, in.ctime).UTC().Format(time.RFC3339Nano), c.ChangeTime.UTC().Format(time.RFC3339Nano))
+	}
+	return "", ""
+}
+
+// walk adds up the directory name below dirfd (rel is its path inside the
+// checkpoint), stopping at the first mount point (recorded in in.mount).
+func (in *inspection) walk(dirfd int, name, rel string, depth int) error {
+	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
+	if err != nil {
+		return fmt.Errorf("open %s: %w", rel, err)
+	}
+	defer unix.Close(fd)
+	for len(in.bufs) <= depth {
+		in.bufs = append(in.bufs, make([]byte, dirfs.BufSize))
+	}
+	var walkErr error
+	err = dirfs.ReadDirents(fd, in.bufs[depth], func(nameZ []byte, _ byte) bool {
+		child := string(nameZ[:len(nameZ)-1])
+		var stx unix.Statx_t
+		if err := statxAt(fd, child, 0, &stx); err != nil {
+			walkErr = fmt.Errorf("%s: %w", path.Join(rel, child), err)
+			return false
+		}
+		if in.fs.other(&stx) {
+			in.mount = path.Join(rel, child)
+			return false
+		}
+		in.add(&stx)
+		if stx.Mode&unix.S_IFMT == unix.S_IFDIR {
+			walkErr = in.walk(fd, child, path.Join(rel, child), depth+1)
+			return walkErr == nil && in.mount == ""
+		}
+		return true
+	})
+	if walkErr != nil {
+		return walkErr
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rel, err)
+	}
+	return nil
+}
