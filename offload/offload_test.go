@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,6 +289,29 @@ func TestStateFileIsNoCheckpoint(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestConcurrencyBound: however many checkpoints wait, at most Concurrency
+// commands run at once. Each command registers itself in a directory while
+// it runs and records how many it saw there.
+func TestConcurrencyBound(t *testing.T) {
+	steps := []int{100, 200, 300, 400, 500, 600, 700, 800}
+	dir, work := kerasDir(t, steps...), t.TempDir()
+	running := filepath.Join(work, "running")
+	os.Mkdir(running, 0o755)
+	script := `mkdir "$2/$1" && ls "$2" | wc -l >> "$3" && sleep 0.05 && rmdir "$2/$1"`
+	tg := target(dir)
+	o, m, _ := newOffloader(t, tg, Config{Command: []string{"sh", "-c", script, "sh", "{name}", running, filepath.Join(work, "seen")}, Timeout: time.Minute, Concurrency: 3})
+	runUntil(t, o, scan(t, tg), func() bool { return runs(m, ResultOK)+runs(m, ResultFailed) >= len(steps) })
+	if n := runs(m, ResultOK); n != len(steps) {
+		t.Fatalf("%d offloads ok, want %d", n, len(steps))
+	}
+	data, _ := os.ReadFile(filepath.Join(work, "seen"))
+	for _, f := range strings.Fields(string(data)) {
+		if n, err := strconv.Atoi(f); err != nil || n > 3 {
+			t.Errorf("a command saw %s running at once, want at most 3 (all: %q)", f, data)
 		}
 	}
 }
