@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -37,23 +39,110 @@ type Alert struct {
 
 // DecodeMessage parses and checks a webhook body.
 func DecodeMessage(body []byte) (*Message, error) {
-	var m Message
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&m); err != nil {
+	var alerts []Alert
+	m, err := DecodeAlerts(bytes.NewReader(body), func(a Alert) error {
+		alerts = append(alerts, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.Alerts = alerts
+	return m, nil
+}
+
+// DecodeAlerts parses and checks a webhook body from r, handing each alert
+// to each as soon as it is decoded instead of keeping them: a request's
+// memory is bounded by its largest alert, not by how many it carries. The
+// returned message has every field but Alerts. each may stop the decoding by
+// returning an error.
+func DecodeAlerts(r io.Reader, each func(Alert) error) (*Message, error) {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	// Fields other than alerts are small: they are gathered and decoded
+	// with the standard rules at the end.
+	rest := map[string]json.RawMessage{}
+	seenAlerts := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("malformed JSON: %w", err)
+		}
+		key, _ := tok.(string)
+		if !strings.EqualFold(key, "alerts") {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, fmt.Errorf("malformed JSON: %w", err)
+			}
+			rest[key] = raw
+			continue
+		}
+		if seenAlerts {
+			return nil, errors.New("malformed JSON: alerts given twice")
+		}
+		seenAlerts = true
+		if err := decodeAlertList(dec, each); err != nil {
+			return nil, err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed JSON: trailing data after the message")
+	}
+	head, err := json.Marshal(rest)
+	if err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	if dec.More() {
-		return nil, errors.New("malformed JSON: trailing data after the message")
+	var m Message
+	if err := json.Unmarshal(head, &m); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	if m.Version != "4" {
 		return nil, fmt.Errorf("unsupported webhook version %q (want \"4\")", m.Version)
 	}
-	for i, a := range m.Alerts {
+	return &m, nil
+}
+
+// decodeAlertList decodes the value of "alerts": null or an array of alerts.
+func decodeAlertList(dec *json.Decoder, each func(Alert) error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("malformed JSON: alerts is %v, not an array", tok)
+	}
+	for i := 0; dec.More(); i++ {
+		var a Alert
+		if err := dec.Decode(&a); err != nil {
+			return fmt.Errorf("malformed JSON: alerts[%d]: %w", i, err)
+		}
 		if a.Status != "firing" && a.Status != "resolved" {
-			return nil, fmt.Errorf("alerts[%d]: status %q is neither firing nor resolved", i, a.Status)
+			return fmt.Errorf("alerts[%d]: status %q is neither firing nor resolved", i, a.Status)
+		}
+		if err := each(a); err != nil {
+			return err
 		}
 	}
-	return &m, nil
+	return expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("malformed JSON: got %v, want %v", tok, want)
+	}
+	return nil
 }
 
 // Match is what the webhook makes of one alert.
@@ -63,6 +152,9 @@ type Match struct {
 	Targets     []string `json:"targets"`
 	// Ignored says why the alert selects nothing, if it does not.
 	Ignored string `json:"ignored,omitempty"`
+	// Count is how many alerts of a request this entry stands for, when the
+	// webhook's answer groups equal ones (Fingerprint is then the first's).
+	Count int `json:"count,omitempty"`
 }
 
 // Matcher selects the targets an alert is about.
@@ -101,33 +193,38 @@ func (m Matcher) foreign(labels map[string]string) string {
 func (m Matcher) Match(msg *Message) []Match {
 	out := make([]Match, 0, len(msg.Alerts))
 	for _, a := range msg.Alerts {
-		r := Match{Fingerprint: a.Fingerprint, Status: a.Status, Targets: []string{}}
-		foreign := m.foreign(a.Labels)
-		switch {
-		case a.Status != "firing":
-			r.Ignored = "resolved"
-		case foreign != "":
-			r.Ignored = foreign
-		case a.Labels["target"] != "":
-			name := a.Labels["target"]
-			for _, t := range m.Targets {
-				if t == name {
-					r.Targets = append(r.Targets, t)
-				}
-			}
-			if len(r.Targets) == 0 {
-				r.Ignored = fmt.Sprintf("unknown target %q", name)
-			}
-		case a.Labels["mountpoint"] != "":
-			mp := a.Labels["mountpoint"]
-			r.Targets = append(r.Targets, m.Mountpoints[mp]...)
-			if len(r.Targets) == 0 {
-				r.Ignored = fmt.Sprintf("no target on mountpoint %q", mp)
-			}
-		default:
-			r.Ignored = "no target or mountpoint label"
-		}
-		out = append(out, r)
+		out = append(out, m.MatchAlert(a))
 	}
 	return out
+}
+
+// MatchAlert is Match for one alert.
+func (m Matcher) MatchAlert(a Alert) Match {
+	r := Match{Fingerprint: a.Fingerprint, Status: a.Status, Targets: []string{}}
+	foreign := m.foreign(a.Labels)
+	switch {
+	case a.Status != "firing":
+		r.Ignored = "resolved"
+	case foreign != "":
+		r.Ignored = foreign
+	case a.Labels["target"] != "":
+		name := a.Labels["target"]
+		for _, t := range m.Targets {
+			if t == name {
+				r.Targets = append(r.Targets, t)
+			}
+		}
+		if len(r.Targets) == 0 {
+			r.Ignored = fmt.Sprintf("unknown target %q", name)
+		}
+	case a.Labels["mountpoint"] != "":
+		mp := a.Labels["mountpoint"]
+		r.Targets = append(r.Targets, m.Mountpoints[mp]...)
+		if len(r.Targets) == 0 {
+			r.Ignored = fmt.Sprintf("no target on mountpoint %q", mp)
+		}
+	default:
+		r.Ignored = "no target or mountpoint label"
+	}
+	return r
 }

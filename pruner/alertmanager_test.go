@@ -1,8 +1,10 @@
 package pruner
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -32,6 +34,18 @@ func FuzzDecodeAndMatch(f *testing.F) {
 		msg, err := DecodeMessage(body)
 		if err != nil {
 			return
+		}
+		// The streaming decoder reads what encoding/json reads.
+		var std Message
+		if err := json.Unmarshal(body, &std); err != nil {
+			t.Fatalf("DecodeMessage accepted what encoding/json refuses (%v): %q", err, body)
+		}
+		if len(std.Alerts) != len(msg.Alerts) || (len(msg.Alerts) > 0 && !reflect.DeepEqual(std.Alerts, msg.Alerts)) {
+			t.Fatalf("alerts %+v, encoding/json reads %+v from %q", msg.Alerts, std.Alerts, body)
+		}
+		std.Alerts = msg.Alerts
+		if !reflect.DeepEqual(&std, msg) {
+			t.Fatalf("message %+v, encoding/json reads %+v from %q", msg, std, body)
 		}
 		matches := m.Match(msg)
 		if len(matches) != len(msg.Alerts) {

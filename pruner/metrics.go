@@ -147,8 +147,8 @@ func (m *Metrics) webhookRequest(code int) {
 	}
 }
 
-func (m *Metrics) webhookAlert(status, outcome string) {
+func (m *Metrics) webhookAlerts(status, outcome string, n int) {
 	if m != nil {
-		m.alerts.WithLabelValues(status, outcome).Inc()
+		m.alerts.WithLabelValues(status, outcome).Add(float64(n))
 	}
 }

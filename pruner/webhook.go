@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -90,10 +88,13 @@ type Response struct {
 	// Status is "done" when every prune finished in time, "accepted" when
 	// some go on in the background, or "error" (a bad request, a refusal, or
 	// a prune that failed: the results say which).
-	Status  string   `json:"status"`
-	Error   string   `json:"error,omitempty"`
-	Alerts  []Match  `json:"alerts,omitempty"`
-	Results []Result `json:"results,omitempty"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Alerts are the request's alerts, equal ones grouped (Match.Count);
+	// AlertsOmitted counts ignored alerts past the listed groups.
+	Alerts        []Match  `json:"alerts,omitempty"`
+	AlertsOmitted int      `json:"alerts_omitted,omitempty"`
+	Results       []Result `json:"results,omitempty"`
 }
 
 func (w *Webhook) reply(rw http.ResponseWriter, code int, resp Response) {
@@ -132,22 +133,24 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusUnsupportedMediaType, "content type must be application/json")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, w.opts.MaxBodyBytes))
+	// Alerts are matched as they are decoded and only their summary is kept:
+	// the body is never held whole, however many alerts it carries.
+	matcher := w.matcher()
+	sum := newAlertSummary()
+	msg, err := DecodeAlerts(http.MaxBytesReader(rw, r.Body, w.opts.MaxBodyBytes), func(a Alert) error {
+		sum.add(matcher.MatchAlert(a))
+		return nil
+	})
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			w.fail(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", w.opts.MaxBodyBytes))
 			return
 		}
-		w.fail(rw, r, http.StatusBadRequest, "reading body: "+err.Error())
-		return
-	}
-	msg, err := DecodeMessage(body)
-	if err != nil {
 		w.fail(rw, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	w.handle(r.Context(), rw, msg)
+	w.handle(r.Context(), rw, msg, sum)
 }
 
 func (w *Webhook) matcher() Matcher {
@@ -160,25 +163,15 @@ func (w *Webhook) matcher() Matcher {
 	return m
 }
 
-func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Message) {
-	matches := w.matcher().Match(msg)
-	seen := map[string]bool{}
-	var targets []string
-	for _, m := range matches {
-		level.Info(w.logger).Log("msg", "webhook alert", "receiver", msg.Receiver, "status", m.Status,
-			"fingerprint", m.Fingerprint, "targets", strings.Join(m.Targets, ","), "ignored", m.Ignored)
-		for _, t := range m.Targets {
-			if !seen[t] {
-				seen[t] = true
-				targets = append(targets, t)
-			}
-		}
-	}
-	sort.Strings(targets)
+func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Message, sum *alertSummary) {
+	targets := sum.targets()
+	level.Info(w.logger).Log("msg", "webhook request", "receiver", msg.Receiver, "group_key", msg.GroupKey,
+		"alerts", sum.total, "firing", sum.firing, "ignored", sum.ignored(), "targets", strings.Join(targets, ","),
+		"ignored_because", sum.reasons(3))
 	if len(targets) > 0 && w.opts.Guard != nil {
 		if err := w.opts.Guard(); err != nil {
 			level.Error(w.logger).Log("msg", "webhook refuses to prune", "err", err)
-			w.reply(rw, http.StatusServiceUnavailable, Response{Status: "error", Error: err.Error(), Alerts: matches})
+			w.reply(rw, http.StatusServiceUnavailable, Response{Status: "error", Error: err.Error(), Alerts: sum.groups, AlertsOmitted: sum.omittedTotal()})
 			return
 		}
 	}
@@ -206,9 +199,9 @@ wait:
 			for _, f := range flights {
 				<-f.Done()
 			}
-			w.countAlerts(matches, flights)
+			w.countAlerts(sum, flights)
 		}()
-		w.reply(rw, http.StatusAccepted, Response{Status: "accepted", Alerts: matches})
+		w.reply(rw, http.StatusAccepted, Response{Status: "accepted", Alerts: sum.groups, AlertsOmitted: sum.omittedTotal()})
 		return
 	}
 	results := make([]Result, 0, len(targets))
@@ -219,7 +212,7 @@ wait:
 			}
 		}
 	}
-	w.countAlerts(matches, flights)
+	w.countAlerts(sum, flights)
 	// A prune that failed answers 500, so Alertmanager retries the
 	// notification; one that could not reach its goal (insufficient) did all
 	// it may and answers 200: a retry would not do more.
@@ -229,12 +222,12 @@ wait:
 			code, status = http.StatusInternalServerError, "error"
 		}
 	}
-	w.reply(rw, code, Response{Status: status, Alerts: matches, Results: results})
+	w.reply(rw, code, Response{Status: status, Alerts: sum.groups, AlertsOmitted: sum.omittedTotal(), Results: results})
 }
 
 // countAlerts counts every alert once, by the outcome of its prunes.
-func (w *Webhook) countAlerts(matches []Match, flights map[string]*Flight) {
-	for _, m := range matches {
+func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*Flight) {
+	for _, m := range sum.groups {
 		outcome := OutcomeIgnored
 		if len(m.Targets) > 0 {
 			outcome = OutcomeNoop
@@ -247,7 +240,10 @@ func (w *Webhook) countAlerts(matches []Match, flights map[string]*Flight) {
 				outcome = strongerOutcome(outcome, outcomeOf(r))
 			}
 		}
-		w.metrics.webhookAlert(m.Status, outcome)
+		w.metrics.webhookAlerts(m.Status, outcome, m.Count)
+	}
+	for status, n := range sum.omitted {
+		w.metrics.webhookAlerts(status, OutcomeIgnored, n)
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,5 +87,50 @@ func TestWebhookTokenRotationRevokesOldToken(t *testing.T) {
 		if code := postResolved(t, base, r.to); code != http.StatusOK {
 			t.Errorf("%s: new token %s answered %d, want 200", r.name, r.to, code)
 		}
+	}
+}
+
+// A request carrying 23,000 alerts writes one summary log line, not one per
+// alert, and gets an answer that groups them instead of echoing each.
+func TestWebhookFloodLogsOneLine(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "models"), 0o755)
+	tok := filepath.Join(root, "token")
+	os.WriteFile(tok, []byte("t0ken"), 0o600)
+	cfg := filepath.Join(root, "c.yml")
+	os.WriteFile(cfg, []byte("targets:\n  - name: a\n    path: models\n"), 0o644)
+	base, logs := serve(t, "--config.file="+cfg, "--webhook.token-file="+tok, "--webhook.max-body-bytes=4194304")
+	var b strings.Builder
+	b.WriteString(`{"version":"4","status":"firing","receiver":"flood","alerts":[`)
+	const n = 23000
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"status":"firing","labels":{"alertname":"X","target":"t%d"}}`, i)
+	}
+	b.WriteString(`]}`)
+	before := strings.Count(logs.String(), "\n")
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(b.String()))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer t0ken")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %.300s", resp.StatusCode, answer)
+	}
+	if len(answer) > 64<<10 {
+		t.Errorf("answer is %d bytes for %d alerts, want at most 64 KiB", len(answer), n)
+	}
+	// Logs are written before the answer is sent.
+	if lines := strings.Count(logs.String(), "\n") - before; lines > 1 {
+		t.Errorf("one request wrote %d log lines, want one summary", lines)
+	}
+	if !strings.Contains(logs.String(), `msg="webhook request" receiver=flood group_key= alerts=23000 firing=23000 ignored=23000`) {
+		t.Errorf("no summary line:\n%.2000s", logs.String())
 	}
 }

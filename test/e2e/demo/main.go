@@ -129,7 +129,7 @@ func follow(ctx context.Context, path, prefix string) {
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		if strings.Contains(line, "deleted checkpoint") || strings.Contains(line, "prune finished") || strings.Contains(line, "webhook alert") {
+		if strings.Contains(line, "deleted checkpoint") || strings.Contains(line, "prune finished") || strings.Contains(line, "webhook request") {
 			fmt.Print(prefix + line)
 		}
 	}
