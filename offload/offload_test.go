@@ -315,3 +315,36 @@ func TestConcurrencyBound(t *testing.T) {
 		}
 	}
 }
+
+// TestRewrittenDeepInside: a file rewritten in place deep inside a directory
+// checkpoint changes nothing at the top level; the next walk of the
+// checkpoint (a restart's first scan) sees its newer ctime, so the old copy
+// is not trusted.
+func TestRewrittenDeepInside(t *testing.T) {
+	dir, remote := t.TempDir(), t.TempDir()
+	for i, s := range []int{100, 200} {
+		for _, f := range []string{"model.safetensors", "optimizer.pt", "trainer_state.json", "sub/shard.bin"} {
+			writeOld(t, filepath.Join(dir, fmt.Sprintf("checkpoint-%d", s), f), content(i, 700), i)
+		}
+	}
+	ageDirs(t, dir)
+	tg := target(dir)
+	cfg := Config{Command: []string{"cp", "-r", "{path}", remote + "/{name}"}, Timeout: time.Minute}
+	o, m, _ := newOffloader(t, tg, cfg)
+	runUntil(t, o, scan(t, tg), func() bool { return runs(m, ResultOK) >= 2 })
+
+	p := filepath.Join(dir, "checkpoint-100", "sub", "shard.bin")
+	st, _ := os.Stat(p)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("rewritten"), 10)
+	f.Close()
+	os.Chtimes(p, st.ModTime(), st.ModTime())
+
+	o2, _, _ := newOffloader(t, tg, cfg)
+	if got := confirmed(o2, scan(t, tg)); !reflect.DeepEqual(got, []string{"checkpoint-200"}) {
+		t.Errorf("confirmed %v, want only checkpoint-200", got)
+	}
+}

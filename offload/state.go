@@ -40,10 +40,12 @@ type Record struct {
 	Step    int64   `json:"step"`
 	Entries []Ident `json:"entries"`
 	Bytes   int64   `json:"bytes"`
-	// ModTime is the checkpoint's newest mtime, in nanoseconds.
-	ModTime   int64     `json:"mtime_ns"`
-	Offloaded time.Time `json:"offloaded"`
-	Duration  float64   `json:"duration_seconds"`
+	// ModTime and ChangeTime are the checkpoint's newest mtime and ctime
+	// (of anything inside, as of the scan's last walk), in nanoseconds.
+	ModTime    int64     `json:"mtime_ns"`
+	ChangeTime int64     `json:"ctime_ns"`
+	Offloaded  time.Time `json:"offloaded"`
+	Duration   float64   `json:"duration_seconds"`
 	// Command is the configured argv, before its placeholders are filled.
 	Command []string `json:"command"`
 }
@@ -68,7 +70,7 @@ func key(c checkpoint.Checkpoint) string {
 
 // recordOf is the record of offloading c now with command.
 func recordOf(c checkpoint.Checkpoint, at time.Time, d time.Duration, command []string) Record {
-	r := Record{Name: c.Name, Step: c.Step, Bytes: c.Bytes, ModTime: c.ModTime.UnixNano(),
+	r := Record{Name: c.Name, Step: c.Step, Bytes: c.Bytes, ModTime: c.ModTime.UnixNano(), ChangeTime: c.ChangeTime.UnixNano(),
 		Offloaded: at.UTC(), Duration: d.Seconds(), Command: command}
 	for _, e := range c.Entries {
 		r.Entries = append(r.Entries, Ident{Name: e.Name, Ino: e.Ino, Dev: e.Dev, Mtime: e.Mtime, Ctime: e.Ctime})
@@ -78,10 +80,10 @@ func recordOf(c checkpoint.Checkpoint, at time.Time, d time.Duration, command []
 
 // matches reports whether c, as scanned now, is the checkpoint r recorded:
 // same entries with the same inodes, devices, mtimes and ctimes, the same
-// size and newest mtime. Anything else (a checkpoint rewritten in place, a
+// size, newest mtime and newest ctime. Anything else (a checkpoint rewritten in place, a
 // new one under an old name) needs a new offload.
 func (r Record) matches(c checkpoint.Checkpoint) bool {
-	if len(r.Entries) != len(c.Entries) || r.Bytes != c.Bytes || r.ModTime != c.ModTime.UnixNano() {
+	if len(r.Entries) != len(c.Entries) || r.Bytes != c.Bytes || r.ModTime != c.ModTime.UnixNano() || r.ChangeTime != c.ChangeTime.UnixNano() {
 		return false
 	}
 	for i, e := range c.Entries {
