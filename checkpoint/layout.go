@@ -185,6 +185,9 @@ func markUncertain(m *match, entry, why string) {
 // nemo/lightning/pytorch/callbacks/model_checkpoint.py: the marker is
 // created before a save and removed after every rank finished).
 func markUnfinished(d *listing, m *match) {
+	if !d.anySuffix("-unfinished") {
+		return
+	}
 	for i := range m.found {
 		stem := m.found[i].name
 		if ext := path.Ext(stem); ext == ".ckpt" || ext == ".nemo" {
@@ -202,6 +205,9 @@ func markUnfinished(d *listing, m *match) {
 // latest-unsharded, mmcv's latest.pth, NeMo 2's -last link all name the
 // checkpoint to resume from.
 func pinLinked(d *listing, m *match) {
+	if !d.anyKind(kindSymlink) {
+		return
+	}
 	owner := map[string]int{}
 	for i, f := range m.found {
 		for _, e := range f.entries {

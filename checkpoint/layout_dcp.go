@@ -36,6 +36,9 @@ func (dcpLayout) match(d *listing) match {
 		if e.kind != kindDir {
 			continue
 		}
+		if !strings.HasPrefix(e.name, "step") && !strings.HasPrefix(e.name, "epoch_") && !strings.HasPrefix(e.name, "dist_epoch_") && !strings.HasPrefix(e.name, "ep") {
+			continue
+		}
 		sm := dcpRe.FindStringSubmatch(e.name)
 		if sm == nil {
 			continue

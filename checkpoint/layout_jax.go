@@ -32,7 +32,7 @@ func (orbaxLayout) name() string { return "orbax" }
 func (orbaxLayout) match(d *listing) match {
 	var b seriesBuilder
 	for _, e := range d.entries {
-		if e.kind != kindDir || !isDigit(e.name[len(e.name)-1]) && !strings.Contains(e.name, ".orbax-checkpoint-tmp") || isTimestamp(e.name) {
+		if e.kind != kindDir || !maybeOrbax(e.name) || isTimestamp(e.name) {
 			continue
 		}
 		re, incomplete := orbaxRe, false
@@ -57,4 +57,17 @@ func (orbaxLayout) match(d *listing) match {
 	m.needContent = true
 	m.markers = []string{"commit_success.txt", "checkpoint", "random_states_0.pkl", ".metadata"}
 	return m
+}
+
+// maybeOrbax is a cheap test before the regexps: the name ends in a digit run
+// that starts the name or follows "_", or it is a temporary directory.
+func maybeOrbax(name string) bool {
+	if strings.Contains(name, ".orbax-checkpoint-tmp") || strings.Contains(name, ".tmp-") {
+		return true
+	}
+	i := len(name)
+	for i > 0 && isDigit(name[i-1]) {
+		i--
+	}
+	return i < len(name) && (i == 0 || name[i-1] == '_')
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -72,6 +73,26 @@ func (d *listing) get(name string) (dirent, bool) {
 		return dirent{}, false
 	}
 	return d.entries[i], true
+}
+
+// anySuffix reports whether some entry's name ends in suffix.
+func (d *listing) anySuffix(suffix string) bool {
+	for _, e := range d.entries {
+		if strings.HasSuffix(e.name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyKind reports whether some entry is of kind k.
+func (d *listing) anyKind(k kind) bool {
+	for _, e := range d.entries {
+		if e.kind == k {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *listing) has(name string) bool { _, ok := d.index[name]; return ok }

@@ -399,6 +399,11 @@ var timestampRe = regexp.MustCompile(`(^|[^0-9])(19|20)[0-9]{2}-?[01][0-9]-?[0-3
 func isTimestamp(name string) bool { return timestampRe.MatchString(name) }
 
 func submatchStep(re *regexp.Regexp, s string) (int64, bool) {
+	// classify runs every layout's expressions on every entry at every scan:
+	// most names fail on the literal prefix, without the regexp engine.
+	if prefix, _ := re.LiteralPrefix(); !strings.HasPrefix(s, prefix) {
+		return 0, false
+	}
 	sm := re.FindStringSubmatch(s)
 	if sm == nil {
 		return 0, false
