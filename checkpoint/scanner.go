@@ -245,6 +245,8 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		snap.Err = err
 		return snap, nil
 	}
+	// Entries of a checkpoint whose deletion has begun are no checkpoint.
+	snap.Errors += d.hideDeleting()
 	s.alive.beat()
 	m, err := classify(d, s.target.Layout, s.target.Pattern)
 	if err != nil {

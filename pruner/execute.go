@@ -74,6 +74,9 @@ type Executor struct {
 	// beforeRemove, if set, runs after a checkpoint is checked and before it
 	// is renamed (tests use it to change a checkpoint at the worst moment).
 	beforeRemove func(checkpoint.Checkpoint)
+	// afterRename, if set, runs between two renames of a checkpoint's
+	// entries (tests use it to kill the process mid-delete).
+	afterRename func()
 }
 
 func (x *Executor) lockOptions(t Target) lockOptions {
@@ -166,7 +169,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		if x.beforeRemove != nil {
 			x.beforeRemove(c)
 		}
-		left, err := removeCheckpoint(dirfd, t.Path, c)
+		left, err := removeCheckpoint(dirfd, t.Path, c, x.afterRename)
 		res.TrashLeft = append(res.TrashLeft, left...)
 		if errors.Is(err, errGone) {
 			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "cause", CauseGone, "why", whyGone)
@@ -232,36 +235,61 @@ func recheck(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 	return inspect(dirfd, c)
 }
 
-// removeCheckpoint renames every entry of c to a trash name in the same
-// directory (atomic, needs no space), index files first so a TensorFlow
-// checkpoint stops looking valid at once, then removes the trash without
-// following symlinks. It returns the trash it could not remove.
 // whyGone is why a planned checkpoint that is no longer there is skipped.
 const whyGone = "gone since the scan (deleted by someone else)"
 
 // errGone: the checkpoint vanished between the re-check and the rename.
 var errGone = errors.New(whyGone)
 
-func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint) ([]string, error) {
+// removeCheckpoint renames every entry of c to a trash name in the same
+// directory (atomic, needs no space), then removes the trash without
+// following symlinks. A checkpoint of several entries is first marked as
+// being deleted (a durable intent record, see writeIntent), so that a crash
+// between two renames never leaves the rest looking valid; index files go
+// first too. afterRename, if set (tests), runs after each rename. It returns
+// the trash it could not remove.
+func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRename func()) ([]string, error) {
 	entries := append([]checkpoint.Entry(nil), c.Entries...)
 	sort.SliceStable(entries, func(i, j int) bool {
 		return strings.HasSuffix(entries[i].Name, ".index") && !strings.HasSuffix(entries[j].Name, ".index")
 	})
+	var intent string
+	if len(entries) > 1 {
+		var err error
+		if intent, err = writeIntent(dirfd, c); err != nil {
+			if intent != "" {
+				unix.Unlinkat(dirfd, intent, 0)
+			}
+			return nil, err
+		}
+	}
 	trash := make([]string, 0, len(entries))
 	for i, e := range entries {
+		if i > 0 && afterRename != nil {
+			afterRename()
+		}
 		name, err := renameToTrash(dirfd, e.Name)
 		if errors.Is(err, unix.ENOENT) {
 			// Another pruner (on a node the lock does not reach) renamed
 			// it first: the checkpoint is being deleted once, by it.
 			if i == 0 {
+				if intent != "" {
+					unix.Unlinkat(dirfd, intent, 0) // its own record covers it
+				}
 				return nil, errGone
 			}
 			continue
 		}
 		if err != nil {
+			// The record stays: recovery finishes what was begun.
 			return nil, err
 		}
 		trash = append(trash, name)
+	}
+	if intent != "" {
+		if err := dropIntent(dirfd, intent); err != nil {
+			return trash, err
+		}
 	}
 	var left []string
 	var firstErr error

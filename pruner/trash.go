@@ -37,27 +37,33 @@ func renameToTrash(dirfd int, name string) (string, error) {
 	if len(base) > 200 {
 		base = base[:200]
 	}
+	return renameUnique(dirfd, name, base)
+}
+
+// renameUnique renames name to base, or base.1, base.2... if taken, never
+// replacing an entry; it returns the new name.
+func renameUnique(dirfd int, name, base string) (string, error) {
 	for i := 0; ; i++ {
-		trash := base
+		to := base
 		if i > 0 {
-			trash = base + "." + strconv.Itoa(i)
+			to = base + "." + strconv.Itoa(i)
 		}
-		err := unix.Renameat2(dirfd, name, dirfd, trash, unix.RENAME_NOREPLACE)
+		err := unix.Renameat2(dirfd, name, dirfd, to, unix.RENAME_NOREPLACE)
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 			// No RENAME_NOREPLACE on this filesystem: check, then rename.
 			var st unix.Stat_t
-			if unix.Fstatat(dirfd, trash, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			if unix.Fstatat(dirfd, to, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
 				continue
 			}
-			err = unix.Renameat(dirfd, name, dirfd, trash)
+			err = unix.Renameat(dirfd, name, dirfd, to)
 		}
 		if errors.Is(err, unix.EEXIST) && i < 100 {
 			continue
 		}
 		if err != nil {
-			return "", &os.LinkError{Op: "rename", Old: name, New: trash, Err: err}
+			return "", &os.LinkError{Op: "rename", Old: name, New: to, Err: err}
 		}
-		return trash, nil
+		return to, nil
 	}
 }
 
@@ -108,7 +114,14 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 // recoverTrash is RecoverTrash on the locked target directory dirfd.
 func recoverTrash(logger log.Logger, dirfd int, path string) (Recovery, error) {
 	var rec Recovery
-	names, err := trashNames(dirfd)
+	intents, err := listNames(dirfd, isIntentName)
+	if err != nil {
+		return rec, fmt.Errorf("list %s: %w", path, err)
+	}
+	// Multi-file deletions that were begun are finished first: their
+	// entries get trash names, removed below with the rest of the trash.
+	rec.Left = finishIntents(logger, dirfd, intents)
+	names, err := listNames(dirfd, isTrashName)
 	if err != nil {
 		return rec, fmt.Errorf("list %s: %w", path, err)
 	}
@@ -125,9 +138,12 @@ func recoverTrash(logger log.Logger, dirfd int, path string) (Recovery, error) {
 	return rec, nil
 }
 
-// trashNames lists the trash entries of the directory dirfd, reading it
-// through a descriptor of its own so that dirfd's offset is left alone.
-func trashNames(dirfd int) ([]string, error) {
+func isTrashName(name string) bool { return strings.HasPrefix(name, TrashPrefix) }
+
+// listNames lists the entries of the directory dirfd whose names match,
+// reading it through a descriptor of its own so that dirfd's offset is left
+// alone.
+func listNames(dirfd int, match func(string) bool) ([]string, error) {
 	fd, err := dirfs.OpenDirAt(dirfd, []byte(".\x00"))
 	if err != nil {
 		return nil, err
@@ -135,7 +151,7 @@ func trashNames(dirfd int) ([]string, error) {
 	defer unix.Close(fd)
 	var names []string
 	err = dirfs.ReadDirents(fd, make([]byte, dirfs.BufSize), func(nameZ []byte, _ byte) bool {
-		if name := dirfs.Name(nameZ); strings.HasPrefix(name, TrashPrefix) {
+		if name := dirfs.Name(nameZ); match(name) {
 			names = append(names, strings.Clone(name))
 		}
 		return true
