@@ -64,28 +64,40 @@ func TestEndToEnd(t *testing.T) {
 	requirements(t)
 	bin := buildExporter(t)
 	scenarios := []struct {
-		name, layout string
-		execute      bool
+		name, layout     string
+		execute, offload bool
 	}{
-		{"keras_pruned", "keras", true},
-		{"hf_pruned", "hf", true},
-		{"control_dry_run", "keras", false},
+		{"keras_pruned", "keras", true, false},
+		{"hf_pruned", "hf", true, false},
+		// Offload on (rclone to a local directory remote) and max_bytes
+		// set: every panel of the dashboard has data.
+		{"keras_offloaded", "keras", true, true},
+		{"control_dry_run", "keras", false, false},
 	}
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { run(t, bin, sc.layout, sc.execute) })
+		t.Run(sc.name, func(t *testing.T) { run(t, bin, sc.layout, sc.execute, sc.offload) })
 	}
 }
 
 var savedRe = regexp.MustCompile(`step (\d+): saved`)
 
-func run(t *testing.T, bin, layout string, execute bool) {
+func run(t *testing.T, bin, layout string, execute, offload bool) {
 	work := t.TempDir()
 	ckpt := filepath.Join(work, "ckpt")
+	remote := filepath.Join(work, "remote") // on the real disk, not the tmpfs
+	if offload {
+		if _, err := exec.LookPath("rclone"); err != nil {
+			testenv.Missing(t, "rclone is not installed (.ci/run installs it)")
+		}
+	}
 	testenv.MountTmpfs(t, ckpt, fmt.Sprint(fsSize))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	target := fmt.Sprintf("path: %s\nkeep_last: 3\nmin_age: 2s\nprune:\n  execute: %v\n  high_watermark: 85%%\n  low_watermark: 70%%\n  headroom: %ds\n", ckpt, execute, headroom)
+	if offload {
+		target += fmt.Sprintf("max_bytes: 1GiB\noffload:\n  command: [rclone, copyto, --config, /dev/null, \"{path}\", \"%s/{name}\"]\n  timeout: 1m\n  concurrency: 2\n", remote)
+	}
 	st, err := stack.Start(ctx, stack.Options{WorkDir: work, Exporter: bin, RepoRoot: repoRoot, TargetConfig: target})
 	defer func() {
 		st.Stop()
@@ -199,7 +211,8 @@ func run(t *testing.T, bin, layout string, execute bool) {
 	if !firingSeen {
 		t.Error("Prometheus never fired CheckpointDiskPruneNeeded")
 	}
-	if layout == "keras" {
+	if offload {
+		checkOffloaded(t, filepath.Join(work, "exporter.log"), remote, exp)
 		checkDashboardQueries(t, st)
 	}
 	// With the job done and the disk pruned, the alert resolves.
@@ -212,6 +225,35 @@ func run(t *testing.T, bin, layout string, execute bool) {
 		"lowest free space %.1f MiB; high watermark: %s; pruner goal (%d MiB free): %s",
 		layout, summary.Saves, ckptSize>>20, summary.Saves*ckptSize>>20, fsSize>>20, elapsed.Round(time.Second),
 		webhookRuns, deleted, freed/(1<<20), float64(watch.minAvail)/(1<<20), &watch.high, watch.goal.below>>20, &watch.goal)
+}
+
+// checkOffloaded: every checkpoint the exporter deleted has a whole copy in
+// the remote.
+func checkOffloaded(t *testing.T, logFile, remote string, exp string) {
+	t.Helper()
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleted []string
+	for _, line := range strings.Split(string(logs), "\n") {
+		if !strings.Contains(line, `msg="deleted checkpoint"`) {
+			continue
+		}
+		if _, rest, ok := strings.Cut(line, " name="); ok {
+			deleted = append(deleted, strings.Fields(rest)[0])
+		}
+	}
+	if len(deleted) == 0 {
+		t.Error("offload run: nothing deleted")
+	}
+	for _, name := range deleted {
+		if st, err := os.Stat(filepath.Join(remote, name)); err != nil || st.Size() != ckptSize {
+			t.Errorf("deleted %s, but the remote has no whole copy of it (%v)", name, err)
+		}
+	}
+	ok := stack.MetricSum(exp, "checkpoint_offload_runs_total", map[string]string{"result": "ok"})
+	t.Logf("offload: %d checkpoints deleted, each copied first; %v offloads ok", len(deleted), ok)
 }
 
 func checkpointPath(dir, layout string, step int64) string {
