@@ -45,17 +45,31 @@ func TestMain(m *testing.M) {
 // runCLI runs the binary and returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	r := runBinary(args...)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.stdout, r.stderr, r.code
+}
+
+// cliRun is one run of the binary; err is set only if it could not run.
+type cliRun struct {
+	stdout, stderr string
+	code           int
+	err            error
+}
+
+// runBinary runs the binary; safe in any goroutine.
+func runBinary(args ...string) cliRun {
 	cmd := exec.Command(binary, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
+	r := cliRun{err: cmd.Run()}
+	if ee, ok := r.err.(*exec.ExitError); ok {
+		r.code, r.err = ee.ExitCode(), nil
 	}
-	return stdout.String(), stderr.String(), code
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	return r
 }
 
 func freePort(t *testing.T) string {

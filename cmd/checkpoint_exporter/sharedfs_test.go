@@ -239,31 +239,15 @@ func deletedNames(logs string) []string {
 func TestPruneWithoutFlockUsesLockFile(t *testing.T) {
 	needFUSE(t)
 	h := hangfs.Mount(t, seedTree(t), filepath.Join(t.TempDir(), "mnt"), hangfs.Options{NoFlock: true})
-	type out struct {
-		stdout, stderr string
-		code           int
-	}
-	outs := make(chan out, 2)
+	outs := make(chan cliRun, 2)
 	for range 2 {
-		go func() {
-			cmd := exec.Command(binary, "prune", "--checkpoint.dir="+h.Dir, "--keep=3", "--execute")
-			var o, e bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &o, &e
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				code = -1
-			}
-			outs <- out{o.String(), e.String(), code}
-		}()
+		go func() { outs <- runBinary("prune", "--checkpoint.dir="+h.Dir, "--keep=3", "--execute") }()
 	}
 	seen := map[string]int{}
 	for range 2 {
 		o := <-outs
-		if o.code != 0 {
-			t.Errorf("prune exited %d:\n%s\n%s", o.code, o.stdout, o.stderr)
+		if o.err != nil || o.code != 0 {
+			t.Errorf("prune exited %d (%v):\n%s\n%s", o.code, o.err, o.stdout, o.stderr)
 		}
 		if !strings.Contains(o.stderr, "no flock on this filesystem") {
 			t.Errorf("no word of the lock file fallback:\n%s", o.stderr)

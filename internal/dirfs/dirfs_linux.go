@@ -84,14 +84,22 @@ func OpenDirAt(dirfd int, nameZ []byte) (int, error) {
 
 // UnlinkAt removes nameZ relative to dirfd (flags: 0 or AT_REMOVEDIR).
 func UnlinkAt(dirfd int, nameZ []byte, flags int) error {
-	for {
+	return retry(func() unix.Errno {
 		_, _, e := unix.Syscall(unix.SYS_UNLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(&nameZ[0])), uintptr(flags))
-		switch e {
+		return e
+	})
+}
+
+// retry makes a system call until it is not interrupted (EINTR).
+func retry(call func() unix.Errno) error {
+	for {
+		switch e := call(); e {
 		case 0:
 			return nil
 		case unix.EINTR:
 			continue
+		default:
+			return e
 		}
-		return e
 	}
 }
