@@ -54,6 +54,9 @@ type Snapshot struct {
 	// Evidence says what the layout recognised the checkpoints by: names,
 	// state files, markers, links.
 	Evidence []string `json:"evidence,omitempty"`
+	// Framework is the training framework the names and state files point
+	// to, a hint for the operator ("" when nothing was recognised).
+	Framework string `json:"framework,omitempty"`
 	// Checkpoints are sorted by ascending step (then name).
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	// Ignored are top-level names that are not part of any checkpoint.

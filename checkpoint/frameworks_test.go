@@ -28,6 +28,9 @@ func TestFrameworkFixtures(t *testing.T) {
 			if f.Want.Layout != "" {
 				got.Layout = snap.Layout
 			}
+			if f.Want.Framework != "" {
+				got.Framework = snap.Framework
+			}
 			for _, c := range snap.Checkpoints {
 				if c.Incomplete {
 					got.Incomplete = append(got.Incomplete, c.Step)

@@ -78,6 +78,8 @@ type match struct {
 	needContent bool
 	// after runs once completeness is known: pins from the newest complete state.
 	after func(d *listing, m *match, fs []found)
+	// seen lists the markers, trackers and temporary forms met, for framework.
+	seen []string
 }
 
 func (m *match) note(format string, args ...any) {
@@ -194,6 +196,7 @@ func markUnfinished(d *listing, m *match) {
 			stem = strings.TrimSuffix(stem, ext)
 		}
 		if d.has(m.found[i].name+"-unfinished") || d.has(stem+"-unfinished") {
+			m.seen = append(m.seen, "-unfinished")
 			m.found[i].incomplete = true
 			m.note("%s-unfinished marker: %s is being written", stem, m.found[i].name)
 		}
@@ -265,6 +268,7 @@ func trackerCut(m *match, step int64, name, why string) {
 		}
 	}
 	m.note("%s names %s; newer saves are in progress", why, name)
+	m.seen = append(m.seen, why)
 }
 
 // settle applies what the checkpoint directories' contents say, once they
@@ -294,6 +298,7 @@ func (m *match) settle(d *listing, fs []found, facts []dirFacts, known []bool) {
 		if !seen {
 			continue
 		}
+		m.seen = append(m.seen, mk)
 		for i := range fs {
 			if known[i] && !fs[i].drop && facts[i].has&bit == 0 && !fs[i].incomplete {
 				fs[i].incomplete = true

@@ -17,7 +17,8 @@ import (
 //     step{step}-unsharded/, staged as step{step}-tmp/, config.yaml written
 //     last, latest and latest-unsharded symlinks)
 //   - pytorch/torchtune torchtune/training/checkpointing/_checkpointer.py
-//     (epoch_{epoch}/, dist_epoch_{epoch}/)
+//     (epoch_{epoch}/, dist_epoch_{epoch}/; FullModelHFCheckpointer writes
+//     model-0000N-of-0000M.safetensors, then model.safetensors.index.json)
 //   - huggingface/accelerate src/accelerate/checkpointing.py (the no_trainer
 //     examples' step_{n}/ and epoch_{n}/; random_states_0.pkl written last)
 //   - mosaicml/composer sharded checkpoints (ep{epoch}-ba{batch}/)

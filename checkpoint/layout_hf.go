@@ -11,8 +11,9 @@ import (
 // model, tokenizer, training_args.bin, optimizer, scheduler, rng state, then
 // trainer_state.json last; best_model_checkpoint in it; v4.36-4.37 staged in
 // tmp-checkpoint-N/) and from diffusers' examples/*/train_*.py with
-// huggingface/accelerate src/accelerate/checkpointing.py (save_state writes
-// random_states_<process>.pkl last, no trainer_state.json).
+// huggingface/accelerate src/accelerate/checkpointing.py @8eddaa6d
+// (save_accelerator_state writes random_states_<process>.pkl last, after
+// model, optimizer, scheduler, sampler and scaler; no trainer_state.json).
 type hfLayout struct{}
 
 var (

@@ -31,6 +31,7 @@ func (orbaxLayout) name() string { return "orbax" }
 
 func (orbaxLayout) match(d *listing) match {
 	var b seriesBuilder
+	tmpT5X := false
 	for _, e := range d.entries {
 		if e.kind != kindDir || !maybeOrbax(e.name) || isTimestamp(e.name) {
 			continue
@@ -38,6 +39,9 @@ func (orbaxLayout) match(d *listing) match {
 		re, incomplete := orbaxRe, false
 		if orbaxTmpRe.MatchString(e.name) {
 			re, incomplete = orbaxTmpRe, true
+			if strings.Contains(e.name, ".tmp-") {
+				tmpT5X = true
+			}
 		}
 		sm := re.FindStringSubmatch(e.name)
 		if sm == nil || sm[1] != "" && strings.Trim(sm[1], "0123456789_-") == "" {
@@ -56,6 +60,9 @@ func (orbaxLayout) match(d *listing) match {
 	m := b.largest("orbax")
 	m.needContent = true
 	m.markers = []string{"commit_success.txt", "checkpoint", "random_states_0.pkl", ".metadata"}
+	if tmpT5X {
+		m.seen = append(m.seen, ".tmp-")
+	}
 	return m
 }
 

@@ -92,6 +92,7 @@ func (torchLayout) match(d *listing) match {
 	// the newest finished checkpoint (a basename, or mmengine's full path).
 	if data, _, err := d.readSmall("last_checkpoint"); err == nil {
 		name := path.Base(string(bytes.TrimSpace(data)))
+		m.seen = append(m.seen, "last_checkpoint")
 		for _, f := range m.found {
 			if f.name == name {
 				trackerCut(&m, f.step, name, "last_checkpoint")

@@ -267,7 +267,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		s.lastFull = start
 	}
 	s.settle(d, &m, sized)
-	snap.Layout, snap.Series, snap.Evidence = m.layout, m.series, m.evidence
+	snap.Layout, snap.Series, snap.Evidence, snap.Framework = m.layout, m.series, m.evidence, framework(&m)
 
 	claimed := map[string]bool{}
 	next := make(map[string]cachedEntry, len(s.cache))
@@ -301,6 +301,9 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		snap.Checkpoints = append(snap.Checkpoints, c)
 	}
 	s.cache = next
+	if len(snap.Checkpoints) == 0 {
+		snap.Framework = "" // every candidate was dropped: nothing recognised
+	}
 	for _, e := range d.entries {
 		if !claimed[e.name] {
 			if len(snap.Ignored) < maxIgnoredListed {

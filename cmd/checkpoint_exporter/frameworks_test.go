@@ -37,6 +37,9 @@ func TestPruneKeepsWhatFrameworksKeep(t *testing.T) {
 			if f.Want.Layout != "" && (r.Layout != f.Want.Layout || len(r.Evidence) == 0) {
 				t.Errorf("scan: layout %q evidence %q, want layout %q with evidence", r.Layout, r.Evidence, f.Want.Layout)
 			}
+			if r.Framework != f.Want.Framework {
+				t.Errorf("scan: framework %q, want %q", r.Framework, f.Want.Framework)
+			}
 			entries := map[string][]string{}
 			for _, c := range r.Checkpoints {
 				entries[c.Name] = c.Entries
@@ -82,7 +85,7 @@ func TestScanExplainsUncertainReadings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("scan: %d %s", code, stderr)
 	}
-	for _, want := range []string{"layout torch", "evidence: 5 entries named model_{n}_{step}.pt", "keep: uncertain",
+	for _, want := range []string{"layout torch (PyTorch)", "evidence: 5 entries named model_{n}_{step}.pt", "keep: uncertain",
 		"uncertain (kept, never pruned): step not certain", `pattern: "model_*_{step}.pt"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scan output lacks %q:\n%s", want, out)

@@ -54,6 +54,7 @@ type scanReport struct {
 	Up          bool                `json:"up"`
 	Error       string              `json:"error,omitempty"`
 	Layout      string              `json:"layout,omitempty"`
+	Framework   string              `json:"framework,omitempty"`
 	Series      string              `json:"series,omitempty"`
 	Evidence    []string            `json:"evidence"`
 	Filesystem  *checkpoint.FSStats `json:"filesystem,omitempty"`
@@ -109,7 +110,7 @@ func (s *scanCmd) run(ctx context.Context) int {
 	code := exitOK
 	var reports []scanReport
 	for _, snap := range w.inv.ScanAll(ctx) {
-		r := scanReport{Target: snap.Target.Name, Path: snap.Target.Path, Up: snap.Up(), Layout: snap.Layout, Series: snap.Series,
+		r := scanReport{Target: snap.Target.Name, Path: snap.Target.Path, Up: snap.Up(), Layout: snap.Layout, Series: snap.Series, Framework: snap.Framework,
 			Filesystem: snap.FS, Ignored: snap.Ignored, Errors: snap.Errors, Checkpoints: []scanStatus{}, Evidence: snap.Evidence}
 		if r.Evidence == nil {
 			r.Evidence = []string{}
@@ -156,7 +157,11 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 		fmt.Fprintf(out, "DOWN: %s\n", r.Error)
 		return
 	}
-	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", r.Layout, r.Series, len(r.Checkpoints), formatBytes(r.Bytes))
+	layout := r.Layout
+	if r.Framework != "" {
+		layout += " (" + r.Framework + ")"
+	}
+	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", layout, r.Series, len(r.Checkpoints), formatBytes(r.Bytes))
 	for _, e := range r.Evidence {
 		fmt.Fprintf(out, "  evidence: %s\n", e)
 	}
