@@ -191,7 +191,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Targets) != 2 || !c.Targets[0].Prune.Execute || c.Targets[1].Layout != "hf" {
+	if len(c.Targets) != 3 || !c.Targets[0].Prune.Execute || c.Targets[1].Layout != "hf" ||
+		c.Targets[2].MaxBytes != 2<<40 || c.Targets[2].Prune.Lock != "lockfile" || c.Targets[0].Prune.Lock != "flock" {
 		t.Errorf("example parsed as %+v", c.Targets)
 	}
 }
