@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -171,4 +172,43 @@ func TestOffloadFailingCommandDeletesNothing(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "bucket unreachable") || !strings.Contains(l, "result=failed") {
 		t.Errorf("log does not say why:\n%s", l)
 	}
+}
+
+// Reload: offload can be switched from a command to a marker and removed
+// without a restart; a removed offload leaves no series.
+func TestOffloadReload(t *testing.T) {
+	dir, remote := filepath.Join(t.TempDir(), "models"), t.TempDir()
+	os.MkdirAll(dir, 0o755)
+	kerasContent(t, dir, 100, 200, 300, 400)
+	cfg := writeOffloadConfig(t, dir, fmt.Sprintf(`{command: [cp, "{path}", "%s/{name}"]}`, remote), "")
+	p := startServe(t, "--config.file="+cfg)
+	waitMetric(t, p.base, "four offloads", func(e string) bool {
+		return strings.Contains(e, `checkpoint_offload_runs_total{result="ok",target="t"} 4`)
+	})
+
+	// To a marker: nothing is marked, so all four are pending again.
+	os.WriteFile(cfg, []byte(strings.Replace(readFile(t, cfg), fmt.Sprintf(`{command: [cp, "{path}", "%s/{name}"]}`, remote), "{require_marker: .synced}", 1)), 0o644)
+	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	waitMetric(t, p.base, "marker mode after the reload", func(e string) bool {
+		return strings.Contains(e, `checkpoint_offload_pending{target="t"} 4`)
+	})
+	if _, state := scanOffload(t, cfg); state["checkpoint_step_100.keras"] != "not offloaded" {
+		t.Errorf("marker mode: states %v", state)
+	}
+
+	// No offload: its series go.
+	os.WriteFile(cfg, []byte(strings.Replace(readFile(t, cfg), "    offload: {require_marker: .synced}\n", "", 1)), 0o644)
+	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	waitMetric(t, p.base, "the offload series to go", func(e string) bool {
+		return !strings.Contains(e, "checkpoint_offload_") && strings.Contains(e, `checkpoint_exporter_config_last_reload_successful 1`)
+	})
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
