@@ -335,42 +335,6 @@ func (s *Scanner) openTarget() (*Dir, error) {
 	return dir, nil
 }
 
-// settle reads what the layout needs to know of the checkpoint directories'
-// contents (cached per directory while its entry is unchanged) and lets the
-// match apply it.
-func (s *Scanner) settle(d *listing, m *match, sized []sizedCheckpoint) {
-	fs := make([]found, len(sized))
-	facts := make([]dirFacts, len(sized))
-	known := make([]bool, len(sized))
-	next := make(map[string]cachedFacts, len(s.facts))
-	var buf []byte
-	for i, r := range sized {
-		fs[i] = r.found
-		if !r.found.dir || len(r.entries) != 1 || !r.entries[0].Dir {
-			continue
-		}
-		e := r.entries[0]
-		if c, ok := s.facts[e.Name]; ok && c.entry == e {
-			facts[i], known[i] = c.facts, true
-		} else {
-			if buf == nil {
-				buf = make([]byte, dirfs.BufSize)
-			}
-			f, err := readFacts(d.fd, e.Name, buf)
-			if err != nil {
-				continue // vanished or unreadable: judged by name alone
-			}
-			facts[i], known[i] = f, true
-		}
-		next[e.Name] = cachedFacts{entry: e, facts: facts[i]}
-	}
-	s.facts = next
-	m.settle(d, fs, facts, known)
-	for i := range sized {
-		sized[i].found = fs[i]
-	}
-}
-
 type sizedCheckpoint struct {
 	found    found
 	entries  []Entry
