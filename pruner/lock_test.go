@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/hangfs"
 )
 
@@ -157,5 +158,22 @@ func TestLockfileRaceHasOneHolder(t *testing.T) {
 	}
 	if maxHolders != 1 {
 		t.Errorf("%d pruners held the lock at once", maxHolders)
+	}
+}
+
+// Start-up recovery of a directory without trash takes no lock, so a target
+// the exporter only watches (and may not be allowed to write) gets no lock
+// file.
+func TestRecoverTrashWithoutTrashWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	kerasFiles(t, dir, 10, 100, 200)
+	rec, err := RecoverTrash(context.Background(), testLogger(t), Target{Target: checkpoint.Target{Name: "t", Path: dir}}, time.Second)
+	if err != nil || rec.Removed != 0 || len(rec.Left) != 0 {
+		t.Fatalf("recovery: %+v, %v", rec, err)
+	}
+	for _, name := range []string{LockFile, LeaseFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s created: %v", name, err)
+		}
 	}
 }

@@ -99,6 +99,12 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 		return Recovery{}, err
 	}
 	defer dir.Close()
+	// Nothing to recover (the usual case, and always for a watch-only
+	// target): no lock, so a directory the exporter may only read gets no
+	// lock file and no warning.
+	if names, err := listNames(dir.Fd(), func(n string) bool { return isTrashName(n) || isIntentName(n) }); err == nil && len(names) == 0 {
+		return Recovery{}, nil
+	}
 	x := &Executor{Logger: logger, LockWait: wait}
 	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
 	if err != nil {
