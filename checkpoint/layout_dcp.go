@@ -32,7 +32,7 @@ var dcpRe = regexp.MustCompile(`^(step-|step_|step|epoch_|dist_epoch_|ep[0-9]+-b
 func (dcpLayout) name() string { return "dcp" }
 
 func (dcpLayout) match(d *listing) match {
-	var b seriesBuilder
+	b := seriesBuilder{companions: true} // OLMo step{N} + step{N}-unsharded
 	for _, e := range d.entries {
 		if e.kind != kindDir {
 			continue

@@ -66,7 +66,7 @@ func torchAccepts(name string, p parsedName, dir bool) bool {
 }
 
 func (torchLayout) match(d *listing) match {
-	var b seriesBuilder
+	b := seriesBuilder{companions: true} // torchtune weights + adapter, SB3 model + buffers
 	for _, e := range d.entries {
 		name, incomplete := e.name, false
 		if strings.HasSuffix(name, ".tmp") {

@@ -11,6 +11,10 @@ import (
 // seriesBuilder collects the entries of one layout by series key.
 type seriesBuilder struct {
 	members map[string][]member
+	// companions: series with exactly the same steps belong together (a
+	// framework writes them in one save). Only where the framework does so:
+	// elsewhere a copied series (backup_{step}.keras) stays apart, unpruned.
+	companions bool
 }
 
 type member struct {
@@ -64,7 +68,7 @@ func (b *seriesBuilder) largest(layoutName string) match {
 	}
 	chosen := []string{best}
 	for _, k := range keys {
-		if k != best && len(bestSteps) >= 2 && equalSteps(stepsOf(k), bestSteps) {
+		if b.companions && k != best && len(bestSteps) >= 2 && equalSteps(stepsOf(k), bestSteps) {
 			chosen = append(chosen, k)
 		}
 	}
@@ -90,6 +94,16 @@ func (b *seriesBuilder) largest(layoutName string) match {
 		sort.Strings(m.found[i].entries)
 		m.found[i].name = groupName(m.found[i].entries, m.found[i].step)
 		m.found[i].dir = false
+	}
+	for _, k := range keys {
+		if !slices.Contains(chosen, k) && len(bestSteps) >= 2 && len(stepsOf(k)) == len(bestSteps) {
+			why := fmt.Sprintf("two series of %d names, %s and %s; pattern: %q (or the other) settles it",
+				len(bestSteps), best, k, strings.ReplaceAll(best, "{n}", "*"))
+			for i := range m.found {
+				m.found[i].uncertain = why
+			}
+			break
+		}
 	}
 	if why := ambiguousStep(b.members[best]); why != "" {
 		for i := range m.found {

@@ -74,3 +74,29 @@ func TestPatternPitfalls(t *testing.T) {
 		}
 	}
 }
+
+// A copy of the whole series under another name (here a person's backups) is
+// not a companion in a Keras directory: it stays apart, and since two series
+// fit equally well, neither is pruned.
+func TestCopiedSeriesStaysApart(t *testing.T) {
+	files := map[string]int{}
+	for _, s := range []string{"1", "2", "3", "4"} {
+		files["model_"+s+".keras"] = 1
+		files["backup_"+s+".keras"] = 1
+	}
+	snap := scan(t, Target{Name: "t", Path: tree(t, files)}, ScanOptions{})
+	for _, c := range snap.Checkpoints {
+		if len(c.Entries) != 1 {
+			t.Errorf("%s groups %d entries: a copied series joined the checkpoints", c.Name, len(c.Entries))
+		}
+	}
+	if len(snap.Checkpoints) != 4 || len(snap.Ignored) != 4 {
+		t.Errorf("%d checkpoints, ignored %v; want 4 and the 4 others ignored", len(snap.Checkpoints), snap.Ignored)
+	}
+	// Two series of equal size: auto cannot know which one is the run's.
+	for _, c := range snap.Checkpoints {
+		if c.Uncertain == "" {
+			t.Errorf("%s is not uncertain though two series of 4 fit", c.Name)
+		}
+	}
+}
