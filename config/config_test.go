@@ -13,12 +13,10 @@ import (
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "models"), 0o755)
-	os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644)
+	must(t, os.Mkdir(filepath.Join(dir, "models"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644))
 	p := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	must(t, os.WriteFile(p, []byte(body), 0o644))
 	return p
 }
 

@@ -28,11 +28,9 @@ func kerasFiles(t *testing.T, dir string, size int, stepList ...int) {
 	}
 	for i, s := range stepList {
 		p := filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", s))
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		must(t, os.WriteFile(p, buf, 0o644))
 		mt := old.Add(time.Duration(i) * time.Minute)
-		os.Chtimes(p, mt, mt)
+		must(t, os.Chtimes(p, mt, mt))
 	}
 }
 

@@ -46,7 +46,7 @@ func newHarness(t *testing.T, dir string, p Policy) *harness {
 	m := NewMetrics(reg, []string{"train"})
 	svc := NewService(logger, inv, withPolicy(p, tg), &Executor{Logger: logger, LockWait: 10 * time.Second}, m)
 	tokFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
+	must(t, os.WriteFile(tokFile, []byte(token+"\n"), 0o600))
 	hook, err := NewWebhook(logger, svc, inv.Snapshots, m, WebhookOptions{TokenFile: tokFile, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func fillTmpfs(t *testing.T) (string, []int) {
 		}
 		kerasFiles(t, dir, 1<<20, s)
 		mt := old.Add(time.Duration(s) * time.Second)
-		os.Chtimes(filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", s)), mt, mt)
+		must(t, os.Chtimes(filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", s)), mt, mt))
 		list = append(list, s)
 	}
 	return dir, list
@@ -263,7 +263,7 @@ func TestWebhookBadRequestsDeleteNothing(t *testing.T) {
 func TestWebhookTokenFileReloaded(t *testing.T) {
 	dir := t.TempDir()
 	tokFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokFile, []byte("first"), 0o600)
+	must(t, os.WriteFile(tokFile, []byte("first"), 0o600))
 	noTargets := NewService(testLogger(t), nil, nil, nil, nil)
 	hook, err := NewWebhook(testLogger(t), noTargets, func() []*checkpoint.Snapshot { return nil }, nil, WebhookOptions{TokenFile: tokFile})
 	if err != nil {
@@ -286,9 +286,9 @@ func TestWebhookTokenFileReloaded(t *testing.T) {
 	if try("first") != 200 || try("second") != 401 {
 		t.Fatal("first token not accepted or second accepted")
 	}
-	os.WriteFile(tokFile, []byte("second-token"), 0o600)
+	must(t, os.WriteFile(tokFile, []byte("second-token"), 0o600))
 	future := time.Now().Add(time.Second)
-	os.Chtimes(tokFile, future, future)
+	must(t, os.Chtimes(tokFile, future, future))
 	if try("second-token") != 200 || try("first") != 401 {
 		t.Error("token file change not picked up")
 	}
