@@ -109,28 +109,38 @@ func (w *Webhook) fail(rw http.ResponseWriter, r *http.Request, code int, msg st
 	w.reply(rw, code, Response{Status: "error", Error: msg})
 }
 
+// refuse fails a request whose body is not (all) read, and drops the
+// connection instead of reading the rest: a refused client, above all one
+// without credentials, must not keep a connection open by sending its body
+// slowly.
+func (w *Webhook) refuse(rw http.ResponseWriter, r *http.Request, code int, msg string) {
+	rw.Header().Set("Connection", "close")
+	_ = http.NewResponseController(rw).SetReadDeadline(time.Now())
+	w.fail(rw, r, code, msg)
+}
+
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
-		w.fail(rw, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: POST Alertmanager's webhook payload")
+		w.refuse(rw, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: POST Alertmanager's webhook payload")
 		return
 	}
 	if w.opts.TokenFile != "" {
 		tok, err := readToken(w.opts.TokenFile)
 		if err != nil {
 			level.Error(w.logger).Log("msg", "cannot read webhook token", "err", err)
-			w.fail(rw, r, http.StatusInternalServerError, "webhook token unavailable")
+			w.refuse(rw, r, http.StatusInternalServerError, "webhook token unavailable")
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), tok) != 1 {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="checkpoint_exporter webhook"`)
-			w.fail(rw, r, http.StatusUnauthorized, "missing or wrong bearer token")
+			w.refuse(rw, r, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		w.fail(rw, r, http.StatusUnsupportedMediaType, "content type must be application/json")
+		w.refuse(rw, r, http.StatusUnsupportedMediaType, "content type must be application/json")
 		return
 	}
 	// Alerts are matched as they are decoded and only their summary is kept:
@@ -144,7 +154,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			w.fail(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", w.opts.MaxBodyBytes))
+			w.refuse(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", w.opts.MaxBodyBytes))
 			return
 		}
 		w.fail(rw, r, http.StatusBadRequest, err.Error())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -48,12 +47,14 @@ type serveCmd struct {
 	autonomous           bool
 	noExporterMetrics    bool
 	idlePriority         bool
+	limits               *httpLimits
 }
 
 func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s := &serveCmd{common: c, matchLabels: map[string]string{}}
 	s.cmd = app.Command("serve", "Run the exporter and the Alertmanager webhook (the default command).").Default()
 	s.web = kingpinflag.AddFlags(s.cmd, defaultListenAddress)
+	s.limits = addHTTPLimits(s.cmd)
 	s.cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&s.metricsPath)
 	s.cmd.Flag("webhook.path", "Path of the Alertmanager webhook receiver.").Default("/webhook").StringVar(&s.webhookPath)
 	s.cmd.Flag("webhook.token-file", "File holding the bearer token Alertmanager sends (http_config.authorization.credentials_file); read for every request, so a rotation revokes the old token at once.").PlaceHolder("FILE").StringVar(&s.tokenFile)
@@ -137,7 +138,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go r.watchSignals(ctx, hup)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.limits.server(logger, mux, s.webhookTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, s.web, slogger) }()
 	select {

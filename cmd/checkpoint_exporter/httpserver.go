@@ -1,0 +1,114 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"golang.org/x/sys/unix"
+)
+
+// httpLimits bound what clients can hold of the server: how long a request
+// may take to arrive and to be answered, how long an idle connection stays
+// open, and how many requests and connections there are at once. Without
+// them a slow or idle client holds a descriptor forever, and enough of them
+// leave the scans none ("too many open files").
+type httpLimits struct {
+	readTimeout, writeTimeout, idleTimeout time.Duration
+	maxRequests, maxConnections            int
+}
+
+func addHTTPLimits(cmd *kingpin.CmdClause) *httpLimits {
+	l := &httpLimits{}
+	cmd.Flag("web.read-timeout", "Longest time a client may take to send a whole request, headers and body.").Default("30s").DurationVar(&l.readTimeout)
+	cmd.Flag("web.write-timeout", "Longest time from the end of a request's headers to the end of its answer (raised to --webhook.timeout plus 10s if shorter).").Default("60s").DurationVar(&l.writeTimeout)
+	cmd.Flag("web.idle-timeout", "How long an idle keep-alive connection stays open.").Default("2m").DurationVar(&l.idleTimeout)
+	cmd.Flag("web.max-requests", "Maximum number of requests served at once; more are answered 503 at once. 0 means no limit.").Default("40").IntVar(&l.maxRequests)
+	cmd.Flag("web.max-connections", "Maximum number of open client connections; more are closed as soon as they are accepted. Capped at half the open-file limit, so scans keep descriptors. 0 means half the open-file limit.").Default("512").IntVar(&l.maxConnections)
+	return l
+}
+
+// server returns an http.Server for handler with the limits applied.
+// webhookTimeout is how long the webhook may wait before answering.
+func (l *httpLimits) server(logger log.Logger, handler http.Handler, webhookTimeout time.Duration) *http.Server {
+	write := max(l.writeTimeout, webhookTimeout+10*time.Second)
+	conns := l.connectionCap(logger)
+	level.Info(logger).Log("msg", "http limits", "read_timeout", l.readTimeout, "write_timeout", write, "idle_timeout", l.idleTimeout,
+		"max_requests", l.maxRequests, "max_connections", conns)
+	if l.maxRequests > 0 {
+		handler = limitRequests(handler, l.maxRequests)
+	}
+	cl := &connLimiter{max: int64(conns)}
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: min(10*time.Second, l.readTimeout),
+		ReadTimeout:       l.readTimeout,
+		WriteTimeout:      write,
+		IdleTimeout:       l.idleTimeout,
+		ConnState:         cl.track,
+	}
+}
+
+// connectionCap is the connection limit: the flag, but never more than half
+// the open-file limit (Go raises the soft limit to the hard one at start).
+func (l *httpLimits) connectionCap(logger log.Logger) int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY {
+		if l.maxConnections > 0 {
+			return l.maxConnections
+		}
+		return 512
+	}
+	half := int(min(rl.Cur/2, 1<<30))
+	if l.maxConnections > 0 && l.maxConnections <= half {
+		return l.maxConnections
+	}
+	if l.maxConnections > 0 {
+		level.Warn(logger).Log("msg", "--web.max-connections lowered to half the open-file limit, to keep descriptors for scanning",
+			"requested", l.maxConnections, "open_file_limit", rl.Cur, "max_connections", half)
+	}
+	return max(half, 1)
+}
+
+// connLimiter closes connections past max as soon as they are accepted, so
+// they give their descriptor back at once.
+type connLimiter struct {
+	max  int64
+	open atomic.Int64
+}
+
+func (c *connLimiter) track(conn net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		if c.open.Add(1) > c.max {
+			conn.Close()
+		}
+	case http.StateClosed, http.StateHijacked:
+		c.open.Add(-1)
+	}
+}
+
+// limitRequests answers 503 to requests past n at once, as node_exporter's
+// --web.max-requests does.
+func limitRequests(next http.Handler, n int) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			next.ServeHTTP(rw, r)
+		default:
+			// Refused without reading the body: drop the connection rather
+			// than wait for a slow client's body.
+			rw.Header().Set("Connection", "close")
+			_ = http.NewResponseController(rw).SetReadDeadline(time.Now())
+			rw.Header().Set("Retry-After", "1")
+			http.Error(rw, "too many concurrent requests (limit "+strconv.Itoa(n)+", --web.max-requests)", http.StatusServiceUnavailable)
+		}
+	})
+}
