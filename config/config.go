@@ -24,6 +24,11 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
+// MinScanInterval is the shortest scan_interval accepted: at 1ms the
+// background scans (and the autonomous guard behind them) burned more than a
+// CPU.
+const MinScanInterval = 100 * time.Millisecond
+
 // DefaultDir is the quick start's target when no directory is given.
 const DefaultDir = "./models"
 
@@ -225,6 +230,9 @@ func sanitizeName(s string) string {
 func (c *Config) validate(file string) error {
 	if c.ScanInterval <= 0 {
 		return &Error{File: file, Key: "scan_interval", Reason: "must be positive"}
+	}
+	if time.Duration(c.ScanInterval) < MinScanInterval {
+		return &Error{File: file, Key: "scan_interval", Reason: fmt.Sprintf("%s is below the minimum %s (a scan more often than that only burns CPU; Prometheus scrapes every few seconds at most)", c.ScanInterval, model.Duration(MinScanInterval))}
 	}
 	if len(c.Targets) == 0 {
 		return &Error{File: file, Key: "targets", Reason: "at least one target is needed"}

@@ -41,7 +41,7 @@ func (c *common) logger() (log.Logger, *slog.Logger) {
 	default:
 		opt, sl = level.AllowInfo(), slog.LevelInfo
 	}
-	filtered := level.NewFilter(leading(base), opt)
+	filtered := level.NewFilter(leading(newRepeatFilter(base, repeatWindow)), opt)
 	l := log.With(filtered, "ts", log.Valuer(timestamp), "caller", log.DefaultCaller)
 	return l, slog.New(&slogHandler{next: filtered, min: sl})
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+)
+
+func TestRepeatFilter(t *testing.T) {
+	var buf bytes.Buffer
+	f := newRepeatFilter(log.NewLogfmtLogger(&buf), time.Minute)
+	clock := time.Unix(1_732_000_000, 0)
+	f.now = func() time.Time { return clock }
+	logAt := func(d time.Duration, kv ...any) {
+		clock = time.Unix(1_732_000_000, 0).Add(d)
+		f.Log(append([]any{"ts", clock.Format(time.RFC3339Nano)}, kv...)...)
+	}
+	for i := range 100 {
+		logAt(time.Duration(i)*100*time.Millisecond, "msg", "dry run: would delete checkpoint", "name", "c1")
+	}
+	logAt(time.Second, "msg", "dry run: would delete checkpoint", "name", "c2") // another line
+	logAt(61*time.Second, "msg", "dry run: would delete checkpoint", "name", "c1")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{"name=c1", "name=c2", "name=c1 repeated=99"}
+	if len(lines) != len(want) {
+		t.Fatalf("lines:\n%s\nwant %d", buf.String(), len(want))
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(lines[i], w) {
+			t.Errorf("line %d = %q, want it to end in %q", i, lines[i], w)
+		}
+	}
+}
+
+// The autonomous guard in dry run at a short scan interval repeats the same
+// lines at every scan: each is written once a minute at most. A scan
+// interval below the minimum is refused at start.
+func TestRepeatedLogLinesAreLimited(t *testing.T) {
+	root := t.TempDir()
+	cfg := filepath.Join(root, "fast.yml")
+	os.WriteFile(cfg, []byte("scan_interval: 1ms\ntargets:\n  - name: a\n    path: "+root+"\n"), 0o644)
+	if _, stderr, code := runCLIWithin(t, 20*time.Second, "--config.file="+cfg, "--web.listen-address="+freePort(t)); code == 0 || !strings.Contains(stderr, "scan_interval: 1ms is below the minimum 100ms") {
+		t.Errorf("scan_interval 1ms: code %d, stderr %s", code, stderr)
+	}
+
+	dir := filepath.Join(root, "models")
+	testenv.MountTmpfs(t, dir, "16m")
+	old := time.Now().Add(-time.Hour)
+	for i := 1; i <= 14; i++ {
+		f := filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", i))
+		if err := os.WriteFile(f, make([]byte, 1<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(f, old, old)
+	}
+	os.WriteFile(cfg, []byte("scan_interval: 100ms\ntargets:\n  - name: a\n    path: models\n"), 0o644)
+	base, logs := serve(t, "--config.file="+cfg, "--pruner.autonomous")
+	runs := regexp.MustCompile(`checkpoint_prune_runs_total\{result="dry_run",target="a",trigger="autonomous"\} (\d+)`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		m := runs.FindStringSubmatch(get(t, base+"/metrics"))
+		if m != nil {
+			if n, _ := strconv.Atoi(m[1]); n >= 10 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 10 autonomous dry runs in 30s:\n%s", logs)
+		}
+	}
+	for _, line := range [][]string{
+		{`msg="high watermark reached`},
+		{`msg="dry run: would delete checkpoint"`, `name=checkpoint_step_1.keras`},
+	} {
+		n := 0
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, line[0]) && strings.Contains(l, line[len(line)-1]) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s written %d times over 10 or more identical runs, want once", line, n)
+		}
+	}
+}
