@@ -50,17 +50,7 @@ func TestNodeExporterAlertThroughHostPath(t *testing.T) {
 	if err := os.Mkdir(host, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	base := time.Now().Add(-time.Hour)
-	for i := 1; i <= 12; i++ {
-		f := filepath.Join(host, fmt.Sprintf("checkpoint_step_%d.keras", i*100))
-		if err := os.WriteFile(f, make([]byte, 1<<20), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		mt := base.Add(time.Duration(i) * time.Minute)
-		if err := os.Chtimes(f, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeKeras(t, host, 12, time.Now().Add(-time.Hour), time.Minute)
 	if err := os.Mkdir(volume, 0o755); err != nil {
 		t.Fatal(err)
 	}

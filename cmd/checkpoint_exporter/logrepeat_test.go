@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,14 +54,7 @@ func TestRepeatedLogLinesAreLimited(t *testing.T) {
 
 	dir := filepath.Join(root, "models")
 	testenv.MountTmpfs(t, dir, "16m")
-	old := time.Now().Add(-time.Hour)
-	for i := 1; i <= 14; i++ {
-		f := filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", i))
-		if err := os.WriteFile(f, make([]byte, 1<<20), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		os.Chtimes(f, old, old)
-	}
+	writeKeras(t, dir, 14, time.Now().Add(-time.Hour), 0)
 	os.WriteFile(cfg, []byte("scan_interval: 100ms\ntargets:\n  - name: a\n    path: models\n"), 0o644)
 	base, logs := serve(t, "--config.file="+cfg, "--pruner.autonomous")
 	runs := regexp.MustCompile(`checkpoint_prune_runs_total\{result="dry_run",target="a",trigger="autonomous"\} (\d+)`)
@@ -79,7 +71,7 @@ func TestRepeatedLogLinesAreLimited(t *testing.T) {
 	}
 	for _, line := range [][]string{
 		{`msg="high watermark reached`},
-		{`msg="dry run: would delete checkpoint"`, `name=checkpoint_step_1.keras`},
+		{`msg="dry run: would delete checkpoint"`, `name=checkpoint_step_100.keras`},
 	} {
 		n := 0
 		for _, l := range strings.Split(logs.String(), "\n") {

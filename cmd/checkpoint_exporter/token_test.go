@@ -15,16 +15,7 @@ import (
 // returns the status code.
 func postResolved(t *testing.T, base, token string) int {
 	t.Helper()
-	body := `{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"target":"a"}}]}`
-	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return postWebhook(t, base, token, `{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"target":"a"}}]}`)
 }
 
 // Rotating the webhook token revokes the old one at once, however the file
