@@ -79,6 +79,10 @@ func dirs(dir string, n, per, size int) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// Every file carries its checkpoint's save time, so the newest by
+			// step is also the most recently written, as in a real run
+			// (keep_last protects both).
+			mt := old.Add(time.Duration(i) * time.Minute)
 			d := filepath.Join(dir, fmt.Sprintf("checkpoint-%d", i*500))
 			for _, sub := range []string{"", "shards"} {
 				if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
@@ -95,8 +99,11 @@ func dirs(dir string, n, per, size int) error {
 					errs <- err
 					return
 				}
+				if err := os.Chtimes(name, mt, mt); err != nil {
+					errs <- err
+					return
+				}
 			}
-			mt := old.Add(time.Duration(i) * time.Minute)
 			os.Chtimes(filepath.Join(d, "shards"), mt, mt)
 			os.Chtimes(d, mt, mt)
 		}()
