@@ -71,12 +71,10 @@ type Executor struct {
 	// LockTTL is how long a lock file (lockfile mode) stays valid without
 	// renewal (0: DefaultLockTTL).
 	LockTTL time.Duration
-	// beforeRemove, if set, runs after a checkpoint is checked and before it
-	// is renamed (tests use it to change a checkpoint at the worst moment).
-	beforeRemove func(checkpoint.Checkpoint)
-	// afterRename, if set, runs between two renames of a checkpoint's
-	// entries (tests use it to kill the process mid-delete).
-	afterRename func()
+	// afterRename, if set, runs after each rename of a checkpoint's entries
+	// to trash with the number renamed so far (tests use it to kill the
+	// process mid-delete at a chosen point).
+	afterRename func(renamed int)
 }
 
 func (x *Executor) lockOptions(t Target) lockOptions {
@@ -166,9 +164,6 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			}
 			continue
 		}
-		if x.beforeRemove != nil {
-			x.beforeRemove(c)
-		}
 		left, err := removeCheckpoint(dirfd, t.Path, c, x.afterRename)
 		res.TrashLeft = append(res.TrashLeft, left...)
 		if errors.Is(err, errGone) {
@@ -248,7 +243,7 @@ var errGone = errors.New(whyGone)
 // between two renames never leaves the rest looking valid; index files go
 // first too. afterRename, if set (tests), runs after each rename. It returns
 // the trash it could not remove.
-func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRename func()) ([]string, error) {
+func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRename func(int)) ([]string, error) {
 	entries := append([]checkpoint.Entry(nil), c.Entries...)
 	sort.SliceStable(entries, func(i, j int) bool {
 		return strings.HasSuffix(entries[i].Name, ".index") && !strings.HasSuffix(entries[j].Name, ".index")
@@ -265,9 +260,6 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 	}
 	trash := make([]string, 0, len(entries))
 	for i, e := range entries {
-		if i > 0 && afterRename != nil {
-			afterRename()
-		}
 		name, err := renameToTrash(dirfd, e.Name)
 		if errors.Is(err, unix.ENOENT) {
 			// Another pruner (on a node the lock does not reach) renamed
@@ -285,6 +277,9 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 			return nil, err
 		}
 		trash = append(trash, name)
+		if afterRename != nil {
+			afterRename(len(trash))
+		}
 	}
 	if intent != "" {
 		if err := dropIntent(dirfd, intent); err != nil {

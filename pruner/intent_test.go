@@ -26,9 +26,8 @@ func TestMultiFileCrashMidDeleteNeverLooksValid(t *testing.T) {
 		tg := checkpoint.Target{Name: "t", Path: dir, Pattern: pattern}
 		snap := scanDir(t, tg)
 		plan := MakePlan(snap, Policy{KeepLast: 1}, Goal{Kind: GoalCount, Keep: 1}, time.Now())
-		renames := 0
-		x := &Executor{Logger: log.NewNopLogger(), afterRename: func() {
-			if renames++; renames == 10 {
+		x := &Executor{Logger: log.NewNopLogger(), afterRename: func(renamed int) {
+			if renamed == 10 {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {} // the signal is on its way
 			}
