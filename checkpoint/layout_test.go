@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 func TestLayouts(t *testing.T) {
@@ -227,7 +229,7 @@ func TestSeedCase(t *testing.T) {
 	for s := 100; s <= 25000; s += 100 {
 		paths = append(paths, filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", s)))
 	}
-	if want, ok := duBytes(t, paths...); ok && snap.Bytes() != want {
+	if want := testenv.DuBytes(t, paths...); snap.Bytes() != want {
 		t.Errorf("bytes = %d, du -scB1 says %d", snap.Bytes(), want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 // Two targets on one directory, or one inside another, are refused whatever
@@ -66,7 +68,8 @@ func TestOverlappingTargetsRefused(t *testing.T) {
 	})
 	t.Run("quick start dirs", func(t *testing.T) {
 		_, err := FromDirs([]string{models, filepath.Join(models, "run1")})
-		if err == nil || !strings.Contains(err.Error(), "inside target models") {
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.HasSuffix(ce.Key, ".path") || !strings.Contains(ce.Reason, "inside target models") {
 			t.Errorf("FromDirs of nested dirs: %v", err)
 		}
 	})
@@ -76,7 +79,7 @@ func TestOverlappingTargetsRefused(t *testing.T) {
 // directories are compared by identity, not by name.
 func TestOverlapThroughBindMount(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to bind-mount")
+		testenv.Missing(t, "needs root to bind-mount")
 	}
 	root := t.TempDir()
 	models := filepath.Join(root, "models")
@@ -98,8 +101,9 @@ func TestOverlapThroughBindMount(t *testing.T) {
 		cfg := filepath.Join(root, "c.yml")
 		os.WriteFile(cfg, []byte(fmt.Sprintf("targets:\n  - name: a\n    path: %s\n  - name: b\n    path: %s\n", tt.a, tt.b)), 0o644)
 		_, err := Load(cfg)
-		if err == nil || !strings.Contains(err.Error(), tt.reason) {
-			t.Errorf("%s and %s: %v, want %q", tt.a, tt.b, err, tt.reason)
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.HasSuffix(ce.Key, ".path") || !strings.Contains(ce.Reason, tt.reason) {
+			t.Errorf("%s and %s: %v, want a path error %q", tt.a, tt.b, err, tt.reason)
 		}
 	}
 }

@@ -216,14 +216,8 @@ func TestServeExportsSeedCase(t *testing.T) {
 	for s := 100; s <= 25000; s += 100 {
 		paths = append(paths, filepath.Join(dir, fmt.Sprintf("checkpoint_step_%d.keras", s)))
 	}
-	if out, err := exec.Command("du", append([]string{"-scB1"}, paths...)...).Output(); err == nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		total := strings.Fields(lines[len(lines)-1])[0]
-		var want float64
-		fmt.Sscan(total, &want)
-		if !strings.Contains(body, fmt.Sprintf(`checkpoint_dir_bytes{target="models"} %g`, want)) {
-			t.Errorf("checkpoint_dir_bytes does not match du -scB1 (%s)", total)
-		}
+	if want := testenv.DuBytes(t, paths...); !strings.Contains(body, fmt.Sprintf(`checkpoint_dir_bytes{target="models"} %g`, float64(want))) {
+		t.Errorf("checkpoint_dir_bytes does not match du -scB1 (%d)", want)
 	}
 	page := get(t, base+"/")
 	if !strings.Contains(page, "models") || !strings.Contains(page, dir) || !strings.Contains(page, "/metrics") {

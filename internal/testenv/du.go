@@ -1,4 +1,4 @@
-package checkpoint
+package testenv
 
 import (
 	"os/exec"
@@ -7,22 +7,22 @@ import (
 	"testing"
 )
 
-// duBytes asks du(1) for the total disk usage of paths. ok is false when du
-// is not installed.
-func duBytes(t *testing.T, paths ...string) (int64, bool) {
+// DuBytes asks du(1) for the total disk usage of paths in bytes (du -scB1),
+// the figure checkpoint sizes must equal. A missing du is a missing
+// requirement (see Missing).
+func DuBytes(t testing.TB, paths ...string) int64 {
 	t.Helper()
 	if _, err := exec.LookPath("du"); err != nil {
-		t.Log("du not installed: not comparing with it")
-		return 0, false
+		Missing(t, "du not installed")
 	}
 	out, err := exec.Command("du", append([]string{"-scB1"}, paths...)...).Output()
 	if err != nil {
-		t.Fatalf("du: %v", err)
+		t.Fatalf("du %v: %v", paths, err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	n, err := strconv.ParseInt(strings.Fields(lines[len(lines)-1])[0], 10, 64)
 	if err != nil {
 		t.Fatalf("du output %q: %v", out, err)
 	}
-	return n, true
+	return n
 }
