@@ -9,7 +9,7 @@ VPKG     := github.com/prometheus/common/version
 LDFLAGS  := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
             -X $(VPKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean release release-test image
+.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean release release-test image helm k8s-examples
 
 # Release artefacts: static binaries under .build/<os>-<arch>/ (what the
 # Dockerfile copies), tarballs and their checksums under $(DIST).
@@ -31,7 +31,7 @@ run: build
 	./$(BINARY) --checkpoint.dir=./models
 
 # Everything CI checks.
-test: lint unit rules fuzz release-test e2e
+test: lint unit rules fuzz helm release-test e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -80,6 +80,15 @@ release:
 # Builds the release and the container image offline and runs both (needs root, buildah, runc).
 release-test:
 	$(GO) test -count=1 -timeout=10m -tags=release -v ./test/release/
+
+# The Helm chart (deploy/helm/checkpoint-exporter): lint, template, strict decoding and
+# promtool over a values matrix, in its own Go module (Helm and k8s.io stay out of go.mod).
+helm:
+	cd deploy/helm/test && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# examples/kubernetes/*.yaml from the chart and *.values.yaml.
+k8s-examples:
+	cd deploy/helm/test && $(GO) test -count=1 -run TestExamplesAreRenderedFromTheChart -update ./...
 
 # The container image, for the host's architecture (make release first).
 image:
