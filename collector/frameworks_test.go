@@ -15,38 +15,28 @@ import (
 // directory without .metadata, ...) are counted in
 // checkpoint_dir_incomplete_checkpoints, for every framework fixture.
 func TestIncompleteSavesAreCounted(t *testing.T) {
-	fixtures, err := fixture.LoadAll(fixture.Dir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fixtures {
-		t.Run(f.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := f.Build(dir); err != nil {
-				t.Fatal(err)
-			}
-			s, err := checkpoint.NewScanner(checkpoint.Target{Name: "t", Path: dir}, checkpoint.ScanOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap := s.Scan(context.Background())
-			reg := prometheus.NewPedanticRegistry()
-			reg.MustRegister(New(fixed{snap}))
-			mfs, err := reg.Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]float64{}
-			for _, mf := range mfs {
-				for _, m := range mf.GetMetric() {
-					if m.GetGauge() != nil {
-						got[mf.GetName()] = m.GetGauge().GetValue()
-					}
+	fixture.Run(t, func(t *testing.T, f *fixture.Fixture, dir string) {
+		s, err := checkpoint.NewScanner(checkpoint.Target{Name: "t", Path: dir}, checkpoint.ScanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := s.Scan(context.Background())
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(New(fixed{snap}))
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if m.GetGauge() != nil {
+					got[mf.GetName()] = m.GetGauge().GetValue()
 				}
 			}
-			if c, i := got["checkpoint_dir_checkpoints"], got["checkpoint_dir_incomplete_checkpoints"]; c != float64(f.Want.Complete) || i != float64(len(f.Want.Incomplete)) {
-				t.Errorf("checkpoints %v, incomplete %v; want %d and %d (%v)", c, i, f.Want.Complete, len(f.Want.Incomplete), f.Want.Incomplete)
-			}
-		})
-	}
+		}
+		if c, i := got["checkpoint_dir_checkpoints"], got["checkpoint_dir_incomplete_checkpoints"]; c != float64(f.Want.Complete) || i != float64(len(f.Want.Incomplete)) {
+			t.Errorf("checkpoints %v, incomplete %v; want %d and %d (%v)", c, i, f.Want.Complete, len(f.Want.Incomplete), f.Want.Incomplete)
+		}
+	})
 }

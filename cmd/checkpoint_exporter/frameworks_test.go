@@ -17,57 +17,47 @@ import (
 // progress, logs, configs, tokenizer files, run directories), and `scan`
 // must say which layout it recognised and from which evidence.
 func TestPruneKeepsWhatFrameworksKeep(t *testing.T) {
-	fixtures, err := fixture.LoadAll(fixture.Dir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cols := regexp.MustCompile(`\s{2,}`)
-	for _, f := range fixtures {
-		t.Run(f.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := f.Build(dir); err != nil {
-				t.Fatal(err)
-			}
-			out, stderr, code := runCLI(t, "scan", "--checkpoint.dir="+dir, "--output=json")
-			var reports []scanReport
-			if err := json.Unmarshal([]byte(out), &reports); err != nil || code != 0 || len(reports) != 1 {
-				t.Fatalf("scan: exit %d, %v\n%s", code, err, stderr)
-			}
-			r := reports[0]
-			if f.Want.Layout != "" && (r.Layout != f.Want.Layout || len(r.Evidence) == 0) {
-				t.Errorf("scan: layout %q evidence %q, want layout %q with evidence", r.Layout, r.Evidence, f.Want.Layout)
-			}
-			if r.Framework != f.Want.Framework {
-				t.Errorf("scan: framework %q, want %q", r.Framework, f.Want.Framework)
-			}
-			entries := map[string][]string{}
-			for _, c := range r.Checkpoints {
-				entries[c.Name] = c.Entries
-			}
+	fixture.Run(t, func(t *testing.T, f *fixture.Fixture, dir string) {
+		out, stderr, code := runCLI(t, "scan", "--checkpoint.dir="+dir, "--output=json")
+		var reports []scanReport
+		if err := json.Unmarshal([]byte(out), &reports); err != nil || code != 0 || len(reports) != 1 {
+			t.Fatalf("scan: exit %d, %v\n%s", code, err, stderr)
+		}
+		r := reports[0]
+		if f.Want.Layout != "" && (r.Layout != f.Want.Layout || len(r.Evidence) == 0) {
+			t.Errorf("scan: layout %q evidence %q, want layout %q with evidence", r.Layout, r.Evidence, f.Want.Layout)
+		}
+		if r.Framework != f.Want.Framework {
+			t.Errorf("scan: framework %q, want %q", r.Framework, f.Want.Framework)
+		}
+		entries := map[string][]string{}
+		for _, c := range r.Checkpoints {
+			entries[c.Name] = c.Entries
+		}
 
-			out, stderr, code = runCLI(t, "prune", "--checkpoint.dir="+dir, "--keep=3")
-			if code != 0 || !strings.Contains(out, "dry run") && !strings.Contains(out, "nothing to do") {
-				t.Fatalf("prune preview: exit %d\n%s%s", code, out, stderr)
+		out, stderr, code = runCLI(t, "prune", "--checkpoint.dir="+dir, "--keep=3")
+		if code != 0 || !strings.Contains(out, "dry run") && !strings.Contains(out, "nothing to do") {
+			t.Fatalf("prune preview: exit %d\n%s%s", code, out, stderr)
+		}
+		var deleted []string
+		for _, line := range strings.Split(out, "\n") {
+			if !strings.HasPrefix(line, "delete ") {
+				continue
 			}
-			var deleted []string
-			for _, line := range strings.Split(out, "\n") {
-				if !strings.HasPrefix(line, "delete ") {
-					continue
-				}
-				name := cols.Split(line, -1)[1]
-				es, ok := entries[name]
-				if !ok {
-					t.Errorf("prune lists %q, which scan does not show", name)
-				}
-				deleted = append(deleted, es...)
+			name := cols.Split(line, -1)[1]
+			es, ok := entries[name]
+			if !ok {
+				t.Errorf("prune lists %q, which scan does not show", name)
 			}
-			for _, k := range f.Keep {
-				if slices.Contains(deleted, k) {
-					t.Errorf("prune --keep=3 would delete %s, which the framework keeps\n%s", k, out)
-				}
+			deleted = append(deleted, es...)
+		}
+		for _, k := range f.Keep {
+			if slices.Contains(deleted, k) {
+				t.Errorf("prune --keep=3 would delete %s, which the framework keeps\n%s", k, out)
 			}
-		})
-	}
+		}
+	})
 }
 
 // A reading auto is not sure of is counted, kept and explained: scan says
