@@ -104,7 +104,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(w.inv), versioncollector.NewCollector(program))
 	if !s.noExporterMetrics {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(), collector.NewProcessCollector())
 	}
 	for name := range s.matchLabels {
 		if !labelNameRe.MatchString(name) {

@@ -23,11 +23,12 @@ import (
 // page listing the running targets.
 func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http.Handler, r *reloader) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle(s.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          stdLogger{logger},
-		EnableOpenMetrics: true,
-		Registry:          reg,
-	}))
+	mux.Handle(s.metricsPath, newGzipHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:           stdLogger{logger},
+		EnableOpenMetrics:  true,
+		Registry:           reg,
+		DisableCompression: true, // gzipHandler compresses
+	})))
 	mux.Handle(s.webhookPath, hook)
 	mux.HandleFunc("/-/healthy", func(rw http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(rw, "Healthy.")
