@@ -6,13 +6,14 @@
 # scrapers (10/s each) during those scans, with and without the co-tenant.
 #
 #   bench/cotenant.sh [WORK]     (default WORK: /var/tmp/checkpoint_exporter-bench)
-#   UNITS=200000 bench/cotenant.sh
+#   UNITS=200000 ROUNDS=3 bench/cotenant.sh
 #
 # Run it on an otherwise idle machine: anything else running is a co-tenant too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/var/tmp/checkpoint_exporter-bench}
 UNITS=${UNITS:-200000}
+ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-19877}
 B=$WORK/bin
 mkdir -p "$B" "$WORK/out"
@@ -34,62 +35,83 @@ URL=http://127.0.0.1:$PORT/metrics
 pid=
 stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=; }
 trap stop EXIT
-# start PRIORITY: the exporter rescanning everything back to back (every scan
-# a full walk), once its first scan is done.
+# start PRIORITY [CONFIG]: the exporter rescanning everything back to back
+# (every scan a full walk), once its first scan is done.
 start() {
-  "$B/checkpoint_exporter" --config.file="$WORK/out/cotenant.yml" --web.listen-address="127.0.0.1:$PORT" \
+  "$B/checkpoint_exporter" --config.file="${2:-$WORK/out/cotenant.yml}" --web.listen-address="127.0.0.1:$PORT" \
     --collector.full-rescan-interval=1ns "--$1collector.idle-priority" --log.level=debug >"$WORK/out/exporter.log" 2>&1 &
   pid=$!
   until curl -sf "$URL" 2>/dev/null | grep -q '^checkpoint_dir_checkpoints{target="c"} 1000'; do sleep 0.2; done
 }
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user+system, in 10 ms ticks
 scans() { grep -c 'msg=scanned' "$WORK/out/exporter.log" || true; }
 tput() { sed -E 's/.*throughput=([0-9.]+).*/\1/'; }
 ratio() { python3 -c "import sys; print('%.3f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
 
 echo "# Beside a training job"
 echo
-echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), tree (c): 1,000,000 files; co-tenant: $UNITS units of SHA-256 over 64 KiB on every core."
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), tree (c): 1,000,000 files; co-tenant: $UNITS units of SHA-256 over 64 KiB on every core; $ROUNDS rounds, each the co-tenant alone then beside the exporter."
 echo
-echo "| exporter | co-tenant throughput (units/s) | vs alone | full scans during the run |"
-echo "| --- | ---: | ---: | ---: |"
-alone=$("$B/cotenant" --units="$UNITS" | tput)
-echo "| not running | $alone | 1.000 | – |"
-for prio in "" "no-"; do
+echo "| round | exporter | alone (units/s) | beside (units/s) | beside / alone | full scans during the run | exporter CPU during the run |"
+echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+ratios=()
+for round in $(seq "$ROUNDS") normal; do
+  prio=""; label="idle priority (default)"
+  [ "$round" = normal ] && { prio="no-"; label="normal priority"; }
+  alone=$("$B/cotenant" --units="$UNITS" | tput)
   start "$prio"
-  t0=$(scans)
+  t0=$(scans); c0=$(cpu "$pid")
   got=$("$B/cotenant" --units="$UNITS" | tput)
-  n=$(( $(scans) - t0 ))
+  n=$(( $(scans) - t0 )); c=$(( $(cpu "$pid") - c0 ))
   stop
-  label="scanning back to back, idle priority (default)"; [ -n "$prio" ] && label="scanning back to back, normal priority"
-  echo "| $label | $got | $(ratio "$got" "$alone") | $n |"
+  r=$(ratio "$got" "$alone")
+  [ "$round" != normal ] && ratios+=("$r")
+  echo "| $round | $label | $alone | $got | $r | $n | $((c * 10)) ms |"
 done
 echo
-echo "Scrape latency, two scrapers at 10/s each (600 scrapes), exporter scanning back to back at idle priority:"
+echo "Mean beside / alone at idle priority over $ROUNDS rounds: $(python3 -c 'import sys; print("%.3f" % (sum(map(float, sys.argv[1:]))/len(sys.argv[1:])))' "${ratios[@]}")."
 echo
-echo "| co-tenant | p50 | p99 | max |"
-echo "| --- | ---: | ---: | ---: |"
-start ""
-r=$("$B/scrapeload" --url="$URL" --clients=2 --interval=100ms --scrapes=600)
-echo "| none | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=([^ ]+).*/\1 | \2 | \3/') |"
-"$B/cotenant" --units=$((UNITS * 20)) >/dev/null & co=$!
-r=$("$B/scrapeload" --url="$URL" --clients=2 --interval=100ms --scrapes=600)
-kill "$co" 2>/dev/null || true; wait "$co" 2>/dev/null || true
-echo "| every core busy | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=([^ ]+).*/\1 | \2 | \3/') |"
+echo "Scrape latency, two scrapers at 10/s each (600 scrapes):"
 echo
+echo "| exporter | co-tenant | p50 | p99 | max |"
+echo "| --- | --- | ---: | ---: | ---: |"
+lat() { "$B/scrapeload" --url="$URL" --clients=2 --interval=100ms --scrapes=600 | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=([^ ]+).*/\1 | \2 | \3/'; }
+printf 'scan_interval: 1h\ntargets:\n  - name: c\n    path: %s\n' "$dir" > "$WORK/out/noscan.yml"
+start "" "$WORK/out/noscan.yml"  # one scan at start, then none for an hour
+echo "| not scanning (same targets, last scan kept) | none | $(lat) |"
 stop
+for prio in "" "no-"; do
+  label="full scans back to back, idle priority"; [ -n "$prio" ] && label="full scans back to back, normal priority"
+  start "$prio"
+  echo "| $label | none | $(lat) |"
+  if [ -z "$prio" ]; then
+    "$B/cotenant" --units=$((UNITS * 20)) >/dev/null & co=$!
+    echo "| $label | every core busy | $(lat) |"
+    kill "$co" 2>/dev/null || true; wait "$co" 2>/dev/null || true
+  fi
+  hwm=$(awk '/^VmHWM/{printf "%.1f", $2/1024}' "/proc/$pid/status")
+  stop
+done
+echo
+echo "Peak RSS of the server after these full scans of (c) (VmHWM): $hwm MiB."
+echo
 a=$WORK/a
 if [ ! -e "$a/.complete" ]; then
   rm -rf "$a"; "$B/gentree" --case=a --dir="$a"; touch "$a/.complete"
 fi
-echo "CPU per scrape of the exporter (300 sequential scrapes; tree (a), default scan interval):"
+echo "CPU per scrape of the exporter (300 sequential scrapes, three runs; tree (a), default scan interval):"
 echo
-echo "| flags | CPU per scrape | p50 | p99 |"
+echo "| flags | CPU per scrape (runs) | p50 | p99 |"
 echo "| --- | ---: | ---: | ---: |"
 for flags in "" "--web.disable-exporter-metrics"; do
   "$B/checkpoint_exporter" --checkpoint.dir="$a" --web.listen-address="127.0.0.1:$PORT" $flags >/dev/null 2>&1 &
   pid=$!
   until curl -sf "$URL" 2>/dev/null | grep -q '^checkpoint_dir_checkpoints'; do sleep 0.2; done
-  r=$("$B/scrapeload" --url="$URL" --clients=1 --scrapes=300 --pid="$pid")
+  cpus=()
+  for _ in 1 2 3; do
+    r=$("$B/scrapeload" --url="$URL" --clients=1 --scrapes=300 --pid="$pid")
+    cpus+=("$(echo "$r" | sed -E 's/.*cpu_per_scrape=([^ ]+).*/\1/')")
+  done
   stop
-  echo "| ${flags:-defaults} | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=.* cpu_per_scrape=([^ ]+).*/\3 | \1 | \2/') |"
+  echo "| ${flags:-defaults} | ${cpus[*]} | $(echo "$r" | sed -E 's/.*p50=([^ ]+) p99=([^ ]+) max=.*/\1 | \2/') |"
 done

@@ -70,6 +70,9 @@ type Snapshot struct {
 	ErrorsTotal uint64        `json:"-"`
 	Duration    time.Duration `json:"-"`
 	Time        time.Time     `json:"time"`
+	// WalkerErr is why this background scan could not size checkpoints in a
+	// walker process at idle priority and did so itself, at normal priority.
+	WalkerErr error `json:"-"`
 }
 
 // Up reports whether the scan succeeded.

@@ -233,6 +233,9 @@ func (inv *Inventory) store(s *Scanner, snap *Snapshot) bool {
 		level.Debug(inv.logger).Log("msg", "scanned", "target", t.Name, "layout", snap.Layout, "series", snap.Series,
 			"checkpoints", len(snap.Checkpoints), "bytes", snap.Bytes(), "errors", snap.Errors, "duration", snap.Duration)
 	}
+	if snap.WalkerErr != nil {
+		level.Warn(inv.logger).Log("msg", "walker process failed: this scan was finished at normal priority", "target", t.Name, "err", snap.WalkerErr)
+	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if !inv.current(s) {

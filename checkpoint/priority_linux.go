@@ -21,24 +21,29 @@ const (
 // let its goroutine exit without unlocking: the runtime then ends the thread
 // instead of handing an idle-priority thread to other goroutines. runIdle
 // does all this.
-func enterIdlePriority() error {
+func enterIdlePriority() error { return setIdlePriority(0) }
+
+// setIdlePriority moves thread tid (0: the calling thread) to SCHED_IDLE and
+// the idle I/O class.
+func setIdlePriority(tid int) error {
 	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+	if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
 		return fmt.Errorf("sched_setattr SCHED_IDLE: %w", err)
 	}
-	if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, ioprioClassIdle<<ioprioClassShift); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), ioprioClassIdle<<ioprioClassShift); e != 0 {
 		return fmt.Errorf("ioprio_set IOPRIO_CLASS_IDLE: %w", e)
 	}
 	return nil
 }
 
-// threadPriority reads back the calling thread's CPU policy and I/O class.
-func threadPriority() (policy uint32, ioClass int, err error) {
-	attr, err := unix.SchedGetAttr(0, 0)
+// threadPriority reads back the CPU policy and I/O class of thread tid (0:
+// the calling thread).
+func threadPriority(tid int) (policy uint32, ioClass int, err error) {
+	attr, err := unix.SchedGetAttr(tid, 0)
 	if err != nil {
 		return 0, 0, fmt.Errorf("sched_getattr: %w", err)
 	}
-	prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, 0, 0)
+	prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0)
 	if e != 0 {
 		return 0, 0, fmt.Errorf("ioprio_get: %w", e)
 	}

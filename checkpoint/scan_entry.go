@@ -44,8 +44,9 @@ func (s *Scanner) scanNow(ctx context.Context, hold bool) (*Snapshot, *Dir) {
 	return s.scan(ctx, false, hold)
 }
 
-// ScanBackground is Scan for the periodic background refresh: its workers
-// run at idle priority when ScanOptions.Idle is set, and it gives way to any
+// ScanBackground is Scan for the periodic background refresh: it sizes
+// checkpoints in a walker process at idle priority when ScanOptions.Walker
+// is set, and it gives way to any
 // Scan call. ok is false when it gave way; the scanner's state is then as if
 // it had not run, and the caller keeps its previous snapshot.
 func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) {
@@ -65,7 +66,7 @@ func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) 
 		s.bgCancel = nil
 		s.bgMu.Unlock()
 	}()
-	snap, _ = s.scan(ctx, s.opts.Idle, false)
+	snap, _ = s.scan(ctx, true, false)
 	if errors.Is(context.Cause(ctx), errPreempted) {
 		return nil, false
 	}

@@ -50,9 +50,13 @@ type ScanOptions struct {
 	Workers int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Idle runs the sizing workers of background scans (ScanBackground) on
-	// OS threads at idle CPU and I/O priority. Scan is never affected.
-	Idle bool
+	// Walker, when set, is the command line of a walker process (one that
+	// calls ServeWalker): background scans (ScanBackground) then size
+	// checkpoints in it, one process per scan with every thread at idle CPU
+	// and I/O priority. Scan is never affected. If the process fails, the
+	// scan is finished here, at normal priority, and Snapshot.WalkerErr says
+	// why.
+	Walker []string
 }
 
 // maxIgnoredListed bounds how many ignored names a snapshot keeps.
@@ -84,6 +88,9 @@ type Scanner struct {
 	// onWorker, when set (tests), runs on every sizing worker's thread
 	// before it takes work.
 	onWorker func()
+	// onWalkerReply, when set (tests), runs after each answer of a walker
+	// process, with its process ID.
+	onWalkerReply func(pid int)
 }
 
 // cachedFacts are a checkpoint directory's facts as of its entry.
@@ -194,7 +201,8 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
-	sized := s.size(ctx, d, dir.id.Dev, m.found, full, idle)
+	sized, werr := s.size(ctx, d, dir.id.Dev, m.found, full, idle)
+	snap.WalkerErr = werr
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
 		return snap, nil
@@ -279,30 +287,37 @@ type sizedCheckpoint struct {
 }
 
 // size measures every found checkpoint, in parallel, reusing cached sizes of
-// settled entries unless this is a full rescan.
-func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full, idle bool) []sizedCheckpoint {
+// settled entries unless this is a full rescan. With idle and a walker
+// command, one walker process does the walking; werr says why it could not.
+func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full, idle bool) (_ []sizedCheckpoint, werr error) {
 	out := make([]sizedCheckpoint, len(fs))
 	sz := newSizer(dev)
+	workers := min(s.opts.Workers, max(1, len(fs)))
+	var proc *walkProc
+	if idle && len(s.opts.Walker) > 0 {
+		// One process sizes everything: hard links are counted once by it.
+		if proc, werr = startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive); werr == nil {
+			proc.onReply = s.onWalkerReply
+			defer proc.close()
+			workers = 1
+		}
+	}
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(s.opts.Workers, max(1, len(fs))) {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sizeAll := func() {
-				if s.onWorker != nil {
-					s.onWorker()
-				}
-				w := &walker{s: sz, ctx: ctx, alive: &s.alive}
-				for i := range work {
-					s.alive.beat()
-					out[i] = s.sizeOne(d, w, fs[i], full)
-				}
+			if s.onWorker != nil {
+				s.onWorker()
 			}
-			if idle {
-				_ = runIdle(sizeAll) // a refusal (seccomp) leaves normal priority
-			} else {
-				sizeAll()
+			w := &walker{s: sz, ctx: ctx, alive: &s.alive, proc: proc}
+			for i := range work {
+				s.alive.beat()
+				out[i] = s.sizeOne(d, w, fs[i], full)
+			}
+			if w.procErr != nil {
+				werr = w.procErr
 			}
 		}()
 	}
@@ -314,7 +329,7 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 	}
 	close(work)
 	wg.Wait()
-	return out
+	return out, werr
 }
 
 func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckpoint {
@@ -342,10 +357,11 @@ func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckp
 			Symlink: st.Mode&unix.S_IFMT == unix.S_IFLNK,
 		}
 		var u usage
-		if c, ok := s.cache[name]; ok && !full && c.settled && c.entry == e {
+		var ok bool
+		if c, cached := s.cache[name]; cached && !full && c.settled && c.entry == e {
 			u = c.use
 			u.errors = 0
-		} else {
+		} else if u, ok = w.viaProc(name); !ok {
 			u.add(&st, w.s.firstLink(&st))
 			if e.Dir {
 				w.walkDir(d.fd, nameZ, 0, &u)

@@ -63,11 +63,34 @@ func (s *sizer) firstLink(st *unix.Stat_t) bool {
 type walker struct {
 	s   *sizer
 	ctx context.Context // checked when yielding: a cancelled walk stops
-	// alive is the scanner's progress clock, moved on when yielding, so a
-	// walk stuck in one system call (a hung mount) shows as stalled.
-	alive *progress
+	// alive is the scanner's progress clock (or, in a walker process, the
+	// parent's), moved on when yielding, so a walk stuck in one system call
+	// (a hung mount) shows as stalled.
+	alive interface{ beat() }
 	bufs  [][]byte
 	n     int // entries seen, for yielding
+
+	proc    *walkProc // when set, the walker process does the walking
+	procErr error     // why proc was given up
+}
+
+// viaProc sizes the top-level entry name in the walker process, if there is
+// one (ok false otherwise). A walker that fails is given up for the rest of
+// the scan: the caller then walks the entry itself.
+func (w *walker) viaProc(name string) (u usage, ok bool) {
+	if w.proc == nil {
+		return u, false
+	}
+	u, err := w.proc.size(name)
+	if err != nil {
+		if w.ctx.Err() == nil {
+			w.procErr = err
+		}
+		w.proc.close()
+		w.proc = nil
+		return usage{}, false
+	}
+	return u, true
 }
 
 // yieldEvery: a walk is a tight loop of short syscalls that keeps its P;

@@ -48,7 +48,19 @@ type common struct {
 	stdout, stderr io.Writer
 }
 
+// walkerArg, as the only argument, makes this process a walker: the child
+// in which serve's background scans size checkpoints at idle priority
+// (checkpoint.ServeWalker). It is no command for people, so not in --help.
+const walkerArg = "internal-walker"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == walkerArg {
+		if err := checkpoint.ServeWalker(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(exitError)
+		}
+		os.Exit(exitOK)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -132,9 +144,15 @@ func (w *world) policy(name string) pruner.Policy {
 }
 
 // scanOptions are the scanners' options: workers sizes checkpoints in
-// parallel (0: one per CPU); idle runs background scans at idle priority.
+// parallel (0: one per CPU); idle sizes them in a walker process at idle
+// priority in background scans.
 func (c *common) scanOptions(workers int, idle bool) checkpoint.ScanOptions {
-	return checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: workers, Idle: idle}
+	opts := checkpoint.ScanOptions{StatFSTimeout: c.statfsTimeout, HangTimeout: c.hangTimeout, FullRescanInterval: c.fullRescan, Workers: workers}
+	if idle {
+		// This very binary, even if the file was replaced or removed since.
+		opts.Walker = []string{"/proc/self/exe", walkerArg}
+	}
+	return opts
 }
 
 func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*world, error) {

@@ -64,7 +64,7 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s.cmd.Flag("webhook.timeout", "How long a webhook request waits for its prunes before answering 202 and letting them finish in the background.").Default("5s").DurationVar(&s.webhookTimeout)
 	s.cmd.Flag("webhook.max-body-bytes", "Largest webhook request body accepted.").Default("1048576").Int64Var(&s.maxBody)
 	s.cmd.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_* and process_* metrics (they are most of a scrape's cost).").BoolVar(&s.noExporterMetrics)
-	s.cmd.Flag("collector.idle-priority", "Walk checkpoint trees in background scans on threads at idle CPU and I/O priority, so they only use time the training jobs leave (--no-collector.idle-priority: normal priority). On-demand scans for a prune always run at normal priority.").Default("true").BoolVar(&s.idlePriority)
+	s.cmd.Flag("collector.idle-priority", "Walk checkpoint trees in background scans in a child process whose threads are at idle CPU and I/O priority, so they only use time the training jobs leave (--no-collector.idle-priority: in this process, at normal priority). On-demand scans for a prune always run in this process at normal priority.").Default("true").BoolVar(&s.idlePriority)
 	s.cmd.Flag("pruner.autonomous", "After every scan, prune targets at or past their high watermark, or over their max_bytes, without waiting for an alert.").BoolVar(&s.autonomous)
 	return s
 }

@@ -1,0 +1,263 @@
+package checkpoint
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+)
+
+// Background scans at idle priority size checkpoints in a walker process, a
+// child whose every thread is at idle CPU and I/O priority, not on idle
+// threads of this process. An idle thread of a Go program holds back the
+// whole program whenever the kernel leaves it waiting while it runs Go code:
+// a garbage collection cannot start or finish until every thread has
+// stopped, so with every core busy the exporter stood still for 0.2 to 0.5 s
+// at each collection (BENCHMARKS.md, "Beside a training job"). A starved
+// walker process only slows its own walk.
+//
+// The protocol, over the child's stdin and stdout, all integers little
+// endian: the parent sends the target's device number (u64), then for each
+// top-level entry to size its name (u32 length, bytes). The child answers
+// each name with 'r' and five u64s (bytes, files, newest mtime, newest
+// ctime, errors), preceded by any number of 'b' (still walking) while it
+// walks. The target directory is the child's file descriptor 3; the child
+// ends when its stdin does.
+
+// walkerDirFD is the target directory in the walker process.
+const walkerDirFD = 3
+
+// beatEvery is how often a walker process says it is still walking.
+const beatEvery = 100 * time.Millisecond
+
+// walkProc is the parent's end of one walker process, used by one scan.
+type walkProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	in    *bufio.Writer
+	out   *bufio.Reader
+	alive *progress
+	stop  func() bool // stops killing the process when the scan's context ends
+	once  sync.Once   // of close
+
+	onReply func(pid int) // test hook: after each answer
+}
+
+// startWalkProc starts argv as a walker process for the directory dirfd on
+// device dev. It is killed when ctx ends.
+func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, alive *progress) (*walkProc, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("no walker command")
+	}
+	fd, err := unix.FcntlInt(uintptr(dirfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("walker: dup target directory: %w", err)
+	}
+	dir := os.NewFile(uintptr(fd), "target")
+	defer dir.Close() // the child has its own copy once started
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.ExtraFiles = []*os.File{dir} // walkerDirFD
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("walker: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("walker: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("walker: start %s: %w", argv[0], err)
+	}
+	p := &walkProc{cmd: cmd, stdin: stdin, in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), alive: alive}
+	p.stop = context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	if err := binary.Write(p.in, binary.LittleEndian, dev); err != nil {
+		p.close()
+		return nil, fmt.Errorf("walker: %w", err)
+	}
+	return p, nil
+}
+
+// size asks the walker to measure the top-level entry name.
+func (p *walkProc) size(name string) (usage, error) {
+	var u usage
+	if err := binary.Write(p.in, binary.LittleEndian, uint32(len(name))); err != nil {
+		return u, fmt.Errorf("walker: %w", err)
+	}
+	if _, err := p.in.WriteString(name); err != nil {
+		return u, fmt.Errorf("walker: %w", err)
+	}
+	if err := p.in.Flush(); err != nil {
+		return u, fmt.Errorf("walker: %w", err)
+	}
+	for {
+		kind, err := p.out.ReadByte()
+		if err != nil {
+			return u, fmt.Errorf("walker: %w", err)
+		}
+		switch kind {
+		case 'b':
+			p.alive.beat()
+		case 'r':
+			var v [5]uint64
+			if err := binary.Read(p.out, binary.LittleEndian, &v); err != nil {
+				return u, fmt.Errorf("walker: %w", err)
+			}
+			if p.onReply != nil {
+				p.onReply(p.cmd.Process.Pid)
+			}
+			return usage{bytes: int64(v[0]), files: int64(v[1]), mtime: int64(v[2]), ctime: int64(v[3]), errors: v[4]}, nil
+		default:
+			return u, fmt.Errorf("walker: unexpected message %q", kind)
+		}
+	}
+}
+
+// close ends the walker: its stdin closes, it exits; it is killed if it
+// does not (a scan that was cancelled, or a walk stuck on a hung mount: then
+// it is left to exit when the mount answers, and reaped in the background).
+func (p *walkProc) close() { p.once.Do(p.end) }
+
+func (p *walkProc) end() {
+	p.stop()
+	_ = p.stdin.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// ServeWalker is the walker process's side: it moves every thread of this
+// process to idle CPU and I/O priority, then sizes the entries its parent
+// names in the directory open as file descriptor 3, until in ends. A
+// priority that cannot be set is reported on stderr; the walk goes on.
+func ServeWalker(in io.Reader, out io.Writer) error {
+	if err := enterIdleProcess(); err != nil {
+		fmt.Fprintln(os.Stderr, "walker: running at normal priority:", err)
+	}
+	r := bufio.NewReader(in)
+	w := bufio.NewWriter(out)
+	var dev uint64
+	if err := binary.Read(r, binary.LittleEndian, &dev); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("walker: %w", err)
+	}
+	b := &pipeBeat{w: w}
+	wk := &walker{s: newSizer(dev), ctx: context.Background(), alive: b}
+	nameZ := make([]byte, 0, 256)
+	for {
+		var n uint32
+		if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("walker: %w", err)
+		}
+		if n > unix.PathMax {
+			return fmt.Errorf("walker: name of %d bytes", n)
+		}
+		nameZ = append(nameZ[:0], make([]byte, n)...)
+		if _, err := io.ReadFull(r, nameZ); err != nil {
+			return fmt.Errorf("walker: %w", err)
+		}
+		nameZ = append(nameZ, 0)
+		u := wk.sizeEntry(walkerDirFD, nameZ)
+		if b.err != nil {
+			return b.err
+		}
+		if err := w.WriteByte('r'); err != nil {
+			return err
+		}
+		v := [5]uint64{uint64(u.bytes), uint64(u.files), uint64(u.mtime), uint64(u.ctime), u.errors}
+		if err := binary.Write(w, binary.LittleEndian, v); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// sizeEntry measures the top-level entry nameZ of the directory dirfd: the
+// entry itself and, for a directory, everything below it, on the target's
+// filesystem only.
+func (w *walker) sizeEntry(dirfd int, nameZ []byte) usage {
+	var u usage
+	var st unix.Stat_t
+	if err := dirfs.LstatAt(dirfd, nameZ, &st); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			u.errors++
+		}
+		return u
+	}
+	if st.Dev != w.s.dev {
+		return u // a mount point: another filesystem is never entered
+	}
+	u.add(&st, w.s.firstLink(&st))
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		w.walkDir(dirfd, nameZ, 0, &u)
+	}
+	return u
+}
+
+// pipeBeat tells the parent the walk goes on, at most every beatEvery.
+type pipeBeat struct {
+	w    *bufio.Writer
+	last time.Time
+	err  error
+}
+
+func (b *pipeBeat) beat() {
+	if now := time.Now(); b.err == nil && now.Sub(b.last) >= beatEvery {
+		b.last = now
+		if b.err = b.w.WriteByte('b'); b.err == nil {
+			b.err = b.w.Flush()
+		}
+	}
+}
+
+// enterIdleProcess moves every thread of this process to idle CPU and I/O
+// priority. Threads started later inherit it from the thread that starts
+// them, so the list is read until a pass finds no thread left to move.
+func enterIdleProcess() error {
+	done := map[int]bool{}
+	for {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("list threads: %w", err)
+		}
+		moved := false
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil || done[tid] {
+				continue
+			}
+			if err := setIdlePriority(tid); err != nil && !errors.Is(err, unix.ESRCH) {
+				return err
+			}
+			done[tid], moved = true, true
+		}
+		if !moved {
+			return nil
+		}
+	}
+}
