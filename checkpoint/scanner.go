@@ -293,13 +293,17 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 	out := make([]sizedCheckpoint, len(fs))
 	sz := newSizer(dev)
 	workers := min(s.opts.Workers, max(1, len(fs)))
-	var proc *walkProc
+	var startProc func() (*walkProc, error)
 	if idle && len(s.opts.Walker) > 0 {
-		// One process sizes everything: hard links are counted once by it.
-		if proc, werr = startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive); werr == nil {
-			proc.onReply = s.onWalkerReply
-			defer proc.close()
-			workers = 1
+		// One process sizes everything, so hard links are counted once; it
+		// is started when the first entry needs a walk.
+		workers = 1
+		startProc = func() (*walkProc, error) {
+			p, err := startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive)
+			if err == nil {
+				p.onReply = s.onWalkerReply
+			}
+			return p, err
 		}
 	}
 	work := make(chan int)
@@ -311,7 +315,8 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 			if s.onWorker != nil {
 				s.onWorker()
 			}
-			w := &walker{s: sz, ctx: ctx, alive: &s.alive, proc: proc}
+			w := &walker{s: sz, ctx: ctx, alive: &s.alive, startProc: startProc}
+			defer w.closeProc()
 			for i := range work {
 				s.alive.beat()
 				out[i] = s.sizeOne(d, w, fs[i], full)
@@ -361,7 +366,7 @@ func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckp
 		if c, cached := s.cache[name]; cached && !full && c.settled && c.entry == e {
 			u = c.use
 			u.errors = 0
-		} else if u, ok = w.viaProc(name); !ok {
+		} else if u, ok = w.viaProc(name, &st); !ok {
 			u.add(&st, w.s.firstLink(&st))
 			if e.Dir {
 				w.walkDir(d.fd, nameZ, 0, &u)

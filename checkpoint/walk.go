@@ -70,27 +70,48 @@ type walker struct {
 	bufs  [][]byte
 	n     int // entries seen, for yielding
 
-	proc    *walkProc // when set, the walker process does the walking
-	procErr error     // why proc was given up
+	// startProc, when set, starts the walker process that walks for this
+	// walker, at the first entry that needs a walk.
+	startProc func() (*walkProc, error)
+	proc      *walkProc
+	procErr   error // why the walker process was given up
 }
 
-// viaProc sizes the top-level entry name in the walker process, if there is
-// one (ok false otherwise). A walker that fails is given up for the rest of
-// the scan: the caller then walks the entry itself.
-func (w *walker) viaProc(name string) (u usage, ok bool) {
-	if w.proc == nil {
+// viaProc sizes the top-level entry name (whose lstat is st) in the walker
+// process, if there is one (ok false otherwise). Only directories and
+// multiply-linked files go there: a plain file needs no walk, and a link to
+// a file the walker counts must be counted by the walker. A walker that
+// fails is given up for the rest of the scan: the caller then sizes the
+// entry itself.
+func (w *walker) viaProc(name string, st *unix.Stat_t) (u usage, ok bool) {
+	if w.startProc == nil || (st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink <= 1) {
 		return u, false
+	}
+	if w.proc == nil {
+		if w.proc, w.procErr = w.startProc(); w.procErr != nil {
+			w.startProc = nil
+			return u, false
+		}
 	}
 	u, err := w.proc.size(name)
 	if err != nil {
-		if w.ctx.Err() == nil {
-			w.procErr = err
-		}
 		w.proc.close()
-		w.proc = nil
+		w.proc, w.startProc = nil, nil
+		if w.ctx.Err() != nil {
+			return usage{}, true // the scan is discarded: nothing to walk here
+		}
+		w.procErr = err
 		return usage{}, false
 	}
 	return u, true
+}
+
+// closeProc ends the walker process, if one was started.
+func (w *walker) closeProc() {
+	if w.proc != nil {
+		w.proc.close()
+		w.proc = nil
+	}
 }
 
 // yieldEvery: a walk is a tight loop of short syscalls that keeps its P;

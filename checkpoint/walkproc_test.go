@@ -54,25 +54,30 @@ func hfTarget(t *testing.T, n int) Target {
 	return Target{Name: "t", Path: dir, Layout: LayoutAuto}
 }
 
-// sizes is what a snapshot says about each checkpoint's size.
-func sizes(s *Snapshot) map[string][2]int64 {
-	out := map[string][2]int64{}
-	for _, c := range s.Checkpoints {
-		out[c.Name] = [2]int64{c.Bytes, c.Files}
-	}
-	return out
-}
-
+// sameSizes compares two scans of one tree: the same checkpoints with the
+// same file counts, and the same total bytes. (Which of two checkpoints
+// sharing a hard-linked file is charged for it depends on which is walked
+// first, so bytes are compared per target.)
 func sameSizes(t *testing.T, got, want *Snapshot) {
 	t.Helper()
-	g, w := sizes(got), sizes(want)
+	files := func(s *Snapshot) map[string]int64 {
+		out := map[string]int64{}
+		for _, c := range s.Checkpoints {
+			out[c.Name] = c.Files
+		}
+		return out
+	}
+	g, w := files(got), files(want)
 	if len(g) != len(w) || len(w) == 0 {
 		t.Fatalf("checkpoints: %v, want %v", g, w)
 	}
 	for name, v := range w {
 		if g[name] != v {
-			t.Errorf("%s: bytes, files %v; sized in this process %v", name, g[name], v)
+			t.Errorf("%s: %d files; sized in this process %d", name, g[name], v)
 		}
+	}
+	if got.Bytes() != want.Bytes() {
+		t.Errorf("%d bytes in all; sized in this process %d", got.Bytes(), want.Bytes())
 	}
 }
 
@@ -234,5 +239,21 @@ func TestWalkerEndsWithItsScan(t *testing.T) {
 	// The process was waited for: it is gone, not even a zombie.
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pids[0])); !os.IsNotExist(err) {
 		t.Errorf("walker process %d still there after its scan ended (%v)", pids[0], err)
+	}
+}
+
+// Plain files need no walk: a target of single files never starts a walker
+// (here one that could not start, which would be reported).
+func TestWalkerOnlyForDirectories(t *testing.T) {
+	s, err := NewScanner(kerasTarget(t, 5), ScanOptions{Walker: []string{"/nonexistent/walker"}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, ok := s.ScanBackground(context.Background())
+	if !ok || snap.Err != nil || len(snap.Checkpoints) != 5 {
+		t.Fatalf("scan: ok %v, err %v, %d checkpoints", ok, snap.Err, len(snap.Checkpoints))
+	}
+	if snap.WalkerErr != nil {
+		t.Errorf("a walker was started for plain files: %v", snap.WalkerErr)
 	}
 }
