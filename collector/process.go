@@ -62,28 +62,40 @@ func (c *ProcessCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector. Like client_golang's collector
 // with its default options, a value that cannot be read is left out.
+//
+// Every file is read before the first metric is sent: a registry gathers
+// each collector in a goroutine of its own, and a metric sent while the
+// receiving goroutine sleeps wakes it on another processor; sends spread
+// between system calls paid that wake-up once per metric.
 func (c *ProcessCollector) Collect(ch chan<- prometheus.Metric) {
+	ms := make([]prometheus.Metric, 0, 9)
+	add := func(d *prometheus.Desc, t prometheus.ValueType, v float64) {
+		ms = append(ms, prometheus.MustNewConstMetric(d, t, v))
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if st, err := c.readStat(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, float64(st.utime+st.stime)/userHZ)
-		ch <- prometheus.MustNewConstMetric(c.vsize, prometheus.GaugeValue, float64(st.vsize))
-		ch <- prometheus.MustNewConstMetric(c.rss, prometheus.GaugeValue, float64(st.rss)*float64(os.Getpagesize()))
+		add(c.cpu, prometheus.CounterValue, float64(st.utime+st.stime)/userHZ)
+		add(c.vsize, prometheus.GaugeValue, float64(st.vsize))
+		add(c.rss, prometheus.GaugeValue, float64(st.rss)*float64(os.Getpagesize()))
 	}
 	if c.startErr == nil {
-		ch <- prometheus.MustNewConstMetric(c.startTime, prometheus.GaugeValue, c.start)
+		add(c.startTime, prometheus.GaugeValue, c.start)
 	}
 	if n, err := c.countFDs(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.openFDs, prometheus.GaugeValue, float64(n))
+		add(c.openFDs, prometheus.GaugeValue, float64(n))
 	}
 	var nofile, as unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil && unix.Getrlimit(unix.RLIMIT_AS, &as) == nil {
-		ch <- prometheus.MustNewConstMetric(c.maxFDs, prometheus.GaugeValue, float64(nofile.Cur))
-		ch <- prometheus.MustNewConstMetric(c.maxVsize, prometheus.GaugeValue, float64(as.Cur))
+		add(c.maxFDs, prometheus.GaugeValue, float64(nofile.Cur))
+		add(c.maxVsize, prometheus.GaugeValue, float64(as.Cur))
 	}
 	if in, out, err := c.readNetstat(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.inBytes, prometheus.CounterValue, in)
-		ch <- prometheus.MustNewConstMetric(c.outBytes, prometheus.CounterValue, out)
+		add(c.inBytes, prometheus.CounterValue, in)
+		add(c.outBytes, prometheus.CounterValue, out)
+	}
+	c.mu.Unlock()
+	for _, m := range ms {
+		ch <- m
 	}
 }
 
