@@ -89,3 +89,38 @@ func BenchmarkCollect(b *testing.B) {
 		}
 	}
 }
+
+// A configuration reload replaces a changed target's scanner: its cached
+// rendering goes with the old snapshot, and the next scrape after the new
+// scanner's first scan shows the new configuration.
+func TestRenderingFollowsReload(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "checkpoint_step_100.keras"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scanner := func(maxBytes uint64) *checkpoint.Scanner {
+		t.Helper()
+		sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: checkpoint.LayoutAuto, MaxBytes: maxBytes}, checkpoint.ScanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
+	inv := checkpoint.NewInventory(log.NewNopLogger(), time.Hour, scanner(1<<20))
+	c := New(inv)
+	expect := func(want string) {
+		t.Helper()
+		if err := testutil.CollectAndCompare(c, strings.NewReader(want), "checkpoint_dir_max_bytes"); err != nil {
+			t.Error(err)
+		}
+	}
+	const head = "# HELP checkpoint_dir_max_bytes The target's max_bytes: the disk usage its checkpoints are pruned down to; absent when not configured" + cached + ".\n# TYPE checkpoint_dir_max_bytes gauge\n"
+	inv.ScanAll(context.Background())
+	expect(head + "checkpoint_dir_max_bytes{target=\"run\"} 1.048576e+06\n")
+	expect(head + "checkpoint_dir_max_bytes{target=\"run\"} 1.048576e+06\n") // cached
+
+	inv.Update(time.Hour, scanner(2<<20)) // the reload
+	expect("")                            // not scanned yet under the new configuration
+	inv.ScanAll(context.Background())
+	expect(head + "checkpoint_dir_max_bytes{target=\"run\"} 2.097152e+06\n")
+}
