@@ -167,9 +167,10 @@ func (o *Offloader) Scanned(ctx context.Context, snap *checkpoint.Snapshot) {
 	if o.cfg.Marker == "" {
 		o.queue = queue
 	}
-	pending := len(o.pending)
+	// Set under the lock: gauge writes from concurrent callers land in the
+	// order of the state they describe.
+	o.metrics.setPending(o.target.Name, len(o.pending))
 	o.mu.Unlock()
-	o.metrics.setPending(o.target.Name, pending)
 	if len(queue) > 0 && o.cfg.Marker == "" {
 		o.signal()
 	}
@@ -252,10 +253,12 @@ func (o *Offloader) offload(ctx context.Context, c checkpoint.Checkpoint) {
 		f.until = o.now().Add(min(o.cfg.RetryAfter<<min(f.n-1, 20), maxRetryAfter))
 		o.failures[k] = f
 	}
-	pending := len(o.pending)
+	// Under the lock, so that two workers finishing at once cannot leave
+	// the gauge at the count of the one that computed first, and before the
+	// run is counted, so that whoever sees the run sees its pending count.
+	o.metrics.setPending(o.target.Name, len(o.pending))
 	o.mu.Unlock()
 	o.metrics.observe(o.target.Name, result, d, c.Bytes)
-	o.metrics.setPending(o.target.Name, pending)
 	if result != ResultOK {
 		level.Warn(logger).Log("msg", "offload failed; the checkpoint is kept and tried again later", "result", result, "err", err)
 		return
