@@ -236,11 +236,10 @@ func TestPermissionErrorsCounted(t *testing.T) {
 	exe, err := os.ReadFile(os.Args[0])
 	must(t, err)
 	must(t, os.WriteFile(bin, exe, 0o755))
-	for p := dir; p != "/" && p != "."; p = filepath.Dir(p) {
+	// Up to, not including, the temporary directory itself: /tmp is
+	// world-writable and sticky, and must stay so.
+	for p := dir; p != os.TempDir() && p != "/" && p != "."; p = filepath.Dir(p) {
 		os.Chmod(p, 0o755) // let nobody reach the tree and the test binary
-		if p == os.TempDir() {
-			break
-		}
 	}
 	must(t, os.Chmod(filepath.Join(dir, "checkpoint-2/secret"), 0o000))
 	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "checkpoint-2/secret"), 0o755) })

@@ -30,11 +30,10 @@ func asNobody(t *testing.T) (bin, work string) {
 		testenv.Missing(t, "needs root to run the binary as another user")
 	}
 	root := t.TempDir()
-	for p := root; p != "/" && p != "."; p = filepath.Dir(p) {
+	// Up to, not including, the temporary directory itself: /tmp is
+	// world-writable and sticky, and must stay so.
+	for p := root; p != os.TempDir() && p != "/" && p != "."; p = filepath.Dir(p) {
 		os.Chmod(p, 0o755) // let nobody reach the binary and the tree
-		if p == os.TempDir() {
-			break
-		}
 	}
 	exe, err := os.ReadFile(binary)
 	if err != nil {
