@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,8 +10,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,11 +32,18 @@ import (
 //
 // The protocol, over the child's stdin and stdout, all integers little
 // endian: the parent sends the target's device number (u64), then for each
-// top-level entry to size its name (u32 length, bytes). The child answers
-// each name with 'r' and five u64s (bytes, files, newest mtime, newest
-// ctime, errors), preceded by any number of 'b' (still walking) while it
-// walks. The target directory is the child's file descriptor 3; the child
-// ends when its stdin does.
+// top-level entry to size its name (u32 length, bytes). The child first
+// sends 't' and the ID of the thread that walks (u32), then answers each
+// name with 'r' and five u64s (bytes, files, newest mtime, newest ctime,
+// errors), preceded by any number of 'b' (still walking) while it walks.
+// The target directory is the child's file descriptor 3; the child ends when
+// its stdin does.
+//
+// A starved walker is not a hung one. While the walking thread is runnable
+// (state R: it waits for a CPU, not for a system call to return) the parent
+// counts it as progress, so a busy node never makes a target look hung;
+// a walk stuck in a system call of a dead mount sleeps (D or S) and does not
+// count.
 
 // walkerDirFD is the target directory in the walker process.
 const walkerDirFD = 3
@@ -48,8 +58,9 @@ type walkProc struct {
 	in    *bufio.Writer
 	out   *bufio.Reader
 	alive *progress
-	stop  func() bool // stops killing the process when the scan's context ends
-	once  sync.Once   // of close
+	stop  func() bool  // stops killing the process when the scan's context ends
+	once  sync.Once    // of close
+	tid   atomic.Int32 // the walker's walking thread, once it said
 
 	onReply func(pid int) // test hook: after each answer
 }
@@ -81,12 +92,43 @@ func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, al
 		return nil, fmt.Errorf("walker: start %s: %w", argv[0], err)
 	}
 	p := &walkProc{cmd: cmd, stdin: stdin, in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), alive: alive}
-	p.stop = context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	stopKill := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	p.stop = func() bool { stopWatch(); return stopKill() }
+	go p.watch(watchCtx)
 	if err := binary.Write(p.in, binary.LittleEndian, dev); err != nil {
 		p.close()
 		return nil, fmt.Errorf("walker: %w", err)
 	}
 	return p, nil
+}
+
+// watch moves the progress clock on every beatEvery while the walker's
+// walking thread is runnable: starved by busier processes, not stuck.
+func (p *walkProc) watch(ctx context.Context) {
+	tick := time.NewTicker(beatEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if tid := p.tid.Load(); tid != 0 && threadRunnable(p.cmd.Process.Pid, int(tid)) {
+				p.alive.beat()
+			}
+		}
+	}
+}
+
+// threadRunnable reports whether thread tid of process pid is running or
+// waiting for a CPU (state R in /proc/PID/task/TID/stat).
+func threadRunnable(pid, tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'R'
 }
 
 // size asks the walker to measure the top-level entry name.
@@ -107,6 +149,12 @@ func (p *walkProc) size(name string) (usage, error) {
 			return u, fmt.Errorf("walker: %w", err)
 		}
 		switch kind {
+		case 't':
+			var tid uint32
+			if err := binary.Read(p.out, binary.LittleEndian, &tid); err != nil {
+				return u, fmt.Errorf("walker: %w", err)
+			}
+			p.tid.Store(int32(tid))
 		case 'b':
 			p.alive.beat()
 		case 'r':
@@ -160,6 +208,17 @@ func ServeWalker(in io.Reader, out io.Writer) error {
 			return nil
 		}
 		return fmt.Errorf("walker: %w", err)
+	}
+	// Walk on this thread only, and tell the parent which it is.
+	runtime.LockOSThread()
+	if err := w.WriteByte('t'); err != nil {
+		return err
+	}
+	if err := binary.Write(w, binary.LittleEndian, uint32(unix.Gettid())); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
 	}
 	b := &pipeBeat{w: w}
 	wk := &walker{s: newSizer(dev), ctx: context.Background(), alive: b}

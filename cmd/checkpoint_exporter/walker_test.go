@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	bin "encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/hangfs"
 )
 
 // Background scans get a walker process only with --collector.idle-priority.
@@ -58,8 +64,12 @@ func TestBinaryServesWalker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("walker: %v", err)
 	}
-	// Beats ('b') may come first; then 'r' and five numbers.
-	out = bytes.TrimLeft(out, "b")
+	// The walking thread ('t' and its ID), beats ('b'), then 'r' and five
+	// numbers.
+	if len(out) < 5 || out[0] != 't' || bin.LittleEndian.Uint32(out[1:5]) == 0 {
+		t.Fatalf("answer %q does not start with the walking thread", out)
+	}
+	out = bytes.TrimLeft(out[5:], "b")
 	if len(out) != 1+5*8 || out[0] != 'r' {
 		t.Fatalf("answer %q", out)
 	}
@@ -68,5 +78,122 @@ func TestBinaryServesWalker(t *testing.T) {
 	// checkpoint-100, a.bin, sub, sub/b.bin; no errors.
 	if v[1] != 4 || v[4] != 0 || v[0] < 20000 {
 		t.Errorf("bytes %d, files %d, errors %d; want at least 20000 bytes, 4 files, no errors", v[0], v[1], v[4])
+	}
+}
+
+// childrenOf lists the live processes whose parent is pid (not zombies: a
+// walker that has exited and is about to be reaped).
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		// Fields 3 (state) and 4 (ppid) follow the parenthesised command name.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[0] != "Z" && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// threadPolicies maps each thread of pid to its scheduling policy and I/O
+// priority class (read back with sched_getattr and ioprio_get).
+func threadPolicies(t *testing.T, pid int) map[int][2]int {
+	t.Helper()
+	out := map[int][2]int{}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return out // the process is gone
+	}
+	for _, e := range tasks {
+		tid, _ := strconv.Atoi(e.Name())
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		prio, _, errno := unix.Syscall(unix.SYS_IOPRIO_GET, 1 /* IOPRIO_WHO_PROCESS */, uintptr(tid), 0)
+		if errno != 0 {
+			continue
+		}
+		out[tid] = [2]int{int(attr.Policy), int(prio >> 13)}
+	}
+	return out
+}
+
+// With default flags, the real server's background scans walk in a child
+// process whose every thread is SCHED_IDLE and in the idle I/O class, while
+// no thread of the server is; with --no-collector.idle-priority there is no
+// such child. The walk is held inside a hung FUSE directory so that it can
+// be looked at.
+func TestServeWalksInIdleChild(t *testing.T) {
+	needFUSE(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		child bool
+	}{
+		{"default", nil, true},
+		{"idle priority off", []string{"--no-collector.idle-priority"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			back := filepath.Join(root, "back")
+			os.Mkdir(back, 0o755)
+			hfTree(t, back, 4, 5)
+			h := hangfs.Mount(t, back, filepath.Join(root, "mnt"), hangfs.Options{})
+			cfg := filepath.Join(root, "c.yml")
+			os.WriteFile(cfg, []byte("scan_interval: 200ms\ntargets:\n  - name: t\n    path: "+h.Dir+"\n"), 0o644)
+			p := startServe(t, append([]string{"--config.file=" + cfg, "--collector.full-rescan-interval=-1s"}, tc.flags...)...)
+			scrapeUntil(t, p.base+"/metrics", `checkpoint_dir_up{target="t"} 1`)
+			// Hang the next directory opened. That may be the target itself,
+			// which the server lists before any walk (and a walker of the
+			// previous scan may still be exiting): then let it go and try
+			// again, until a walk is what hangs.
+			walkers := map[int]map[int][2]int{} // pid: thread policies
+			for range 20 {
+				h.HangOn(hangfs.OpOpendir, 1)
+				h.WaitBlocked(t, 30*time.Second)
+				clear(walkers)
+				for _, c := range childrenOf(t, p.cmd.Process.Pid) {
+					cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c))
+					if pols := threadPolicies(t, c); strings.Contains(string(cmdline), walkerArg) && len(pols) > 0 {
+						walkers[c] = pols
+					}
+				}
+				if len(walkers) > 0 || !tc.child {
+					break
+				}
+				h.Release()
+			}
+			defer h.Release()
+
+			if got := len(walkers) > 0; got != tc.child {
+				t.Fatalf("walker processes %v; want one: %v", walkers, tc.child)
+			}
+			for c, pols := range walkers {
+				for tid, pol := range pols {
+					if pol != [2]int{unix.SCHED_IDLE, 3} {
+						t.Errorf("walker %d thread %d: policy %d, I/O class %d; want SCHED_IDLE, idle (3)", c, tid, pol[0], pol[1])
+					}
+				}
+			}
+			for tid, pol := range threadPolicies(t, p.cmd.Process.Pid) {
+				if pol[0] == unix.SCHED_IDLE || pol[1] == 3 {
+					t.Errorf("server thread %d at policy %d, I/O class %d", tid, pol[0], pol[1])
+				}
+			}
+		})
 	}
 }
