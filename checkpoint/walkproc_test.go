@@ -312,8 +312,17 @@ func TestWalkerWatchTellsStarvedFromStuck(t *testing.T) {
 		{"thread asleep in a system call", blocked, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := threadRunnable(os.Getpid(), tc.tid); got != tc.runnable {
-				t.Fatalf("threadRunnable = %v, want %v", got, tc.runnable)
+			if tc.runnable {
+				// The spinning goroutine may be preempted now and then, its
+				// thread then waits a moment for it: runnable most of the time.
+				for deadline := time.Now().Add(30 * time.Second); !threadRunnable(os.Getpid(), tc.tid); {
+					if time.Now().After(deadline) {
+						t.Fatal("a spinning thread is never runnable")
+					}
+					time.Sleep(time.Millisecond)
+				}
+			} else if threadRunnable(os.Getpid(), tc.tid) {
+				t.Fatal("a thread asleep in read(2) is runnable")
 			}
 			p := &walkProc{cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}, alive: &progress{}}
 			p.tid.Store(int32(tc.tid))
