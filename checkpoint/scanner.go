@@ -367,10 +367,7 @@ func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckp
 			u = c.use
 			u.errors = 0
 		} else if u, ok = w.viaProc(name, &st); !ok {
-			u.add(&st, w.s.firstLink(&st))
-			if e.Dir {
-				w.walkDir(d.fd, nameZ, 0, &u)
-			}
+			u = w.measure(d.fd, nameZ, &st)
 		}
 		r.entries = append(r.entries, e)
 		r.perEntry = append(r.perEntry, u)

@@ -106,6 +106,18 @@ func (w *walker) viaProc(name string, st *unix.Stat_t) (u usage, ok bool) {
 	return u, true
 }
 
+// measure adds up the entry nameZ of the directory dirfd, whose lstat is st
+// (on the target's filesystem): the entry itself and, for a directory,
+// everything below it.
+func (w *walker) measure(dirfd int, nameZ []byte, st *unix.Stat_t) usage {
+	var u usage
+	u.add(st, w.s.firstLink(st))
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		w.walkDir(dirfd, nameZ, 0, &u)
+	}
+	return u
+}
+
 // closeProc ends the walker process, if one was started.
 func (w *walker) closeProc() {
 	if w.proc != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -234,7 +235,7 @@ func ServeWalker(in io.Reader, out io.Writer) error {
 		if n > unix.PathMax {
 			return fmt.Errorf("walker: name of %d bytes", n)
 		}
-		nameZ = append(nameZ[:0], make([]byte, n)...)
+		nameZ = slices.Grow(nameZ[:0], int(n)+1)[:n]
 		if _, err := io.ReadFull(r, nameZ); err != nil {
 			return fmt.Errorf("walker: %w", err)
 		}
@@ -271,11 +272,7 @@ func (w *walker) sizeEntry(dirfd int, nameZ []byte) usage {
 	if st.Dev != w.s.dev {
 		return u // a mount point: another filesystem is never entered
 	}
-	u.add(&st, w.s.firstLink(&st))
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		w.walkDir(dirfd, nameZ, 0, &u)
-	}
-	return u
+	return w.measure(dirfd, nameZ, &st)
 }
 
 // pipeBeat tells the parent the walk goes on, at most every beatEvery.
