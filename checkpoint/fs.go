@@ -178,22 +178,41 @@ func unescapeMount(s string) string {
 }
 
 // ErrStatFSHung is returned while an earlier statfs of the same target has
-// not come back: a hung network mount is not asked again and again.
+// not come back within the timeout: a hung network mount is not asked again
+// and again.
 var ErrStatFSHung = fmt.Errorf("statfs has not returned: %w", ErrHung)
 
-// statGuard runs statfs under a timeout and remembers a call that hangs.
+// statGuard runs one statfs of a target at a time, under a timeout, and
+// remembers a call that hangs. A caller that finds a call in flight waits
+// for it and then asks again itself: the answer it gets was measured after
+// it asked (the pruner re-measures after each deletion and must not act on
+// free space read before it), and a slow but answering filesystem is not
+// taken for a hung one.
 type statGuard struct {
-	mu    sync.Mutex // guards stuck
-	stuck bool
+	mu    sync.Mutex    // guards busy and since
+	busy  chan struct{} // closed when the call in flight returns; nil if none
+	since time.Time     // when the call in flight started
 }
 
 func (g *statGuard) stat(ctx context.Context, timeout time.Duration, fn func(string) (FSStats, error), path string) (FSStats, error) {
+	wait, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	g.mu.Lock()
-	if g.stuck {
+	for g.busy != nil {
+		busy, since := g.busy, g.since
 		g.mu.Unlock()
-		return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
+		if time.Since(since) >= timeout {
+			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
+		}
+		select {
+		case <-busy:
+		case <-wait.Done():
+			return FSStats{}, g.waitErr(ctx, path, timeout)
+		}
+		g.mu.Lock()
 	}
-	g.stuck = true
+	busy := make(chan struct{})
+	g.busy, g.since = busy, time.Now()
 	g.mu.Unlock()
 
 	type result struct {
@@ -204,16 +223,24 @@ func (g *statGuard) stat(ctx context.Context, timeout time.Duration, fn func(str
 	go func() {
 		fs, err := fn(path)
 		g.mu.Lock()
-		g.stuck = false
+		g.busy = nil
+		close(busy)
 		g.mu.Unlock()
 		done <- result{fs, err}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	select {
 	case r := <-done:
 		return r.fs, r.err
-	case <-ctx.Done():
-		return FSStats{}, fmt.Errorf("statfs %s: no answer within %s: %w", path, timeout, ErrStatFSHung)
+	case <-wait.Done():
+		return FSStats{}, g.waitErr(ctx, path, timeout)
 	}
+}
+
+// waitErr says why a wait for statfs ended: the caller gave up, or the
+// filesystem did not answer in time.
+func (g *statGuard) waitErr(ctx context.Context, path string, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("statfs %s: %w", path, err)
+	}
+	return fmt.Errorf("statfs %s: no answer within %s: %w", path, timeout, ErrStatFSHung)
 }

@@ -123,6 +123,80 @@ func TestStatFSHangReportsDown(t *testing.T) {
 	}
 }
 
+// A statfs that is slow but answers is not a hung one: a second caller
+// (a prune re-measuring while the background scan measures) waits for the
+// call in flight and then asks again itself, so what it gets was measured
+// after it asked; the two calls never overlap.
+func TestStatFSInFlightIsWaitedFor(t *testing.T) {
+	var g statGuard
+	entered := make(chan int, 2)
+	release := make(chan struct{})
+	var calls, inside, overlapped atomic.Int32
+	fn := func(string) (FSStats, error) {
+		n := calls.Add(1)
+		if inside.Add(1) > 1 {
+			overlapped.Store(1)
+		}
+		defer inside.Add(-1)
+		entered <- int(n)
+		<-release
+		return FSStats{FreeBytes: uint64(n)}, nil
+	}
+	type answer struct {
+		fs  FSStats
+		err error
+	}
+	first, second := make(chan answer, 1), make(chan answer, 1)
+	go func() {
+		fs, err := g.stat(context.Background(), time.Minute, fn, "/x")
+		first <- answer{fs, err}
+	}()
+	<-entered
+	go func() {
+		fs, err := g.stat(context.Background(), time.Minute, fn, "/x")
+		second <- answer{fs, err}
+	}()
+	select {
+	case a := <-second:
+		t.Fatalf("second caller answered while the first call was in flight: %+v", a)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release <- struct{}{}
+	if a := <-first; a.err != nil || a.fs.FreeBytes != 1 {
+		t.Fatalf("first caller: %+v", a)
+	}
+	if n := <-entered; n != 2 {
+		t.Fatalf("second call is call %d", n)
+	}
+	release <- struct{}{}
+	if a := <-second; a.err != nil || a.fs.FreeBytes != 2 {
+		t.Fatalf("second caller got %+v; want its own call's answer (2)", a)
+	}
+	if overlapped.Load() != 0 {
+		t.Error("two statfs calls of one target overlapped")
+	}
+}
+
+// A caller that gives up while waiting says so, not that the mount hangs.
+func TestStatFSCallerCancelled(t *testing.T) {
+	var g statGuard
+	release := make(chan struct{})
+	defer close(release)
+	entered := make(chan struct{})
+	go g.stat(context.Background(), time.Minute, func(string) (FSStats, error) {
+		close(entered)
+		<-release
+		return FSStats{}, nil
+	}, "/x")
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := g.stat(ctx, time.Minute, func(string) (FSStats, error) { t.Error("second call made"); return FSStats{}, nil }, "/x")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrStatFSHung) {
+		t.Fatalf("err = %v; want context.Canceled, not hung", err)
+	}
+}
+
 // A checkpoint deleted between scans is neither an error nor kept in the cache.
 func TestDeletedCheckpointLeavesCache(t *testing.T) {
 	dir := tree(t, map[string]int{"checkpoint-1/a": 10, "checkpoint-2/a": 10})

@@ -321,10 +321,12 @@ targets:
 
 	cfg := config(shared)
 	var bases []string
+	logs := map[string]*syncBuffer{}
 	for range 3 {
-		base, _ := serve(t, "--config.file="+cfg, "--webhook.allow-unauthenticated")
+		base, log := serve(t, "--config.file="+cfg, "--webhook.allow-unauthenticated")
 		scrapeUntil(t, base+"/metrics", `checkpoint_dir_up{target="shared"} 1`)
 		bases = append(bases, base)
+		logs[base] = log
 	}
 	newest := []string{"checkpoint_step_1800.keras", "checkpoint_step_1900.keras", "checkpoint_step_2000.keras"}
 	stop := make(chan struct{})
@@ -394,7 +396,7 @@ targets:
 		body := get(t, base+"/metrics")
 		for _, line := range strings.Split(body, "\n") {
 			if strings.HasPrefix(line, "checkpoint_prune_runs_total{") && strings.Contains(line, `result="error"`) && !strings.HasSuffix(line, " 0") {
-				t.Errorf("%s: %s", base, line)
+				t.Errorf("%s: %s\nlogs:\n%s", base, line, logs[base].String())
 			}
 		}
 	}
