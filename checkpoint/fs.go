@@ -186,8 +186,10 @@ var ErrStatFSHung = fmt.Errorf("statfs has not returned: %w", ErrHung)
 // remembers a call that hangs. A caller that finds a call in flight waits
 // for it and then asks again itself: the answer it gets was measured after
 // it asked (the pruner re-measures after each deletion and must not act on
-// free space read before it), and a slow but answering filesystem is not
-// taken for a hung one.
+// free space read before it). A call is taken for hung only once it has
+// been in flight longer than the timeout: a caller waits for the call ahead
+// of it as long as that call's own time allows, then gets a full timeout for
+// its own, so a slow but answering filesystem is never reported hung.
 type statGuard struct {
 	mu    sync.Mutex    // guards busy and since
 	busy  chan struct{} // closed when the call in flight returns; nil if none
@@ -195,19 +197,23 @@ type statGuard struct {
 }
 
 func (g *statGuard) stat(ctx context.Context, timeout time.Duration, fn func(string) (FSStats, error), path string) (FSStats, error) {
-	wait, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	g.mu.Lock()
 	for g.busy != nil {
-		busy, since := g.busy, g.since
+		// Wait for the call in flight until it answers or its own time is up.
+		busy, left := g.busy, timeout-time.Since(g.since)
 		g.mu.Unlock()
-		if time.Since(since) >= timeout {
+		if left <= 0 {
 			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
 		}
+		t := time.NewTimer(left)
 		select {
 		case <-busy:
-		case <-wait.Done():
-			return FSStats{}, g.waitErr(ctx, path, timeout)
+			t.Stop()
+		case <-t.C:
+			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
+		case <-ctx.Done():
+			t.Stop()
+			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ctx.Err())
 		}
 		g.mu.Lock()
 	}
@@ -228,19 +234,14 @@ func (g *statGuard) stat(ctx context.Context, timeout time.Duration, fn func(str
 		g.mu.Unlock()
 		done <- result{fs, err}
 	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case r := <-done:
 		return r.fs, r.err
-	case <-wait.Done():
-		return FSStats{}, g.waitErr(ctx, path, timeout)
+	case <-t.C:
+		return FSStats{}, fmt.Errorf("statfs %s: no answer within %s: %w", path, timeout, ErrStatFSHung)
+	case <-ctx.Done():
+		return FSStats{}, fmt.Errorf("statfs %s: %w", path, ctx.Err())
 	}
-}
-
-// waitErr says why a wait for statfs ended: the caller gave up, or the
-// filesystem did not answer in time.
-func (g *statGuard) waitErr(ctx context.Context, path string, timeout time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return fmt.Errorf("statfs %s: no answer within %s: %w", path, timeout, ErrStatFSHung)
 }

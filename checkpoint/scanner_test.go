@@ -177,6 +177,30 @@ func TestStatFSInFlightIsWaitedFor(t *testing.T) {
 	}
 }
 
+// Two calls that each answer within the timeout are not taken for a hang,
+// even when the second caller, having waited for the first call, needs
+// longer than the timeout in all.
+func TestStatFSSlowIsNotHung(t *testing.T) {
+	const timeout, call = time.Second, 600 * time.Millisecond
+	var g statGuard
+	fn := func(string) (FSStats, error) { time.Sleep(call); return FSStats{}, nil }
+	errs := make(chan error, 2)
+	entered := make(chan struct{})
+	go func() {
+		_, err := g.stat(context.Background(), timeout, func(p string) (FSStats, error) { close(entered); return fn(p) }, "/x")
+		errs <- err
+	}()
+	<-entered
+	start := time.Now()
+	_, err := g.stat(context.Background(), timeout, fn, "/x")
+	if err != nil {
+		t.Errorf("second caller after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if err := <-errs; err != nil {
+		t.Errorf("first caller: %v", err)
+	}
+}
+
 // A caller that gives up while waiting says so, not that the mount hangs.
 func TestStatFSCallerCancelled(t *testing.T) {
 	var g statGuard
