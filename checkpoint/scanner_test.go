@@ -201,6 +201,45 @@ func TestStatFSSlowIsNotHung(t *testing.T) {
 	}
 }
 
+// How CI met it: a prune's on-demand scan preempts the background scan
+// while that scan waits in a slow statfs. The cancelled call goes on in the
+// background; the on-demand scan must wait for it and measure, not report
+// the filesystem hung.
+func TestPreemptedStatFSDoesNotMarkHung(t *testing.T) {
+	dir := tree(t, map[string]int{"checkpoint-1/a": 10})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	s, _ := NewScanner(Target{Name: "t", Path: dir}, ScanOptions{
+		StatFSTimeout: time.Minute,
+		StatFS: func(p string) (FSStats, error) {
+			if calls.Add(1) == 1 {
+				close(entered)
+				<-release
+			}
+			return StatFS(p)
+		},
+	})
+	bg := make(chan bool, 1)
+	go func() {
+		_, ok := s.ScanBackground(context.Background())
+		bg <- ok
+	}()
+	<-entered
+	onDemand := make(chan *Snapshot, 1)
+	go func() { onDemand <- s.Scan(context.Background()) }()
+	if ok := <-bg; ok {
+		t.Fatal("the background scan was not preempted")
+	}
+	close(release)
+	snap := <-onDemand
+	if !snap.Up() || len(snap.Checkpoints) != 1 {
+		t.Fatalf("on-demand scan: up=%v err=%v checkpoints=%d", snap.Up(), snap.Err, len(snap.Checkpoints))
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("statfs called %d times; want the preempted call and one of the on-demand scan's own", n)
+	}
+}
+
 // A caller that gives up while waiting says so, not that the mount hangs.
 func TestStatFSCallerCancelled(t *testing.T) {
 	var g statGuard
