@@ -25,6 +25,19 @@ type Checkpoint struct {
 	// a deleter can tell whether anything changed inside since.
 	ChangeTime time.Time `json:"-"`
 	Incomplete bool      `json:"incomplete,omitempty"`
+	// Why says why a checkpoint is incomplete when its layout's markers or
+	// siblings tell ("lacks model_config.json that 50/ has").
+	Why string `json:"why,omitempty"`
+	// Torn says why the save is known to be cut short (ENOSPC, a kill): a
+	// file shorter than its own header says, an end record missing. Only
+	// conclusive evidence sets it, and only once nothing has written to the
+	// checkpoint for min_age: a save still being written is Incomplete. A
+	// torn save is no complete checkpoint.
+	Torn string `json:"torn,omitempty"`
+	// Suspect says why the save may be cut short without conclusive
+	// evidence (far shorter than its siblings, in a format with no end
+	// marker). It counts as complete, but never as the newest one kept.
+	Suspect string `json:"suspect,omitempty"`
 	// Pinned says which framework state file pins the checkpoint, if any.
 	Pinned string `json:"pinned,omitempty"`
 	// Uncertain says why layout detection is not sure of this checkpoint's
@@ -78,25 +91,47 @@ type Snapshot struct {
 // Up reports whether the scan succeeded.
 func (s *Snapshot) Up() bool { return s != nil && s.Err == nil }
 
+// Whole reports whether c is a complete checkpoint: not being written, not
+// torn. (A suspect one is whole: there is no conclusive evidence against it.)
+func (c *Checkpoint) Whole() bool { return !c.Incomplete && c.Torn == "" }
+
 // Complete returns the complete checkpoints, oldest step first.
 func (s *Snapshot) Complete() []Checkpoint {
 	out := make([]Checkpoint, 0, len(s.Checkpoints))
 	for _, c := range s.Checkpoints {
-		if !c.Incomplete {
+		if c.Whole() {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// Latest returns the newest complete checkpoint, or nil.
-func (s *Snapshot) Latest() *Checkpoint {
-	for i := len(s.Checkpoints) - 1; i >= 0; i-- {
-		if !s.Checkpoints[i].Incomplete {
-			return &s.Checkpoints[i]
+// Torn returns the torn saves, oldest step first.
+func (s *Snapshot) Torn() []Checkpoint {
+	var out []Checkpoint
+	for _, c := range s.Checkpoints {
+		if c.Torn != "" {
+			out = append(out, c)
 		}
 	}
-	return nil
+	return out
+}
+
+// Latest returns the newest complete checkpoint that is not suspect (the
+// newest suspect one if all are), or nil.
+func (s *Snapshot) Latest() *Checkpoint {
+	var suspect *Checkpoint
+	for i := len(s.Checkpoints) - 1; i >= 0; i-- {
+		c := &s.Checkpoints[i]
+		switch {
+		case !c.Whole():
+		case c.Suspect == "":
+			return c
+		case suspect == nil:
+			suspect = c
+		}
+	}
+	return suspect
 }
 
 // Bytes is the disk usage of all checkpoints, complete or not.

@@ -11,15 +11,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DeletingPrefix starts the name of an intent record: the pruner writes one
-// (and makes it durable) in the target directory before it touches any file
-// of a checkpoint made of several top-level entries (TensorFlow shards, a
-// custom pattern's files), and removes it once every entry has a trash name.
-// Scans hide the entries a record names, so a deletion cut short (SIGKILL,
-// power loss) never leaves part of a checkpoint looking valid; the pruner's
-// recovery finishes it. A record still being written ends in
-// DeletingTmpSuffix and means nothing.
-const DeletingPrefix = ".checkpoint_exporter-deleting-"
+// A checkpoint made of several top-level entries (TensorFlow's index and
+// shards, a custom pattern's files) cannot be renamed away in one step. So
+// that a deletion cut short (SIGKILL, power loss) never leaves part of it
+// looking like a checkpoint, the pruner first marks the deletion as begun,
+// durably, before it touches the rest; scans hide what a mark covers and the
+// pruner's recovery finishes it. Two marks exist:
+//
+//   - An anchor (AnchorPrefix + an entry's name): the checkpoint's first
+//     entry renamed. A rename needs no free block and no free inode, so this
+//     works on a full disk. The entries it covers are the other entries of
+//     the checkpoint the anchor's original name belongs to, by the target's
+//     own layout, that have not changed since the rename (their ctime is not
+//     newer than the anchor's, which the rename set): a new save under the
+//     same name later is never taken for the old one.
+//   - An intent record (DeletingPrefix + the checkpoint's name), the format
+//     of earlier versions and of names too long for an anchor: a small file
+//     that lists the entries with their inode numbers. A record still being
+//     written ends in DeletingTmpSuffix and means nothing.
+
+// AnchorPrefix starts the name a multi-entry checkpoint's first entry is
+// renamed to when its deletion begins.
+const AnchorPrefix = OwnPrefix + "-deleting@"
+
+// DeletingPrefix starts the name of an intent record.
+const DeletingPrefix = OwnPrefix + "-deleting-"
 
 // DeletingTmpSuffix ends an intent record that is not complete yet.
 const DeletingTmpSuffix = ".tmp"
@@ -97,32 +113,143 @@ func IsIntentRecord(name string) bool {
 	return strings.HasPrefix(name, DeletingPrefix) && !strings.HasSuffix(name, DeletingTmpSuffix)
 }
 
-// hideDeleting removes from the listing the entries that an intent record
-// names and that are still the same inode: they belong to a checkpoint whose
-// deletion has begun, and are no checkpoint any more. An unreadable record
-// hides nothing (and is counted as an error).
-func (d *listing) hideDeleting() (errs uint64) {
-	hide := map[string]bool{}
-	for _, e := range d.entries {
+// IsAnchor reports whether name is an anchor's, and the entry name it had.
+func IsAnchor(name string) (original string, ok bool) {
+	original, ok = strings.CutPrefix(name, AnchorPrefix)
+	return original, ok && original != ""
+}
+
+// Pending is a deletion that was begun and not finished.
+type Pending struct {
+	// Mark is the anchor or intent record that says the deletion began.
+	Mark string
+	// Names are the checkpoint's entries still in the directory under their
+	// own names, as they were when the deletion began.
+	Names []string
+}
+
+// PendingDeletions lists the deletions begun in the open target directory
+// dir and not finished, reading the anchors by target t's layout. The
+// pruner's recovery finishes them; scans hide what they cover.
+func PendingDeletions(dir *Dir, t Target) ([]Pending, error) {
+	d, err := readListing(dir)
+	if err != nil {
+		return nil, err
+	}
+	pending, _ := d.pendingDeletions(t.Layout, t.Pattern)
+	return pending, nil
+}
+
+// pendingDeletions finds the deletions begun in d. An unreadable record
+// covers nothing and is counted in errs.
+func (d *listing) pendingDeletions(layoutName, pattern string) (out []Pending, errs uint64) {
+	var anchors []dirent
+	for _, e := range d.own {
+		if _, ok := IsAnchor(e.name); ok {
+			anchors = append(anchors, e)
+			continue
+		}
 		if !IsIntentRecord(e.name) {
 			continue
 		}
-		data, err := ReadIntentAt(d.fd, e.name)
-		var named []IntentEntry
-		if err == nil {
-			named, err = ParseIntent(data)
-		}
+		named, err := d.readRecord(e.name)
 		if err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				errs++
 			}
 			continue
 		}
+		p := Pending{Mark: e.name}
 		for _, n := range named {
 			var st unix.Stat_t
 			if unix.Fstatat(d.fd, n.Name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Ino == n.Ino {
-				hide[n.Name] = true
+				p.Names = append(p.Names, n.Name)
 			}
+		}
+		out = append(out, p)
+	}
+	if len(anchors) > 0 {
+		out = append(out, d.anchored(anchors, layoutName, pattern)...)
+	}
+	return out, errs
+}
+
+func (d *listing) readRecord(name string) ([]IntentEntry, error) {
+	data, err := ReadIntentAt(d.fd, name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIntent(data)
+}
+
+// anchored finds what each anchor covers: the listing is read again by the
+// target's layout with every anchor back under its original name, and the
+// other entries of the checkpoint each one lands in that are no newer than
+// the anchor are covered by it.
+func (d *listing) anchored(anchors []dirent, layoutName, pattern string) []Pending {
+	withAnchors := &listing{fd: d.fd, index: make(map[string]int, len(d.entries)+len(anchors))}
+	withAnchors.entries = append(withAnchors.entries, d.entries...)
+	for i, e := range withAnchors.entries {
+		withAnchors.index[e.name] = i
+	}
+	origin := map[string]int{} // original name → anchor
+	for i, a := range anchors {
+		orig, _ := IsAnchor(a.name)
+		origin[orig] = i
+		if _, taken := withAnchors.index[orig]; !taken {
+			withAnchors.index[orig] = len(withAnchors.entries)
+			withAnchors.entries = append(withAnchors.entries, dirent{name: orig, kind: a.kind})
+		}
+	}
+	out := make([]Pending, len(anchors))
+	for i, a := range anchors {
+		out[i].Mark = a.name
+	}
+	m, err := classify(withAnchors, layoutName, pattern)
+	if err != nil {
+		return out // no reading: the anchors cover nothing but themselves
+	}
+	for _, f := range m.found {
+		i, ok := -1, false
+		for _, e := range f.entries {
+			if i, ok = origin[e]; ok {
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		var ast unix.Stat_t
+		if unix.Fstatat(d.fd, anchors[i].name, &ast, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			continue // finished meanwhile
+		}
+		for _, e := range f.entries {
+			if _, isOrigin := origin[e]; isOrigin {
+				if _, real := d.index[e]; !real {
+					continue
+				}
+			}
+			var st unix.Stat_t
+			if unix.Fstatat(d.fd, e, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+				continue
+			}
+			if st.Ctim.Nano() <= ast.Ctim.Nano() {
+				out[i].Names = append(out[i].Names, e)
+			}
+		}
+	}
+	return out
+}
+
+// hideDeleting removes from the listing the entries that a deletion begun
+// and not finished covers: they are no checkpoint any more. It returns how
+// many records could not be read.
+func (d *listing) hideDeleting(layoutName, pattern string) (errs uint64) {
+	pending, errs := d.pendingDeletions(layoutName, pattern)
+	hide := map[string]bool{}
+	for _, p := range pending {
+		for _, n := range p.Names {
+			hide[n] = true
 		}
 	}
 	if len(hide) == 0 {

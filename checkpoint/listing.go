@@ -33,7 +33,17 @@ type listing struct {
 	fd      int
 	entries []dirent
 	index   map[string]int
+	// own are the exporter's own entries (OwnPrefix): lock files, trash,
+	// deletion records and anchors. They are never part of entries, so no
+	// layout can take one for a checkpoint, whatever its name looks like.
+	own []dirent
 }
+
+// OwnPrefix starts the name of every entry the exporter itself makes in a
+// target directory (lock and lease files, trash, deletion records and
+// anchors, the offload state). Scans never count such an entry, list it as
+// ignored or hand it to a layout.
+const OwnPrefix = ".checkpoint_exporter"
 
 // maxStateFile bounds what a layout reads of a framework state file.
 const maxStateFile = 1 << 20
@@ -56,6 +66,10 @@ func readListing(dir *Dir) (*listing, error) {
 			if unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
 				k = kindOfMode(st.Mode)
 			}
+		}
+		if strings.HasPrefix(n, OwnPrefix) {
+			d.own = append(d.own, dirent{name: n, kind: k})
+			return true
 		}
 		d.index[n] = len(d.entries)
 		d.entries = append(d.entries, dirent{name: n, kind: k})

@@ -189,7 +189,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		return snap, nil
 	}
 	// Entries of a checkpoint whose deletion has begun are no checkpoint.
-	snap.Errors += d.hideDeleting()
+	snap.Errors += d.hideDeleting(s.target.Layout, s.target.Pattern)
 	s.alive.beat()
 	m, err := classify(d, s.target.Layout, s.target.Pattern)
 	if err != nil {

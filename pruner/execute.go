@@ -120,7 +120,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 
 	// Trash left by an interrupted or failed deletion is removed first; what
 	// cannot be removed is reported and the prune goes on.
-	rec, err := recoverTrash(logger, dirfd, t.Path)
+	rec, err := recoverTrash(logger, dir, t.Target)
 	if err != nil {
 		level.Warn(logger).Log("msg", "could not look for trash left by earlier prunes", "err", err)
 	}
@@ -185,6 +185,12 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
 	}
 
+	if len(res.Deleted) > 0 {
+		// There is room again: make what the next prune of a full disk needs.
+		if err := provision(dirfd, t.Path, t.Policy.Lock); err != nil {
+			level.Debug(logger).Log("msg", "could not make the files a prune needs on a full disk", "err", err)
+		}
+	}
 	after, err := x.statfs(t.Path)
 	if err == nil {
 		res.FreedBytes = int64(after.AvailBytes) - int64(before.AvailBytes)
@@ -239,41 +245,53 @@ var errGone = errors.New(whyGone)
 // removeCheckpoint renames every entry of c to a trash name in the same
 // directory (atomic, needs no space), then removes the trash without
 // following symlinks. A checkpoint of several entries is first marked as
-// being deleted (a durable intent record, see writeIntent), so that a crash
-// between two renames never leaves the rest looking valid; index files go
-// first too. afterRename, if set (tests), runs after each rename. It returns
-// the trash it could not remove.
+// being deleted (markDeletion: its first entry, the index where there is
+// one, renamed to an anchor), so that a crash between two renames never
+// leaves the rest looking valid. afterRename, if set (tests), runs after each
+// rename. It returns the trash it could not remove.
 func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRename func(int)) ([]string, error) {
 	entries := append([]checkpoint.Entry(nil), c.Entries...)
 	sort.SliceStable(entries, func(i, j int) bool {
 		return strings.HasSuffix(entries[i].Name, ".index") && !strings.HasSuffix(entries[j].Name, ".index")
 	})
-	var intent string
+	var mark string
+	rest := entries
+	trash := make([]string, 0, len(entries))
 	if len(entries) > 1 {
-		var err error
-		if intent, err = writeIntent(dirfd, c); err != nil {
-			if intent != "" {
-				unix.Unlinkat(dirfd, intent, 0)
+		m, anchored, err := markDeletion(dirfd, c, entries[0].Name)
+		if errors.Is(err, unix.ENOENT) {
+			// Another pruner (on a node the lock does not reach) began
+			// first: the checkpoint is being deleted once, by it.
+			return nil, errGone
+		}
+		if err != nil {
+			if m != "" && !anchored {
+				unix.Unlinkat(dirfd, m, 0)
 			}
+			// An anchor that stays is finished by recovery.
 			return nil, err
 		}
+		mark = m
+		if anchored {
+			rest = entries[1:]
+			if afterRename != nil {
+				afterRename(1)
+			}
+			trash = append(trash, "") // counted; the anchor becomes trash in unmark
+		}
 	}
-	trash := make([]string, 0, len(entries))
-	for i, e := range entries {
+	for i, e := range rest {
 		name, err := renameToTrash(dirfd, e.Name)
 		if errors.Is(err, unix.ENOENT) {
-			// Another pruner (on a node the lock does not reach) renamed
-			// it first: the checkpoint is being deleted once, by it.
-			if i == 0 {
-				if intent != "" {
-					unix.Unlinkat(dirfd, intent, 0) // its own record covers it
-				}
+			// Another pruner renamed it first: the checkpoint is being
+			// deleted once, by it.
+			if i == 0 && mark == "" {
 				return nil, errGone
 			}
 			continue
 		}
 		if err != nil {
-			// The record stays: recovery finishes what was begun.
+			// The mark stays: recovery finishes what was begun.
 			return nil, err
 		}
 		trash = append(trash, name)
@@ -281,14 +299,21 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 			afterRename(len(trash))
 		}
 	}
-	if intent != "" {
-		if err := dropIntent(dirfd, intent); err != nil {
-			return trash, err
+	if mark != "" {
+		name, err := unmark(dirfd, mark)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" {
+			trash[0] = name
 		}
 	}
 	var left []string
 	var firstErr error
 	for _, name := range trash {
+		if name == "" {
+			continue
+		}
 		if err := removeTrash(dirfd, dir, name); err != nil {
 			left = append(left, name)
 			firstErr = cmp.Or(firstErr, err)

@@ -63,6 +63,17 @@ func parseLease(data []byte) (leaseRecord, error) {
 	return r, nil
 }
 
+// SpareLeaseFile is a lock file made ahead of need (Provision), while the
+// filesystem has room: on a filesystem with no free block or inode, a
+// lockfile-mode prune writes its record into it in place and links it to
+// LeaseFile, which needs neither. It is put back when the lease is released.
+const SpareLeaseFile = ".checkpoint_exporter-spare.lockfile"
+
+// spareSize is how much of SpareLeaseFile is written ahead: a record is
+// about 150 bytes, and a whole block keeps the write in place from needing
+// a new one.
+const spareSize = 4096
+
 // lease is a held lock file, renewed in the background until released.
 type lease struct {
 	dirfd  int
@@ -70,6 +81,8 @@ type lease struct {
 	rec    leaseRecord
 	ttl    time.Duration
 	logger log.Logger
+	// fromSpare: the lock file is SpareLeaseFile's inode, given back on release.
+	fromSpare bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -87,48 +100,132 @@ func newOwner() string {
 // acquireLease creates LeaseFile with O_EXCL, which NFS (v3 and later),
 // Lustre, GPFS, BeeGFS and CephFS make atomic across nodes. A lock file
 // that expired, or whose process on this host is gone, is taken over.
+// Whatever sits at LeaseFile (another pruner's lock, a symlink, a directory,
+// a file that cannot be read or taken over), it tries again every 50ms and
+// gives up at deadline or when ctx ends, saying what was there.
 func acquireLease(ctx context.Context, dirfd int, path string, opts lockOptions, deadline time.Time) (*lease, error) {
 	host, _ := os.Hostname()
 	l := &lease{dirfd: dirfd, path: path, ttl: opts.ttl, logger: opts.logger,
 		rec: leaseRecord{Owner: newOwner(), Host: host, PID: os.Getpid()}}
-	for {
+	file := filepath.Join(path, LeaseFile)
+	for takeovers := 0; ; {
 		l.rec.Expires = time.Now().Add(l.ttl)
-		fd, err := unix.Openat(dirfd, LeaseFile, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		err := l.create()
 		if err == nil {
-			werr := writeAll(fd, []byte(l.rec.String()))
-			unix.Close(fd)
-			if werr != nil {
-				unix.Unlinkat(dirfd, LeaseFile, 0)
-				return nil, fmt.Errorf("write %s: %w", filepath.Join(path, LeaseFile), werr)
-			}
 			l.stop, l.done = make(chan struct{}), make(chan struct{})
 			go l.renew()
 			return l, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
-			return nil, &os.PathError{Op: "create", Path: filepath.Join(path, LeaseFile), Err: err}
+			return nil, err
 		}
+		var why string
+		blocked := ErrLocked
 		holder, stale, err := l.inspect()
-		if err != nil {
-			continue // gone meanwhile: try again at once
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			why = "a lock file that came and went"
+		case err != nil:
+			why, blocked = fmt.Sprintf("%s cannot be read as a lock file: %v", file, err), ErrLockPathOccupied
+		case stale && takeovers < 3:
+			if err := l.takeOver(holder); err != nil {
+				why = fmt.Sprintf("stale lock file of host %s pid %d cannot be taken over: %v", holder.Host, holder.PID, err)
+				break
+			}
+			takeovers++
+			continue // try again at once
+		default:
+			why = fmt.Sprintf("lock file of host %s pid %d, expires %s", holder.Host, holder.PID, holder.Expires.UTC().Format(time.RFC3339))
 		}
-		if stale {
-			l.takeOver(holder)
-			continue
-		}
+		takeovers = 0
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock %s: %w (lock file of host %s pid %d, expires %s)", path, ErrLocked,
-				holder.Host, holder.PID, holder.Expires.UTC().Format(time.RFC3339))
+			return nil, fmt.Errorf("lock %s: %w (%s)", path, blocked, why)
 		}
 		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("lock %s: %w (%s)", path, err, why)
 		}
 	}
 }
 
+// create makes LeaseFile with this lease's record, exclusively: EEXIST says
+// someone else's is there. Where the filesystem has no room for a new file,
+// the spare made ahead of need becomes the lock file.
+func (l *lease) create() error {
+	fd, err := unix.Openat(l.dirfd, LeaseFile, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err == nil {
+		werr := writeAll(fd, []byte(l.rec.String()))
+		unix.Close(fd)
+		if werr == nil {
+			return nil
+		}
+		unix.Unlinkat(l.dirfd, LeaseFile, 0)
+		err = werr
+		if !noRoom(err) {
+			return fmt.Errorf("write %s: %w", filepath.Join(l.path, LeaseFile), err)
+		}
+	}
+	if errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	if !noRoom(err) {
+		return &os.PathError{Op: "create", Path: filepath.Join(l.path, LeaseFile), Err: err}
+	}
+	if serr := l.fromSpareFile(); serr != nil {
+		if errors.Is(serr, unix.EEXIST) {
+			return serr
+		}
+		if errors.Is(serr, unix.ENOENT) {
+			return fmt.Errorf("create %s: %w, and there is no spare lock file %s (it is made at start-up and after a prune, while the filesystem has room)",
+				filepath.Join(l.path, LeaseFile), err, SpareLeaseFile)
+		}
+		return fmt.Errorf("create %s: %w (and from the spare lock file %s: %w)", filepath.Join(l.path, LeaseFile), err, SpareLeaseFile, serr)
+	}
+	return nil
+}
+
+// fromSpareFile writes the record into SpareLeaseFile in place (its blocks
+// are already allocated), then links it to LeaseFile: link is exclusive
+// (EEXIST) on every filesystem that has it, NFS included, and needs no new
+// inode.
+func (l *lease) fromSpareFile() error {
+	fd, err := unix.Openat(l.dirfd, SpareLeaseFile, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	rec := []byte(l.rec.String())
+	_, err = unix.Pwrite(fd, rec, 0)
+	if err == nil {
+		err = unix.Ftruncate(fd, int64(len(rec)))
+	}
+	if err == nil {
+		err = unix.Fsync(fd)
+	}
+	unix.Close(fd)
+	if err != nil {
+		return err
+	}
+	err = unix.Linkat(l.dirfd, SpareLeaseFile, l.dirfd, LeaseFile, 0)
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || noRoom(err) {
+		// No hard links here, or (tmpfs) a link counts as an inode:
+		// a rename that never replaces is as exclusive on a local
+		// filesystem.
+		err = renameNoReplace(l.dirfd, SpareLeaseFile, LeaseFile)
+	} else if err == nil {
+		unix.Unlinkat(l.dirfd, SpareLeaseFile, 0)
+	}
+	if err != nil {
+		return err
+	}
+	l.fromSpare = true
+	return nil
+}
+
 // inspect reads the current lock file and says whether it is stale: expired,
 // left by a process of this host that is gone, or unreadable and older than
-// a TTL (a holder that died between creating and writing it).
+// a TTL (a holder that died between creating and writing it). An error says
+// the lock path holds something that is not a readable lock file (a
+// symlink, a directory, a file this process may not read): it is never
+// taken for stale.
 func (l *lease) inspect() (leaseRecord, bool, error) {
 	data, mtime, err := readAt(l.dirfd, LeaseFile)
 	if err != nil {
@@ -150,11 +247,15 @@ func (l *lease) inspect() (leaseRecord, bool, error) {
 // takeOver removes a stale lock file safely against other pruners taking it
 // over at the same moment: it renames the file aside (atomic: only one
 // renamer gets any given file), checks that what it moved is the stale file
-// it judged, and puts it back if it is not (someone else's fresh lock).
-func (l *lease) takeOver(stale leaseRecord) {
+// it judged, and puts it back if it is not (someone else's fresh lock). An
+// error says the file could not be moved aside.
+func (l *lease) takeOver(stale leaseRecord) error {
 	aside := LeaseFile + ".stale." + l.rec.Owner
 	if err := unix.Renameat(l.dirfd, LeaseFile, l.dirfd, aside); err != nil {
-		return // gone already: another pruner took it over
+		if errors.Is(err, unix.ENOENT) {
+			return nil // gone already: another pruner took it over
+		}
+		return err
 	}
 	data, _, err := readAt(l.dirfd, aside)
 	moved, perr := parseLease(data)
@@ -162,12 +263,13 @@ func (l *lease) takeOver(stale leaseRecord) {
 		unix.Unlinkat(l.dirfd, aside, 0)
 		level.Warn(l.logger).Log("msg", "took over a stale lock file", "path", l.path,
 			"host", stale.Host, "pid", stale.PID, "expired", stale.Expires.UTC().Format(time.RFC3339))
-		return
+		return nil
 	}
 	// A fresh lock: give it back to its owner.
 	if err := unix.Renameat2(l.dirfd, aside, l.dirfd, LeaseFile, unix.RENAME_NOREPLACE); err != nil {
 		unix.Unlinkat(l.dirfd, aside, 0) // its owner sees the loss before its next deletion
 	}
+	return nil
 }
 
 // renew extends the expiry every third of the TTL, replacing the file
@@ -224,9 +326,13 @@ func (l *lease) check() error {
 func (l *lease) release() {
 	close(l.stop)
 	<-l.done
-	if l.check() == nil {
-		unix.Unlinkat(l.dirfd, LeaseFile, 0)
+	if l.check() != nil {
+		return
 	}
+	if l.fromSpare && renameNoReplace(l.dirfd, LeaseFile, SpareLeaseFile) == nil {
+		return // the spare is ready for the next full disk
+	}
+	unix.Unlinkat(l.dirfd, LeaseFile, 0)
 }
 
 // readAt reads a small file below dirfd without following symlinks, and
@@ -238,12 +344,15 @@ func readAt(dirfd int, name string) ([]byte, time.Time, error) {
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, time.Time{}, err
 	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, time.Time{}, fmt.Errorf("%s is %s, not a regular file", name, fileType(st.Mode))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, 4096))
-	return data, st.ModTime(), err
+	return data, time.Unix(st.Mtim.Unix()), err
 }
 
 func writeAll(fd int, b []byte) error {

@@ -103,7 +103,23 @@ const (
 	ReasonNotNeeded  = "not needed for the goal"
 	// ReasonNotOffloaded keeps a checkpoint the offload has not confirmed.
 	ReasonNotOffloaded = "not offloaded"
+	// ReasonTornYoung keeps a torn save that was written to too recently
+	// to be sure no writer is still at it (see TornMinAge).
+	ReasonTornYoung = "torn, written to too recently to delete"
+	// ReasonSuspect keeps a save that may be cut short: it is never deleted
+	// automatically, and never counts among the newest kept.
+	ReasonSuspect = "suspect"
 )
+
+// TornMinAge is how long nothing must have written to a torn save before a
+// prune deletes it (min_age too, when longer): a save being written looks
+// torn until its last byte, and a writer can pause between tensors.
+const TornMinAge = 10 * time.Minute
+
+// ReasonTorn is the reason a torn save is deleted: first, before any whole
+// checkpoint, as it is garbage that misleads a resume that picks the
+// highest step.
+func ReasonTorn(c checkpoint.Checkpoint) string { return "torn save: " + c.Torn }
 
 // keepReason says why c is kept regardless of goal, or "" if it may go.
 // rank is c's position among settled checkpoints counted from the newest (0),
@@ -120,6 +136,14 @@ func keepReason(c checkpoint.Checkpoint, rank, keepLast int, minAge time.Duratio
 		return ReasonPinned + " (" + c.Pinned + ")"
 	case protected(c, p.Protect):
 		return ReasonProtected
+	case c.Torn != "" && age < max(minAge, TornMinAge):
+		return ReasonTornYoung
+	case c.Torn != "" && p.Offloaded != nil && !p.Offloaded(c):
+		return ReasonNotOffloaded
+	case c.Torn != "":
+		return ""
+	case c.Suspect != "":
+		return ReasonSuspect + ": " + c.Suspect
 	case age < minAge:
 		return ReasonTooYoung
 	case rank < keepLast:
@@ -195,7 +219,9 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 		plan.OverBytes = uint64(s.Bytes()) - limit
 	}
 	minAge := s.Target.MinAge
-	ranks := newestRanks(s.Checkpoints, func(c checkpoint.Checkpoint) bool { return !c.Incomplete && now.Sub(c.ModTime) >= minAge })
+	ranks := newestRanks(s.Checkpoints, func(c checkpoint.Checkpoint) bool {
+		return c.Whole() && c.Suspect == "" && now.Sub(c.ModTime) >= minAge
+	})
 	kept := make([]string, len(s.Checkpoints))
 	for i, c := range s.Checkpoints {
 		r := keepLast // not settled: rank does not matter
@@ -209,8 +235,22 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 		plan.Noop = true
 	}
 	var freed uint64
+	// Torn saves go first, whatever the goal needs beyond them.
+	deleting := !plan.Noop
+	for i, c := range s.Checkpoints {
+		if kept[i] == "" && c.Torn != "" && deleting {
+			plan.Delete = append(plan.Delete, Item{Checkpoint: c, Reason: ReasonTorn(c)})
+			freed += uint64(max(c.Bytes, 0))
+		}
+	}
 	for i, c := range s.Checkpoints {
 		reason := kept[i]
+		if c.Torn != "" && reason == "" {
+			if deleting {
+				continue // planned above
+			}
+			reason = ReasonNotNeeded
+		}
 		if reason == "" {
 			switch {
 			case goal.Kind == GoalCount:

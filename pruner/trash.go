@@ -33,11 +33,17 @@ type Recovery struct {
 }
 
 func renameToTrash(dirfd int, name string) (string, error) {
+	return renameUnique(dirfd, name, trashName(name))
+}
+
+// trashName is the trash name an entry called name is renamed to (before a
+// suffix that makes it unique).
+func trashName(name string) string {
 	base := TrashPrefix + name
 	if len(base) > 200 {
 		base = base[:200]
 	}
-	return renameUnique(dirfd, name, base)
+	return base
 }
 
 // renameUnique renames name to base, or base.1, base.2... if taken, never
@@ -102,7 +108,7 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 	// Nothing to recover (the usual case, and always for a watch-only
 	// target): no lock, so a directory the exporter may only read gets no
 	// lock file and no warning.
-	if names, err := listNames(dir.Fd(), func(n string) bool { return isTrashName(n) || isIntentName(n) }); err == nil && len(names) == 0 {
+	if names, err := listNames(dir.Fd(), func(n string) bool { return isTrashName(n) || isMarkName(n) }); err == nil && len(names) == 0 {
 		return Recovery{}, nil
 	}
 	x := &Executor{Logger: logger, LockWait: wait}
@@ -114,19 +120,20 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 	if err := dir.Recheck(); err != nil {
 		return Recovery{}, err
 	}
-	return recoverTrash(log.With(logger, "target", t.Name), dir.Fd(), t.Path)
+	return recoverTrash(log.With(logger, "target", t.Name), dir, t.Target)
 }
 
-// recoverTrash is RecoverTrash on the locked target directory dirfd.
-func recoverTrash(logger log.Logger, dirfd int, path string) (Recovery, error) {
+// recoverTrash is RecoverTrash on the locked target directory dir.
+func recoverTrash(logger log.Logger, dir *checkpoint.Dir, t checkpoint.Target) (Recovery, error) {
 	var rec Recovery
-	intents, err := listNames(dirfd, isIntentName)
+	dirfd, path := dir.Fd(), t.Path
+	// Multi-file deletions that were begun are finished first: their
+	// entries get trash names, removed below with the rest of the trash.
+	left, err := finishPending(logger, dir, t)
 	if err != nil {
 		return rec, fmt.Errorf("list %s: %w", path, err)
 	}
-	// Multi-file deletions that were begun are finished first: their
-	// entries get trash names, removed below with the rest of the trash.
-	rec.Left = finishIntents(logger, dirfd, intents)
+	rec.Left = left
 	names, err := listNames(dirfd, isTrashName)
 	if err != nil {
 		return rec, fmt.Errorf("list %s: %w", path, err)

@@ -83,6 +83,9 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			keep = t.Policy.KeepLast
 		}
 		if p.execute {
+			// Made while there is room, for a later prune of a full disk;
+			// on a full disk this one manages without (see pruner.Provision).
+			pruner.Provision(t)
 			// Trash left by an interrupted prune goes first, even when
 			// nothing is to be deleted now; what cannot be removed is logged
 			// and the prune goes on.

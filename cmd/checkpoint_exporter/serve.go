@@ -160,6 +160,12 @@ func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets 
 			level.Warn(logger).Log("msg", "target directory not there yet; it is reported down until it is", "target", t.Name, "path", t.Path)
 			continue
 		}
+		if t.Policy.Execute {
+			if err := pruner.Provision(t); err != nil {
+				level.Warn(logger).Log("msg", "could not make the files a prune needs on a full disk; they are made after the next prune that frees space",
+					"target", t.Name, "err", err)
+			}
+		}
 		rec, err := pruner.RecoverTrash(ctx, logger, t, s.lockWait)
 		if err != nil {
 			level.Warn(logger).Log("msg", "could not finish an interrupted prune", "target", t.Name, "err", err)
