@@ -24,6 +24,9 @@ var factNames = []string{
 	"PINNED",               // t5x: never delete
 	// torchtune's HF checkpointer, written after the shards
 	"model.safetensors.index.json",
+	"model_config.json", // nanotron, written last (after latest.txt)
+	".metadata.json",    // OLMo-core >= 1.0.2, written last
+	"meta.pt",           // Lightning's sharded *.ckpt/ directory, after the shards
 }
 
 func factBit(name string) uint32 {
@@ -42,6 +45,9 @@ type dirFacts struct {
 	content bool
 	// empty: nothing is there yet.
 	empty bool
+	// names are the entries' names (nil when more than maxFactNames), for
+	// the sibling comparison.
+	names []string
 }
 
 // contentExts are extensions of files that hold tensors or training state.
@@ -85,10 +91,15 @@ func readFacts(dirfd int, name string, buf []byte) (dirFacts, error) {
 		return dirFacts{}, err
 	}
 	defer unix.Close(fd)
-	f := dirFacts{empty: true}
+	f := dirFacts{empty: true, names: []string{}}
 	err = dirfs.ReadDirents(fd, buf, func(childZ []byte, typ byte) bool {
 		child := dirfs.Name(childZ)
 		f.empty = false
+		if f.names != nil && len(f.names) < maxFactNames {
+			f.names = append(f.names, strings.Clone(child))
+		} else {
+			f.names = nil
+		}
 		f.has |= factBit(child)
 		if !f.content && isContent(child, typ) {
 			f.content = true

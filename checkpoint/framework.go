@@ -54,6 +54,8 @@ func framework(m *match) string {
 		return "TensorFlow"
 	case "dcp":
 		switch {
+		case has("step-{step}") && seen("metadata.json"):
+			return "Levanter"
 		case has("step-{step}"):
 			return "torchtitan"
 		case has("step{step}"):
@@ -68,6 +70,8 @@ func framework(m *match) string {
 		return "torch.distributed.checkpoint"
 	case "orbax":
 		switch {
+		case seen("model_config.json"):
+			return "nanotron"
 		case seen("checkpoint") || seen(".tmp-"):
 			return "t5x"
 		case seen("random_states_0.pkl"):

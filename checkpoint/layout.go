@@ -3,7 +3,9 @@ package checkpoint
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -53,7 +55,10 @@ type found struct {
 	step       int64
 	entries    []string
 	incomplete bool
-	pinned     string
+	// why says why it is incomplete, where a marker, a tracker or its
+	// siblings tell.
+	why    string
+	pinned string
 	// uncertain says why auto is not sure of this reading: counted, never pruned.
 	uncertain string
 	// dir: a single directory whose top-level contents settle looks at.
@@ -122,6 +127,7 @@ func classify(d *listing, layoutName, pattern string) (match, error) {
 		m.note("%d entries named %s", len(m.found), m.series)
 	}
 	markUnfinished(d, &m)
+	readTrackers(d, &m)
 	pinLinked(d, &m)
 	sort.Slice(m.found, func(i, j int) bool {
 		if m.found[i].step != m.found[j].step {
@@ -262,13 +268,54 @@ func trackerCut(m *match, step int64, name, why string) {
 	for i := range m.found {
 		switch {
 		case m.found[i].step > step:
-			m.found[i].incomplete = true
+			if !m.found[i].incomplete {
+				m.found[i].incomplete = true
+				m.found[i].why = fmt.Sprintf("newer than %s, which the tracker %s names as the latest finished save", name, why)
+			}
 		case m.found[i].name == name || m.found[i].step == step:
 			m.found[i].pinned = why
 		}
 	}
 	m.note("%s names %s; newer saves are in progress", why, name)
 	m.seen = append(m.seen, why)
+}
+
+// trackerFiles are files beside the checkpoints that name the newest
+// finished one, written only after its save (in place, so one caught empty
+// or half written says nothing): nanotron's latest.txt (a step;
+// src/nanotron/serialize/main.py), Megatron-LM's and verl's
+// latest_checkpointed_iteration.txt (an iteration), DeepSpeed's latest and
+// latest_universal (a tag; deepspeed/runtime/engine.py). A layout that reads
+// one itself has its own rules for it.
+var trackerFiles = []string{"latest.txt", "latest_checkpointed_iteration.txt", "latest", "latest_universal"}
+
+// readTrackers applies the tracker files no layout read: where one names a
+// checkpoint of the match (by step or by name), that checkpoint is pinned
+// and every newer one is in progress or was cut short.
+func readTrackers(d *listing, m *match) {
+	if len(m.found) == 0 {
+		return
+	}
+	for _, tr := range trackerFiles {
+		if slices.Contains(m.seen, tr) || !d.has(tr) {
+			continue
+		}
+		data, _, err := d.readSmall(tr)
+		if err != nil {
+			continue
+		}
+		v := strings.TrimSpace(string(data))
+		if v == "" || strings.ContainsAny(v, "\n/") {
+			continue
+		}
+		n, numErr := strconv.ParseInt(v, 10, 64)
+		for _, f := range m.found {
+			if f.name == v || numErr == nil && f.step == n {
+				trackerCut(m, f.step, f.name, tr)
+				break
+			}
+		}
+	}
 }
 
 // settle applies what the checkpoint directories' contents say, once they
@@ -287,25 +334,29 @@ func (m *match) settle(d *listing, fs []found, facts []dirFacts, known []bool) {
 			}
 		}
 	}
+	// A marker counts only once an older sibling has it: a framework that
+	// began writing one in a later version never makes the saves before
+	// that look unfinished.
+	order := byStep(fs)
 	for _, mk := range m.markers {
 		bit := factBit(mk)
-		seen := false
-		for i := range fs {
-			if known[i] && !fs[i].drop && facts[i].has&bit != 0 {
-				seen = true
-			}
-		}
-		if !seen {
-			continue
-		}
-		m.seen = append(m.seen, mk)
-		for i := range fs {
-			if known[i] && !fs[i].drop && facts[i].has&bit == 0 && !fs[i].incomplete {
+		var first *found // the oldest checkpoint that has the marker
+		for _, i := range order {
+			switch {
+			case !known[i] || fs[i].drop:
+			case facts[i].has&bit != 0:
+				if first == nil {
+					first = &fs[i]
+					m.seen = append(m.seen, mk)
+				}
+			case first != nil && !fs[i].incomplete:
 				fs[i].incomplete = true
+				fs[i].why = fmt.Sprintf("has no %s yet (%s has): being written, or cut short", mk, first.name)
 				m.note("%s has no %s yet: being written", fs[i].name, mk)
 			}
 		}
 	}
+	siblings(m, fs, facts, known, order)
 	for i := range fs {
 		if known[i] && facts[i].has&factBit("PINNED") != 0 {
 			fs[i].pinned = "PINNED file"

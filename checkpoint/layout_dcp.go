@@ -22,6 +22,10 @@ import (
 //   - huggingface/accelerate src/accelerate/checkpointing.py (the no_trainer
 //     examples' step_{n}/ and epoch_{n}/; random_states_0.pkl written last)
 //   - mosaicml/composer sharded checkpoints (ep{epoch}-ba{batch}/)
+//   - stanford-crfm/levanter src/levanter/checkpoint.py @9263f81e (step-{step}/
+//     of tensorstore arrays; _save_metadata writes metadata.json last, by
+//     process 0 after every process's writes committed, always)
+//   - allenai/OLMo-core (step{step}/, .metadata.json written last since v1.0.2)
 //
 // A directory counts only if it holds weights, optimizer state or checkpoint
 // metadata; an empty one is a save that has only just begun.
@@ -57,7 +61,7 @@ func (dcpLayout) match(d *listing) match {
 	}
 	m := b.largest("dcp")
 	m.needContent = true
-	m.markers = []string{".metadata", "config.yaml", "random_states_0.pkl", "model.safetensors.index.json"}
+	m.markers = []string{".metadata", "config.yaml", "random_states_0.pkl", "model.safetensors.index.json", "metadata.json", ".metadata.json"}
 	// Accelerate's automatic checkpoint_{n}/ and Ray's checkpoint_{n:06d}/
 	// are read by orbaxLayout, which takes any {prefix}_{step}/.
 	return m

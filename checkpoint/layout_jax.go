@@ -19,7 +19,11 @@ import (
 // huggingface/accelerate src/accelerate/accelerator.py (save_state with
 // automatic naming: checkpoint_{n}/, random_states_0.pkl written last) and
 // ray-project/ray python/ray/train/_internal/storage.py (checkpoint_{n:06d}/,
-// copied in place: an empty one has just begun).
+// copied in place: an empty one has just begun) and huggingface/nanotron
+// src/nanotron/trainer.py @2411b022 (DistributedTrainer.save_checkpoint:
+// <step>/ with config.yaml first, model/, optimizer/, lr_scheduler/,
+// checkpoint_metadata.json, random/, then ../latest.txt with the step, and
+// model_config.json last, always).
 type orbaxLayout struct{}
 
 var (
@@ -59,7 +63,7 @@ func (orbaxLayout) match(d *listing) match {
 	}
 	m := b.largest("orbax")
 	m.needContent = true
-	m.markers = []string{"commit_success.txt", "checkpoint", "random_states_0.pkl", ".metadata"}
+	m.markers = []string{"commit_success.txt", "checkpoint", "random_states_0.pkl", ".metadata", "model_config.json"}
 	if tmpT5X {
 		m.seen = append(m.seen, ".tmp-")
 	}

@@ -33,5 +33,8 @@ func (lightningLayout) match(d *listing) match {
 	}
 	m := b.largest("lightning")
 	m.needContent = true
+	// A sharded strategy's *.ckpt/ directory gets meta.pt from rank 0 after
+	// the distributed checkpoint (lightning/fabric/strategies/fsdp.py).
+	m.markers = []string{"meta.pt"}
 	return m
 }

@@ -24,6 +24,7 @@ func (deepspeedLayout) match(d *listing) match {
 	m := dirsNamed(d, "deepspeed", "global_step{step}", dsRe)
 	if data, _, err := d.readSmall("latest"); err == nil {
 		tag := string(bytes.TrimSpace(data))
+		m.seen = append(m.seen, "latest")
 		if s, ok := submatchStep(dsRe, tag); ok {
 			trackerCut(&m, s, tag, "latest")
 		} else if pin(m.found, tag, "latest") {
@@ -46,6 +47,11 @@ func (megatronLayout) name() string { return "megatron" }
 
 func (megatronLayout) match(d *listing) match {
 	m := dirsNamed(d, "megatron", "iter_{step}", megatronRe)
+	// torch_dist checkpoints (megatron/core/dist_checkpointing/serialization.py
+	// save: metadata_finalize_fn writes metadata.json after the shards);
+	// legacy and torch_dcp ones never have it, so it counts only where an
+	// older sibling has it.
+	m.markers = []string{"metadata.json", ".metadata"}
 	if s, ok := readTracker(d); ok {
 		trackerCut(&m, s, fmt.Sprintf("iter_%07d", s), "latest_checkpointed_iteration.txt")
 	}

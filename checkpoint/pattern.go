@@ -59,10 +59,11 @@ func (p *Pattern) match(d *listing) match {
 			continue
 		}
 		byStep[s] = len(m.found)
-		m.found = append(m.found, found{name: e.name, step: s, entries: []string{e.name}})
+		m.found = append(m.found, found{name: e.name, step: s, entries: []string{e.name}, dir: e.kind == kindDir})
 	}
 	for i := range m.found {
 		if len(m.found[i].entries) > 1 {
+			m.found[i].dir = false
 			sort.Strings(m.found[i].entries)
 			m.found[i].name = groupName(m.found[i].entries, m.found[i].step)
 		}

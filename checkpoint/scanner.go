@@ -235,6 +235,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 			ModTime:    time.Unix(0, r.use.mtime),
 			ChangeTime: time.Unix(0, r.use.ctime),
 			Incomplete: r.found.incomplete,
+			Why:        r.found.why,
 			Pinned:     r.found.pinned,
 			Uncertain:  r.found.uncertain,
 		}
