@@ -31,11 +31,18 @@ type FSStats struct {
 	// Dev is the st_dev of the target directory; targets with equal Dev share
 	// a filesystem.
 	Dev uint64 `json:"-"`
+	// Ino is the st_ino of the target directory: with Dev, which directory
+	// was measured.
+	Ino uint64 `json:"-"`
 	// InFS is the measured path as the filesystem itself names it: the
 	// mount's root (mountinfo's fourth field, not "/" for a bind mount of a
 	// subdirectory) joined with the path below the mount point. Empty when
 	// the mount is unknown.
 	InFS string `json:"-"`
+	// mounts is the mount table StatFS read; the scan places its directory
+	// and the other targets' with it instead of reading it again, and drops
+	// it before keeping the stats.
+	mounts mountTable
 }
 
 // HostMountpoint is the mount point of the filesystem as another mount
@@ -96,6 +103,7 @@ func StatFS(path string) (FSStats, error) {
 		FilesFree:  sfs.Ffree,
 		ReadOnly:   sfs.Flags&unix.ST_RDONLY != 0,
 		Dev:        uint64(st.Dev),
+		Ino:        uint64(st.Ino),
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -108,6 +116,7 @@ func StatFS(path string) (FSStats, error) {
 	if err != nil {
 		return fs, nil // the stats hold without the mount's names
 	}
+	fs.mounts = mounts
 	if m, ok := mounts.of(fs.Dev, real); ok {
 		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
 		fs.InFS = m.inFS(real)
