@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -11,9 +13,10 @@ import (
 
 // ErrRefused marks a target directory that must never be scanned or pruned
 // as it is now: the root directory, something that is not a directory, or
-// another target's directory (or one inside or around it). The start-up
-// checks refuse these in the configuration; a symlinked target re-pointed at
-// run time is refused by every scan and before every prune.
+// another target's directory (or one inside or around it, whatever mount
+// leads there). The start-up checks refuse these in the configuration; a
+// symlinked target re-pointed, or a bind mount made, at run time is refused
+// by every scan and before every prune.
 var ErrRefused = errors.New("refused")
 
 // DirID identifies a directory: device and inode.
@@ -129,39 +132,116 @@ func (d *Dir) ancestry() ([]DirID, error) {
 	return chain, nil
 }
 
-// peers remembers the directory (and its parents) each target of one
-// inventory was last scanned in, so that a scan can refuse a target whose
-// path now leads to another target's directory, or into or around it. Only
-// memory is consulted: another target's hung mount never stalls this scan.
-type peers struct {
-	mu     sync.Mutex // guards chains
-	chains map[string][]DirID
+// place is where a target's last scan found its directory.
+type place struct {
+	chain []DirID // the directory, then its parents up to the root
+	// loc is where the directory lies in its filesystem (Path "" if
+	// unknown): a bind mount of a subdirectory of another target shows
+	// only there, its chain of parents leaves at the mount point.
+	loc Location
+	// path is the directory's absolute path in this mount namespace ("" if
+	// unknown), for another scan to place it by its own reading of the mounts.
+	path string
 }
 
-// check records chain (the target's directory, then its parents) for target
-// and returns an ErrRefused error if it collides with another target's. A nil
-// chain forgets the target (its directory could not be opened).
-func (p *peers) check(target string, chain []DirID) error {
+// locate places the opened directory: its path, read from the descriptor,
+// and its location, from the scan's statfs of the target (fs) when that
+// measured this very directory, else (the path was re-pointed in between,
+// or a StatFS that reads no mounts) from mountinfo read here. mounts is the
+// mount table used, nil if none could be read.
+func (d *Dir) locate(fs *FSStats) (path string, loc Location, mounts mountTable) {
+	mounts = fs.mounts
+	// The kernel names the descriptor's directory through the mount it was
+	// opened by; a removed one gets " (deleted)" appended and has no path.
+	if p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", d.fd)); err == nil && filepath.IsAbs(p) && !strings.HasSuffix(p, " (deleted)") {
+		path = p
+	}
+	if fs.InFS != "" && fs.Dev == d.id.Dev && fs.Ino == d.id.Ino {
+		return path, Location{Dev: fs.Dev, Path: fs.InFS}, mounts
+	}
+	if mounts == nil {
+		mounts, _ = readMounts(mountinfoFile)
+	}
+	if path != "" {
+		loc, _ = mounts.locate(d.id.Dev, path)
+	}
+	return path, loc, mounts
+}
+
+// peers remembers where each target of one inventory was last scanned, so
+// that a scan can refuse a target whose path now leads to another target's
+// directory, or into or around it. Only memory is consulted: another
+// target's hung mount never stalls this scan.
+type peers struct {
+	mu     sync.Mutex // guards places
+	places map[string]place
+}
+
+// check records pl (where target's directory was found) and returns an
+// ErrRefused error if it collides with another target's; mounts is the
+// mount table the scan read (nil if none), to place the other targets'
+// paths as they are now. A nil pl forgets the target (its directory could
+// not be opened).
+func (p *peers) check(target string, pl *place, mounts mountTable) error {
 	if p == nil {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if chain == nil {
-		delete(p.chains, target)
+	if pl == nil {
+		delete(p.places, target)
 		return nil
 	}
-	p.chains[target] = chain
-	for other, oc := range p.chains {
-		switch {
-		case other == target:
-		case oc[0] == chain[0]:
-			return fmt.Errorf("the directory is also target %s's: %w", other, ErrRefused)
-		case containsID(chain[1:], oc[0]):
-			return fmt.Errorf("the directory is inside target %s's: %w", other, ErrRefused)
-		case containsID(oc[1:], chain[0]):
-			return fmt.Errorf("the directory contains target %s's: %w", other, ErrRefused)
+	p.places[target] = *pl
+	for other, op := range p.places {
+		if other == target {
+			continue
 		}
+		if err := collide(pl, &op, other, mounts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collide compares the directory at pl with target other's at op.
+func collide(pl, op *place, other string, mounts mountTable) error {
+	switch {
+	case op.chain[0] == pl.chain[0]:
+		return fmt.Errorf("the directory is also target %s's: %w", other, ErrRefused)
+	case containsID(pl.chain[1:], op.chain[0]):
+		return fmt.Errorf("the directory is inside target %s's: %w", other, ErrRefused)
+	case containsID(op.chain[1:], pl.chain[0]):
+		return fmt.Errorf("the directory contains target %s's: %w", other, ErrRefused)
+	}
+	// Where the other directory was at its last scan, and where this scan's
+	// reading of the mounts puts its path now: a mount that appeared on it
+	// since is seen before the other target is scanned again (its prune
+	// would otherwise delete the other's run as one of its checkpoints).
+	type seen struct {
+		loc Location
+		by  string // how the other's location is known, for the message
+	}
+	locs := []seen{{op.loc, ""}}
+	if e, ok := mounts.at(op.path); ok && op.path != "" {
+		if now := (Location{Dev: e.dev, Path: e.inFS(op.path)}); now != op.loc {
+			locs = append(locs, seen{now, fmt.Sprintf(" by the mount at %s", e.mountpoint)})
+		}
+	}
+	for _, o := range locs {
+		var how string
+		switch in, around := pl.loc.Within(o.loc), o.loc.Within(pl.loc); {
+		case in && around:
+			how = "is also"
+		case in:
+			how = "is inside"
+		case around:
+			how = "contains"
+		default:
+			continue
+		}
+		return fmt.Errorf("the directory %s target %s's through a bind mount (on device %d:%d this one is %s, %s's is %s%s): %w",
+			how, other, unix.Major(pl.loc.Dev), unix.Minor(pl.loc.Dev), pl.loc.Path, other, o.loc.Path, o.by, ErrRefused)
 	}
 	return nil
 }
@@ -171,9 +251,9 @@ func (p *peers) check(target string, chain []DirID) error {
 func (p *peers) forget(keep map[string]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for name := range p.chains {
+	for name := range p.places {
 		if !keep[name] {
-			delete(p.chains, name)
+			delete(p.places, name)
 		}
 	}
 }

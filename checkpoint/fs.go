@@ -31,11 +31,18 @@ type FSStats struct {
 	// Dev is the st_dev of the target directory; targets with equal Dev share
 	// a filesystem.
 	Dev uint64 `json:"-"`
+	// Ino is the st_ino of the target directory: with Dev, which directory
+	// was measured.
+	Ino uint64 `json:"-"`
 	// InFS is the measured path as the filesystem itself names it: the
 	// mount's root (mountinfo's fourth field, not "/" for a bind mount of a
 	// subdirectory) joined with the path below the mount point. Empty when
 	// the mount is unknown.
 	InFS string `json:"-"`
+	// mounts is the mount table StatFS read; the scan places its directory
+	// and the other targets' with it instead of reading it again, and drops
+	// it before keeping the stats.
+	mounts mountTable
 }
 
 // HostMountpoint is the mount point of the filesystem as another mount
@@ -96,6 +103,7 @@ func StatFS(path string) (FSStats, error) {
 		FilesFree:  sfs.Ffree,
 		ReadOnly:   sfs.Flags&unix.ST_RDONLY != 0,
 		Dev:        uint64(st.Dev),
+		Ino:        uint64(st.Ino),
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -104,58 +112,146 @@ func StatFS(path string) (FSStats, error) {
 	if abs, err := filepath.Abs(real); err == nil {
 		real = abs
 	}
-	if m, err := findMount("/proc/self/mountinfo", uint64(st.Dev), real); err == nil {
+	mounts, err := readMounts(mountinfoFile)
+	if err != nil {
+		return fs, nil // the stats hold without the mount's names
+	}
+	fs.mounts = mounts
+	if m, ok := mounts.of(fs.Dev, real); ok {
 		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
-		below := strings.TrimPrefix(strings.TrimPrefix(real, m.mountpoint), "/")
-		fs.InFS = filepath.Join(m.root, below)
+		fs.InFS = m.inFS(real)
+	} else if m, ok := mounts.first(fs.Dev); ok {
+		// No mount of the device lies over the path as this process names
+		// it: the labels still name the filesystem, but where the path is
+		// in it is unknown.
+		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
 	}
 	return fs, nil
 }
 
+// mountinfoFile lists the mounts of this process's mount namespace.
+const mountinfoFile = "/proc/self/mountinfo"
+
 type mount struct{ mountpoint, root, source, fstype string }
 
-// findMount picks the mountinfo entry of device dev whose mount point is the
-// longest prefix of path (bind mounts repeat a device).
-func findMount(mountinfo string, dev uint64, path string) (mount, error) {
-	f, err := os.Open(mountinfo)
-	if err != nil {
-		return mount{}, err
-	}
-	defer f.Close()
-	return parseMountinfo(f, dev, path)
+// over reports whether path (absolute, clean) is the mount point or below it.
+func (m mount) over(path string) bool {
+	return m.mountpoint == "/" || path == m.mountpoint || strings.HasPrefix(path, m.mountpoint+"/")
 }
 
-func parseMountinfo(r io.Reader, dev uint64, path string) (mount, error) {
-	want := fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
-	var best mount
-	found := false
+// inFS names path (over the mount) as the filesystem does: the mount's
+// root joined with the path below the mount point.
+func (m mount) inFS(path string) string {
+	below := strings.TrimPrefix(strings.TrimPrefix(path, m.mountpoint), "/")
+	return filepath.Join(m.root, below)
+}
+
+// mountEntry is one line of mountinfo: a mount and its filesystem's device.
+type mountEntry struct {
+	dev uint64
+	mount
+}
+
+// mountTable is mountinfo read once, in its order: a mount made on top of
+// another at the same mount point is listed after it.
+type mountTable []mountEntry
+
+func readMounts(mountinfo string) (mountTable, error) {
+	f, err := os.Open(mountinfo)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseMounts(f)
+}
+
+func parseMounts(r io.Reader) (mountTable, error) {
+	var mt mountTable
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
+		// ID parentID major:minor root mountpoint options [optional...] - fstype source superoptions
+		var f [5]string
+		rest := sc.Text()
+		for i := range f {
+			f[i], rest = nextField(rest)
 		}
-		if len(fields) < 5 || sep < 0 || len(fields) < sep+3 || fields[2] != want {
+		var sep string
+		for rest != "" && sep != "-" {
+			sep, rest = nextField(rest)
+		}
+		fstype, rest := nextField(rest)
+		source, _ := nextField(rest)
+		dev, ok := parseDev(f[2])
+		if sep != "-" || source == "" || !ok {
 			continue
 		}
-		m := mount{mountpoint: unescapeMount(fields[4]), root: unescapeMount(fields[3]), fstype: fields[sep+1], source: unescapeMount(fields[sep+2])}
-		under := m.mountpoint == "/" || path == m.mountpoint || strings.HasPrefix(path, m.mountpoint+"/")
-		if !found || (under && len(m.mountpoint) >= len(best.mountpoint)) {
-			best, found = m, true
-		}
+		mt = append(mt, mountEntry{dev: dev, mount: mount{mountpoint: unescapeMount(f[4]), root: unescapeMount(f[3]),
+			fstype: fstype, source: unescapeMount(source)}})
 	}
 	if err := sc.Err(); err != nil {
-		return mount{}, err
+		return nil, err
 	}
-	if !found {
-		return mount{}, fmt.Errorf("device %s not in mountinfo", want)
+	return mt, nil
+}
+
+// nextField splits a mountinfo line at its first run of spaces (the kernel
+// escapes the spaces inside a field).
+func nextField(s string) (field, rest string) {
+	s = strings.TrimLeft(s, " ")
+	field, rest, _ = strings.Cut(s, " ")
+	return field, rest
+}
+
+// parseDev reads mountinfo's "major:minor".
+func parseDev(s string) (uint64, bool) {
+	major, minor, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, false
 	}
-	return best, nil
+	ma, err1 := strconv.ParseUint(major, 10, 32)
+	mi, err2 := strconv.ParseUint(minor, 10, 32)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return unix.Mkdev(uint32(ma), uint32(mi)), true
+}
+
+// of picks the mount of device dev that path (absolute, symlinks resolved)
+// lies in: bind mounts repeat a device, so it is the one whose mount point
+// is the longest prefix of path, and of two at one mount point the later,
+// mounted on top. ok is false if no mount of dev lies over path.
+func (mt mountTable) of(dev uint64, path string) (m mount, ok bool) {
+	for _, e := range mt {
+		if e.dev == dev && e.over(path) && (!ok || len(e.mountpoint) >= len(m.mountpoint)) {
+			m, ok = e.mount, true
+		}
+	}
+	return m, ok
+}
+
+// first is the first mount of device dev, wherever it is.
+func (mt mountTable) first(dev uint64) (mount, bool) {
+	for _, e := range mt {
+		if e.dev == dev {
+			return e.mount, true
+		}
+	}
+	return mount{}, false
+}
+
+// at is the mount path (absolute, symlinks resolved) lies in, whatever its
+// device: the longest mount point over it, the later of two at one point.
+// It reads nothing but the table, so it can place another target's path
+// without touching that target's filesystem; a mount hidden under another
+// one made later on a parent directory is not told apart.
+func (mt mountTable) at(path string) (e mountEntry, ok bool) {
+	for _, c := range mt {
+		if c.over(path) && (!ok || len(c.mountpoint) >= len(e.mountpoint)) {
+			e, ok = c, true
+		}
+	}
+	return e, ok
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).

@@ -30,7 +30,7 @@ type Inventory struct {
 // NewInventory returns an inventory over the given scanners, rescanning each
 // every interval once Run is called.
 func NewInventory(logger log.Logger, interval time.Duration, scanners ...*Scanner) *Inventory {
-	p := &peers{chains: map[string][]DirID{}}
+	p := &peers{places: map[string]place{}}
 	for _, s := range scanners {
 		s.peers = p
 	}

@@ -165,7 +165,8 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	snap.FS = &fs
 
 	s.alive.beat()
-	dir, err := s.openTarget()
+	dir, err := s.openTarget(&fs)
+	fs.mounts = nil // a snapshot outlives the scan: it keeps no mount table
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
 			snap.Errors++
@@ -261,19 +262,24 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 
 // openTarget opens the target directory and applies the refusals (the root
 // directory, not a directory, another target's directory or one inside or
-// around it) that the configuration check applies at start-up: a symlinked
-// target can be re-pointed at run time.
-func (s *Scanner) openTarget() (*Dir, error) {
+// around it, through a bind mount too) that the configuration check applies
+// at start-up: a symlinked target can be re-pointed, and a mount made, at
+// run time. fs is this scan's statfs of the target.
+func (s *Scanner) openTarget(fs *FSStats) (*Dir, error) {
 	dir, err := OpenDir(s.target.Path)
 	if err != nil {
-		s.peers.check(s.target.Name, nil)
+		s.peers.check(s.target.Name, nil, nil)
 		return nil, err
 	}
-	chain, err := dir.ancestry()
+	pl := &place{}
+	pl.chain, err = dir.ancestry()
 	if err != nil {
-		chain = []DirID{dir.id} // parents unreadable: compare the directory alone
+		pl.chain = []DirID{dir.id} // parents unreadable: compare the directory alone
 	}
-	if err := s.peers.check(s.target.Name, chain); err != nil {
+	// The system calls are made here, before peers takes its lock.
+	var mounts mountTable
+	pl.path, pl.loc, mounts = dir.locate(fs)
+	if err := s.peers.check(s.target.Name, pl, mounts); err != nil {
 		dir.Close()
 		return nil, fmt.Errorf("%s: %w", s.target.Path, err)
 	}

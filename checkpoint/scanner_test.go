@@ -322,28 +322,73 @@ func TestYoungCheckpointsAreAlwaysWalked(t *testing.T) {
 
 func TestParseMountinfo(t *testing.T) {
 	const mi = `22 1 252:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
-30 22 0:27 / /data rw,relatime shared:2 - xfs /dev/sdb1 rw
 31 22 0:27 /sub /mnt/bind\040dir rw - xfs /dev/sdb1 rw
+30 22 0:27 / /data rw,relatime shared:2 - xfs /dev/sdb1 rw
 40 22 0:50 / /data/models rw - nfs4 server:/export rw
+41 40 0:50 /other /data/models rw - nfs4 server:/export rw
 `
+	mounts, err := parseMounts(strings.NewReader(mi))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
+		name string
 		dev  uint64
 		path string
 		want mount
+		inFS string
 	}{
-		{unix.Mkdev(252, 1), "/home/x", mount{"/", "/", "/dev/vda1", "ext4"}},
-		{unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/", "/dev/sdb1", "xfs"}},
-		{unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs"}},
-		{unix.Mkdev(0, 50), "/data/models", mount{"/data/models", "/", "server:/export", "nfs4"}},
+		{"root filesystem", unix.Mkdev(252, 1), "/home/x", mount{"/", "/", "/dev/vda1", "ext4"}, "/home/x"},
+		// The bind mount is listed first and its mount point is longer:
+		// still, the path is not below it.
+		{"device mounted twice", unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/", "/dev/sdb1", "xfs"}, "/run1"},
+		{"bind mount of a subdirectory, escaped name", unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs"}, "/sub/x"},
+		{"mount point itself", unix.Mkdev(0, 27), "/mnt/bind dir", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs"}, "/sub"},
+		{"mounted on top of another at one point", unix.Mkdev(0, 50), "/data/models/a", mount{"/data/models", "/other", "server:/export", "nfs4"}, "/other/a"},
 	}
 	for _, tt := range tests {
-		got, err := parseMountinfo(strings.NewReader(mi), tt.dev, tt.path)
-		if err != nil || got != tt.want {
-			t.Errorf("dev %d path %s: got %+v, %v; want %+v", tt.dev, tt.path, got, err, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := mounts.of(tt.dev, tt.path)
+			if !ok || got != tt.want || got.inFS(tt.path) != tt.inFS {
+				t.Errorf("dev %d path %s: got %+v (%q), %v; want %+v (%q)", tt.dev, tt.path, got, got.inFS(tt.path), ok, tt.want, tt.inFS)
+			}
+		})
+	}
+	if m, ok := mounts.of(unix.Mkdev(9, 9), "/"); ok {
+		t.Errorf("unknown device: got %+v", m)
+	}
+	if m, ok := mounts.of(unix.Mkdev(0, 27), "/srv"); ok {
+		t.Errorf("a path over no mount of the device: got %+v", m)
+	}
+	for path, want := range map[string]Location{
+		"/data/models/x": {unix.Mkdev(0, 50), "/other/x"},
+		"/data/run":      {unix.Mkdev(0, 27), "/run"},
+		"/datas":         {unix.Mkdev(252, 1), "/datas"},
+	} {
+		if e, ok := mounts.at(path); !ok || (Location{e.dev, e.inFS(path)}) != want {
+			t.Errorf("at(%s): %+v, %v; want %v", path, e, ok, want)
 		}
 	}
-	if _, err := parseMountinfo(strings.NewReader(mi), unix.Mkdev(9, 9), "/"); err == nil {
-		t.Error("unknown device: want an error")
+}
+
+func TestLocationWithin(t *testing.T) {
+	d1, d2 := unix.Mkdev(0, 27), unix.Mkdev(0, 28)
+	for _, tt := range []struct {
+		l, o Location
+		want bool
+	}{
+		{Location{d1, "/a"}, Location{d1, "/a"}, true},
+		{Location{d1, "/a/b"}, Location{d1, "/a"}, true},
+		{Location{d1, "/a"}, Location{d1, "/a/b"}, false},
+		{Location{d1, "/ab"}, Location{d1, "/a"}, false},
+		{Location{d1, "/a"}, Location{d1, "/"}, true},
+		{Location{d1, "/a/b"}, Location{d2, "/a"}, false},
+		{Location{d1, ""}, Location{d1, "/"}, false},
+		{Location{d1, "/"}, Location{d1, ""}, false},
+	} {
+		if got := tt.l.Within(tt.o); got != tt.want {
+			t.Errorf("%v within %v: %v, want %v", tt.l, tt.o, got, tt.want)
+		}
 	}
 }
 

@@ -260,7 +260,7 @@ func (c *Config) CheckDirs(file string) error {
 			return t.errorAt(file, i, keyError{"path", err.Error()})
 		}
 	}
-	return c.checkOverlap(file)
+	return c.CheckOverlap(file)
 }
 
 // keyError is a target's validation error: which key, and why.

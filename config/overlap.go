@@ -1,18 +1,28 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
 // dirOf is a target's directory as the kernel sees it: the path with every
-// symlink resolved and, if it exists, its identity (device and inode), which
-// also sees through bind mounts.
+// symlink resolved, if it exists its identity (device and inode), which sees
+// through a bind mount of the directory or of a parent, and where it lies in
+// its filesystem, which also sees through a bind mount of a subdirectory.
 type dirOf struct {
 	real string
 	st   os.FileInfo // nil if the directory does not exist (yet)
+	// loc is where the directory lies in its filesystem, or will lie once
+	// created (below its nearest existing parent); Path "" if unknown.
+	loc checkpoint.Location
 }
 
 func resolveDir(p string) dirOf {
@@ -21,7 +31,7 @@ func resolveDir(p string) dirOf {
 	if err != nil || !st.IsDir() {
 		st = nil
 	}
-	return dirOf{real: real, st: st}
+	return dirOf{real: real, st: st, loc: locate(real)}
 }
 
 // realPath resolves the symlinks of the longest existing prefix of p and
@@ -46,58 +56,107 @@ func realPath(p string) string {
 	}
 }
 
-// same reports whether a and b are one directory.
-func (a dirOf) same(b dirOf) bool {
-	if a.real == b.real {
-		return true
+// locate places real in its filesystem (checkpoint.Locate). A directory not
+// created yet is placed below its nearest existing parent, as realPath
+// places it; one that cannot be located (a btrfs subvolume's device is in no
+// mount) is compared by path and identity only.
+func locate(real string) checkpoint.Location {
+	rest := ""
+	for cur := real; ; {
+		loc, err := checkpoint.Locate(cur)
+		if err == nil {
+			loc.Path = filepath.Join(loc.Path, rest)
+			return loc
+		}
+		parent := filepath.Dir(cur)
+		if !errors.Is(err, fs.ErrNotExist) || parent == cur {
+			return checkpoint.Location{}
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
 	}
-	return a.st != nil && b.st != nil && os.SameFile(a.st, b.st)
 }
 
-// inside reports whether a lies strictly below b.
-func (a dirOf) inside(b dirOf) bool {
+// same reports whether a and b are one directory, and whether that shows
+// only through a bind mount (the two resolved paths differ).
+func (a dirOf) same(b dirOf) (same, bind bool) {
+	switch {
+	case a.real == b.real:
+		return true, false
+	case a.st != nil && b.st != nil && os.SameFile(a.st, b.st):
+		return true, true
+	case a.loc.Path != "" && a.loc == b.loc:
+		return true, true // not created yet, below two mounts of one directory
+	}
+	return false, false
+}
+
+// inside reports whether a lies strictly below b, and whether that shows
+// only through a bind mount: not by the resolved paths, but by the
+// identity of one of a's parents or by where a and b lie in their
+// filesystem.
+func (a dirOf) inside(b dirOf) (inside, bind bool) {
 	if strings.HasPrefix(a.real, b.real+string(filepath.Separator)) || (b.real == "/" && a.real != "/") {
-		return true
+		return true, false
 	}
-	if b.st == nil {
-		return false
-	}
-	for cur := filepath.Dir(a.real); ; cur = filepath.Dir(cur) {
+	for cur := filepath.Dir(a.real); b.st != nil; cur = filepath.Dir(cur) {
 		if st, err := os.Stat(cur); err == nil && os.SameFile(st, b.st) {
-			return true
+			return true, true
 		}
 		if cur == filepath.Dir(cur) {
-			return false
+			break
 		}
 	}
+	return a.loc.Within(b.loc), true
 }
 
-// checkOverlap refuses two targets on one directory and a target inside
-// another, after resolving symlinks and comparing directory identities. The
-// outer target's layout would see the inner directory as a checkpoint and
-// could delete it whole; two policies on one directory cannot both hold.
-func (c *Config) checkOverlap(file string) error {
+// devName is a device as mountinfo and ls -l spell it, major:minor.
+func devName(dev uint64) string {
+	return fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
+}
+
+// CheckOverlap refuses two targets on one directory and a target inside
+// another, after resolving symlinks and comparing directory identities and
+// where the directories lie in their filesystems. The outer target's layout
+// would see the inner directory as a checkpoint and could delete it whole;
+// two policies on one directory cannot both hold. Paths that do not exist
+// are compared by name; nothing is created, opened or scanned.
+func (c *Config) CheckOverlap(file string) error {
 	dirs := make([]dirOf, len(c.Targets))
 	for i, t := range c.Targets {
 		dirs[i] = resolveDir(t.Path)
 	}
-	fail := func(i int, format string, args ...any) error {
-		key := fmt.Sprintf("targets[%d] (%s).path", i, c.Targets[i].Name)
-		return &Error{File: file, Key: key, Reason: fmt.Sprintf(format, args...)}
+	fail := func(i, j int, what string, bind bool) error {
+		a, b := c.Targets[j], c.Targets[i]
+		how := ""
+		switch {
+		case bind && dirs[i].loc.Path != "" && dirs[j].loc.Path != "":
+			how = fmt.Sprintf(" through a bind mount (in their filesystem, device %s, they are %s and %s)",
+				devName(dirs[i].loc.Dev), dirs[i].loc.Path, dirs[j].loc.Path)
+		case bind:
+			how = " through a bind mount"
+		}
+		key := fmt.Sprintf("targets[%d] (%s).path", i, b.Name)
+		var reason string
+		if what == "same" {
+			reason = fmt.Sprintf("%q is the same directory as target %s's %q (targets[%d])%s: two targets on one directory are refused, their policies cannot both hold",
+				b.Path, a.Name, a.Path, j, how)
+		} else {
+			reason = fmt.Sprintf("%q is inside target %s's directory %q (targets[%d])%s: nested targets are refused, the outer one could delete the inner one as a checkpoint",
+				b.Path, a.Name, a.Path, j, how)
+		}
+		return &Error{File: file, Key: key, Reason: reason}
 	}
 	for j := range dirs {
 		for i := range j {
-			a, b := c.Targets[i], c.Targets[j]
-			switch {
-			case dirs[j].same(dirs[i]):
-				return fail(j, "%q is the same directory as target %s's %q (targets[%d]): two targets on one directory are refused, their policies cannot both hold",
-					b.Path, a.Name, a.Path, i)
-			case dirs[j].inside(dirs[i]):
-				return fail(j, "%q is inside target %s's directory %q (targets[%d]): nested targets are refused, the outer one could delete the inner one as a checkpoint",
-					b.Path, a.Name, a.Path, i)
-			case dirs[i].inside(dirs[j]):
-				return fail(i, "%q is inside target %s's directory %q (targets[%d]): nested targets are refused, the outer one could delete the inner one as a checkpoint",
-					a.Path, b.Name, b.Path, j)
+			if same, bind := dirs[j].same(dirs[i]); same {
+				return fail(j, i, "same", bind)
+			}
+			if in, bind := dirs[j].inside(dirs[i]); in {
+				return fail(j, i, "inside", bind)
+			}
+			if in, bind := dirs[i].inside(dirs[j]); in {
+				return fail(i, j, "inside", bind)
 			}
 		}
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // A target inside another (here through a symlink) is refused before the
-// exporter listens, naming both targets; so is one directory given twice.
+// exporter listens, naming both targets, and by check-config; so is one
+// directory given twice.
 func TestNestedTargetsRefusedAtStart(t *testing.T) {
 	root := t.TempDir()
 	outer := filepath.Join(root, "runs")
@@ -26,6 +27,7 @@ func TestNestedTargetsRefusedAtStart(t *testing.T) {
 		{"--config.file=" + cfg, "--web.listen-address=" + freePort(t)},
 		{"scan", "--config.file=" + cfg},
 		{"prune", "--config.file=" + cfg, "--keep=1"},
+		{"check-config", "--config.file=" + cfg},
 	} {
 		_, stderr, code := runCLIWithin(t, 20*time.Second, args...)
 		if code == 0 || !strings.Contains(stderr, "targets[1] (exp1).path") || !strings.Contains(stderr, "inside target all-runs") {
