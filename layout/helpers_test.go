@@ -71,18 +71,30 @@ func cutPoints(size int, steps int, marks ...int) []int {
 	return slices.DeleteFunc(cuts, func(n int) bool { return n < 0 || n >= size })
 }
 
-// ambiguousCut reports why a cut to n bytes of a file named name may
-// legitimately be something other than Torn, or "" if it must be Torn.
+// ambiguousCut reports why a cut to n bytes of the file data named name
+// may legitimately be something other than Torn, or "" if it must be Torn.
 // Formats found by their magic cannot be named from fewer than minPrefix
 // bytes: "PK" or "\x89HD" alone could start any .bin. A .safetensors or
-// .index is named by its extension, so even one byte is a cut.
-func ambiguousCut(name string, n int) string {
+// .index is named by its extension, so even one byte is a cut. An HDF5
+// file whose signature follows a user block shows nothing of HDF5 until
+// that signature is whole.
+func ambiguousCut(name string, data []byte, n int) string {
 	switch checkedExt(name) {
 	case ".safetensors", ".index":
 		return ""
 	}
 	if n > 0 && n < minPrefix {
 		return fmt.Sprintf("%d bytes cannot show a magic number (minPrefix is %d)", n, minPrefix)
+	}
+	if ext := checkedExt(name); (ext == ".h5" || ext == ".hdf5") && !bytes.HasPrefix(data, []byte(hdf5Sig)) {
+		for at := 512; at+len(hdf5Sig) <= len(data); at *= 2 {
+			if string(data[at:at+len(hdf5Sig)]) == hdf5Sig {
+				if n > 0 && n < at+len(hdf5Sig) {
+					return fmt.Sprintf("the HDF5 signature after a %d-byte user block is not whole", at)
+				}
+				break
+			}
+		}
 	}
 	return ""
 }
@@ -93,7 +105,7 @@ func assertCutsTorn(t *testing.T, name string, data []byte, steps int, marks ...
 	t.Helper()
 	for _, n := range cutPoints(len(data), steps, marks...) {
 		got := judge(t, name, data[:n])
-		if why := ambiguousCut(name, n); why != "" {
+		if why := ambiguousCut(name, data, n); why != "" {
 			if got.State != Unknown {
 				t.Errorf("%s cut to %d of %d bytes: got %v, want unknown (%s)", name, n, len(data), got, why)
 			}

@@ -30,8 +30,17 @@ import (
 // recognised, with nothing to check.
 
 // legacyMagicPickle is pickle.dumps(MAGIC_NUMBER, protocol=2): PROTO 2,
-// LONG1 of 10 bytes, STOP. A file cut inside it is recognised by its prefix.
+// LONG1 of 10 bytes, STOP. A file cut inside it, or inside the magic
+// pickled with another protocol torch.save's pickle_protocol allows (4 and
+// 5 put a 13-byte FRAME first), is recognised by its prefix.
 const legacyMagicPickle = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."
+
+var legacyMagicPickles = []string{
+	legacyMagicPickle,
+	"\x80\x03" + legacyMagicPickle[2:],
+	"\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00" + legacyMagicPickle[2:],
+	"\x80\x05\x95\x0d\x00\x00\x00\x00\x00\x00\x00" + legacyMagicPickle[2:],
+}
 
 var legacyMagic, _ = new(big.Int).SetString("1950a86a20f9469cfc6c", 16)
 
@@ -67,11 +76,11 @@ type legacyStorage struct {
 
 func checkTorchLegacy(f *file, head []byte) (Verdict, error) {
 	const format = "torch-legacy"
-	if f.size < int64(len(legacyMagicPickle)) {
-		if len(head) >= minPrefix && bytes.HasPrefix([]byte(legacyMagicPickle), head) {
+	// head is the whole file when it is shorter than a magic pickle.
+	for _, magic := range legacyMagicPickles {
+		if f.size < int64(len(magic)) && len(head) >= minPrefix && bytes.HasPrefix([]byte(magic), head) {
 			return Verdict{State: Torn, Format: format, Reason: fmt.Sprintf("file ends at %d, inside torch's magic number", f.size)}, nil
 		}
-		return Verdict{}, nil
 	}
 	m := newPickleMachine(f)
 	magic, err := m.load()

@@ -137,7 +137,9 @@ func (f *file) check(ext string) (Verdict, error) {
 	case ".index":
 		return checkTFIndex(f)
 	}
-	head, err := f.readAt(0, int(min(f.size, 16)))
+	// Enough for every magic below, and all of a file shorter than the
+	// longest magic pickle.
+	head, err := f.readAt(0, int(min(f.size, 32)))
 	if err != nil {
 		return Verdict{}, err
 	}
