@@ -20,13 +20,16 @@ type hdf5Spec struct {
 	flags byte   // version 2/3 consistency flags
 }
 
-func (s hdf5Spec) bytes() []byte {
+func (s hdf5Spec) bytes() []byte { return s.build(1 << 62) }
+
+// build returns at most the first limit bytes of the file.
+func (s hdf5Spec) build(limit int64) []byte {
 	base := uint64(s.userBlock)
 	if s.base >= 0 {
 		base = uint64(s.base)
 	}
 	size := int64(s.eof) + s.userBlock - int64(base)
-	out := make([]byte, size)
+	out := make([]byte, max(min(size, limit), s.userBlock+64))
 	for i := range s.userBlock {
 		out[i] = "user block "[i%11]
 	}
@@ -64,7 +67,7 @@ func (s hdf5Spec) bytes() []byte {
 		put(12+3*o, 48) // root group object header
 		binary.LittleEndian.PutUint32(sb[12+4*o:], hdf5Lookup3(sb[:12+4*o], 0))
 	}
-	return out
+	return out[:min(size, limit)]
 }
 
 func TestHDF5Lookup3(t *testing.T) {
