@@ -117,7 +117,7 @@ func checkTorchLegacy(f *file, head []byte) (Verdict, error) {
 		return verdictFor(err, "protocol version")
 	}
 	if version != int64(legacyProtocolVersion) {
-		return noEnd(fmt.Sprintf("protocol version %v not understood", version))
+		return noEnd(fmt.Sprintf("protocol version %s not understood", pyDescribe(version)))
 	}
 	sysInfo, err := m.load()
 	if err != nil {
@@ -223,7 +223,7 @@ func legacyPersistentID(pid any) (legacyStorage, string, error) {
 		return legacyStorage{}, "", nil
 	case "storage":
 	default:
-		return legacyStorage{}, "", notUnderstood("persistent id %v", t[0])
+		return legacyStorage{}, "", notUnderstood("persistent id %s", pyDescribe(t[0]))
 	}
 	// ("storage", storage_type, key, location, numel[, view_metadata]);
 	// view_metadata came with torch 0.4 and is None since 1.x.
@@ -241,6 +241,27 @@ func legacyPersistentID(pid any) (legacyStorage, string, error) {
 		return legacyStorage{}, "", notUnderstood("storage type %s.%s", typ.module, typ.name)
 	}
 	return legacyStorage{numel: uint64(numel), elemSize: size}, key, nil
+}
+
+// pyDescribe names a pickled value for a reason: plain values as they are,
+// containers and objects by their kind (their contents would make reasons
+// long, and pointers would make them differ from run to run).
+func pyDescribe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case int64, bool, float64, string, *big.Int:
+		return fmt.Sprintf("%q", fmt.Sprint(v))
+	case pyGlobal:
+		return v.module + "." + v.name
+	case pyTuple:
+		return "a tuple"
+	case *pyList:
+		return "a list"
+	case *pyDict:
+		return "a dict"
+	}
+	return "an object"
 }
 
 func dictGet(d any, key string) (any, bool) {
