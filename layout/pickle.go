@@ -87,11 +87,12 @@ func (m *pickleMachine) need(n int64) error {
 	}
 	grow := max(end, 2*int64(len(m.buf)), 64<<10)
 	grow = min(grow, headLimit, m.f.size)
-	more, err := m.f.readAt(int64(len(m.buf)), int(grow-int64(len(m.buf))))
-	if err != nil {
+	buf := make([]byte, grow)
+	copy(buf, m.buf)
+	if err := m.f.readInto(buf[len(m.buf):], int64(len(m.buf))); err != nil {
 		return err
 	}
-	m.buf = append(m.buf, more...)
+	m.buf = buf
 	return nil
 }
 
@@ -118,14 +119,15 @@ func (m *pickleMachine) uint(n int) (uint64, error) {
 
 // line reads a text argument up to its newline (protocol 0 opcodes).
 func (m *pickleMachine) line() (string, error) {
-	start := m.pos
 	for {
-		b, err := m.take(1)
-		if err != nil {
-			return "", err
+		if i := bytes.IndexByte(m.buf[m.pos:], '\n'); i >= 0 {
+			s := string(m.buf[m.pos : m.pos+int64(i)])
+			m.pos += int64(i) + 1
+			return s, nil
 		}
-		if b[0] == '\n' {
-			return string(m.buf[start : m.pos-1]), nil
+		// One byte more than is buffered: the buffer grows or the file ends.
+		if err := m.need(int64(len(m.buf)) - m.pos + 1); err != nil {
+			return "", err
 		}
 	}
 }
@@ -381,7 +383,7 @@ func (m *pickleMachine) step(op byte) (done bool, err error) {
 		return false, m.push(v)
 
 	case 'X', 0x8c, 0x8d, 'T', 'U': // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8, BINSTRING, SHORT_BINSTRING
-		n, err := m.uint(map[byte]int{'X': 4, 0x8c: 1, 0x8d: 8, 'T': 4, 'U': 1}[op])
+		n, err := m.uint(lengthSize(op))
 		if err != nil {
 			return false, err
 		}
@@ -407,8 +409,7 @@ func (m *pickleMachine) step(op byte) (done bool, err error) {
 		}
 		return false, m.push(s)
 	case 'B', 'C', 0x8e, 0x96: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
-		size := map[byte]int{'B': 4, 'C': 1, 0x8e: 8, 0x96: 8}[op]
-		if _, err := m.counted(size); err != nil {
+		if _, err := m.counted(lengthSize(op)); err != nil {
 			return false, err
 		}
 		return false, m.push(pyOpaque{})
@@ -513,7 +514,7 @@ func (m *pickleMachine) step(op byte) (done bool, err error) {
 		}
 		return false, m.push(pyGlobal{module, name})
 	case 0x82, 0x83, 0x84: // EXT1, EXT2, EXT4: a global from copyreg's registry
-		if _, err := m.uint(map[byte]int{0x82: 1, 0x83: 2, 0x84: 4}[op]); err != nil {
+		if _, err := m.uint(lengthSize(op)); err != nil {
 			return false, err
 		}
 		return false, m.push(pyOpaque{})
@@ -620,6 +621,20 @@ func (m *pickleMachine) step(op byte) (done bool, err error) {
 		return false, m.push(v)
 	}
 	return false, notUnderstood("opcode 0x%02x at %d", op, m.pos-1)
+}
+
+// lengthSize is the size of the length (or, for EXT*, the code) that
+// follows op.
+func lengthSize(op byte) int {
+	switch op {
+	case 'U', 'C', 0x8c, 0x82: // SHORT_BINSTRING, SHORT_BINBYTES, SHORT_BINUNICODE, EXT1
+		return 1
+	case 0x83: // EXT2
+		return 2
+	case 'X', 'T', 'B', 0x84: // BINUNICODE, BINSTRING, BINBYTES, EXT4
+		return 4
+	}
+	return 8 // BINUNICODE8, BINBYTES8, BYTEARRAY8
 }
 
 // decodeLong decodes a little-endian two's complement integer, as LONG1 and

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -100,9 +99,16 @@ func safetensorsDataLen(header []byte) (uint64, bool) {
 		// tensor.rs: InvalidHeader.
 		return 0, false
 	}
-	var entries map[string]json.RawMessage
+	// One pass into typed entries: __metadata__ (an object of strings)
+	// decodes into an entry with no fields and is skipped; a negative,
+	// fractional or oversized number fails the whole header, as it does
+	// tensor.rs's.
+	var entries map[string]struct {
+		Dtype       string   `json:"dtype"`
+		Shape       []uint64 `json:"shape"`
+		DataOffsets []uint64 `json:"data_offsets"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(header))
-	dec.UseNumber()
 	if err := dec.Decode(&entries); err != nil || entries == nil {
 		return 0, false
 	}
@@ -111,30 +117,17 @@ func safetensorsDataLen(header []byte) (uint64, bool) {
 		return 0, false
 	}
 	var end uint64
-	for name, raw := range entries {
+	for name, t := range entries {
 		if name == "__metadata__" {
 			continue
 		}
-		var t struct {
-			Dtype       string        `json:"dtype"`
-			Shape       []json.Number `json:"shape"`
-			DataOffsets []json.Number `json:"data_offsets"`
-		}
-		if err := json.Unmarshal(raw, &t); err != nil || len(t.DataOffsets) != 2 {
+		if len(t.DataOffsets) != 2 || t.DataOffsets[1] < t.DataOffsets[0] {
 			return 0, false
 		}
-		begin, ok1 := jsonUint(t.DataOffsets[0])
-		stop, ok2 := jsonUint(t.DataOffsets[1])
-		if !ok1 || !ok2 || stop < begin {
-			return 0, false
-		}
+		begin, stop := t.DataOffsets[0], t.DataOffsets[1]
 		if size, known := safetensorsDtypeSize[t.Dtype]; known {
 			n := size
-			for _, d := range t.Shape {
-				dim, ok := jsonUint(d)
-				if !ok {
-					return 0, false
-				}
+			for _, dim := range t.Shape {
 				hi, lo := bits.Mul64(n, dim)
 				if hi != 0 {
 					return 0, false
@@ -148,9 +141,4 @@ func safetensorsDataLen(header []byte) (uint64, bool) {
 		end = max(end, stop)
 	}
 	return end, true
-}
-
-func jsonUint(n json.Number) (uint64, bool) {
-	v, err := strconv.ParseUint(string(n), 10, 64)
-	return v, err == nil
 }

@@ -183,20 +183,29 @@ type file struct {
 // comes back short means the file shrank (or the ReaderAt failed), which is
 // an error, not a verdict.
 func (f *file) readAt(off int64, n int) ([]byte, error) {
-	if off < 0 || n < 0 || off > f.size || int64(n) > f.size-off {
-		return nil, fmt.Errorf("read %d bytes at %d: outside the file's %d bytes", n, off, f.size)
+	if n < 0 {
+		return nil, fmt.Errorf("read %d bytes at %d: negative length", n, off)
 	}
 	buf := make([]byte, n)
+	return buf, f.readInto(buf, off)
+}
+
+// readInto fills buf from off; see readAt.
+func (f *file) readInto(buf []byte, off int64) error {
+	n := len(buf)
+	if off < 0 || off > f.size || int64(n) > f.size-off {
+		return fmt.Errorf("read %d bytes at %d: outside the file's %d bytes", n, off, f.size)
+	}
 	got, err := f.r.ReadAt(buf, off)
 	if got == n {
 		// io.ReaderAt may return io.EOF along with a full read that ends
 		// at the end of the input.
-		return buf, nil
+		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
 		err = fmt.Errorf("file is shorter than its size %d (changed while checked?): %w", f.size, io.ErrUnexpectedEOF)
 	}
-	return nil, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
+	return fmt.Errorf("read %d bytes at %d: %w", n, off, err)
 }
 
 // tail reads the last min(size, n) bytes and returns them with their offset.
