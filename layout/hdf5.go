@@ -24,9 +24,9 @@ import (
 // Whole here although the save failed.
 const (
 	hdf5Sig = "\x89HDF\r\n\x1a\n"
-	// The largest superblock prefix read: version 1's fields up to its end
-	// of file address are 28+3*8 bytes, version 2/3's whole superblock is
-	// 12+4*8+4 bytes.
+	// The largest superblock prefix read: version 1's fields up to its
+	// driver information block address are 28+4*8 bytes, version 2/3's
+	// whole superblock is 12+4*8+4 bytes.
 	hdf5SuperblockRead = 64
 )
 
@@ -75,7 +75,8 @@ func checkHDF5(f *file, sigOff int64) (Verdict, error) {
 		if version == 1 {
 			baseAt = 28
 		}
-		need = baseAt + 3*offSize
+		// Up to the driver information block address.
+		need = baseAt + 4*offSize
 	case 2, 3:
 		// Signature, version, size of offsets (9), size of lengths,
 		// flags; then base, extension, end-of-file and root addresses and
@@ -112,6 +113,17 @@ func checkHDF5(f *file, sigOff int64) (Verdict, error) {
 		// compare, but no proof of a cut either: the writer may be alive.
 		return Verdict{State: Unknown, Format: format, Reason: fmt.Sprintf("superblock marks the file open by a writer (flags 0x%02x)", b[11])}, nil
 	}
+	// A file driver other than the default one (family, multi, split)
+	// stores its information in a block the superblock points to (versions
+	// 0/1) or in the superblock extension (versions 2/3). With such a
+	// driver the end-of-file address covers the whole address space, which
+	// may span several files: h5py's family driver writes member 0 with
+	// the end of all members in its superblock. So a defined driver block
+	// or extension forbids calling a short file torn.
+	_, otherDriver := hdf5Addr(b[baseAt+3*offSize:], offSize)
+	if b[8] >= 2 {
+		_, otherDriver = hdf5Addr(b[baseAt+offSize:], offSize)
+	}
 	base, ok1 := hdf5Addr(b[baseAt:], offSize)
 	eof, ok2 := hdf5Addr(b[baseAt+2*offSize:], offSize)
 	if !ok1 || !ok2 {
@@ -128,6 +140,8 @@ func checkHDF5(f *file, sigOff int64) (Verdict, error) {
 	}
 	want := int64(eof) + sigOff - int64(base)
 	switch {
+	case f.size < want && otherDriver:
+		return Verdict{State: Unknown, Format: format, Reason: fmt.Sprintf("HDF5 superblock says %d bytes, file has %d, but its file driver may spread them over several files", want, f.size)}, nil
 	case f.size < want:
 		return Verdict{State: Torn, Format: format, Reason: fmt.Sprintf("HDF5 superblock says %d bytes, file has %d", want, f.size)}, nil
 	case f.size > want:

@@ -18,6 +18,9 @@ type hdf5Spec struct {
 	base  int64
 	eof   uint64 // stored end-of-file address (absolute)
 	flags byte   // version 2/3 consistency flags
+	// driver is the driver information block address (versions 0/1) or
+	// the superblock extension address (versions 2/3); 0 for undefined.
+	driver uint64
 }
 
 func (s hdf5Spec) bytes() []byte { return s.build(1 << 62) }
@@ -38,6 +41,10 @@ func (s hdf5Spec) build(limit int64) []byte {
 	sb[8] = s.version
 	o := s.offSize
 	undefined := ^uint64(0)
+	driver := undefined
+	if s.driver != 0 {
+		driver = s.driver
+	}
 	put := func(at int, v uint64) {
 		for i := range o {
 			sb[at+i] = byte(v >> (8 * i))
@@ -57,12 +64,12 @@ func (s hdf5Spec) build(limit int64) []byte {
 		put(at, base)
 		put(at+o, undefined) // free-space info
 		put(at+2*o, s.eof)
-		put(at+3*o, undefined) // driver information block
+		put(at+3*o, driver) // driver information block
 		// The root group symbol table entry follows; zeros will do.
 	case 2, 3:
 		sb[9], sb[10], sb[11] = byte(o), byte(o), s.flags
 		put(12, base)
-		put(12+o, undefined) // superblock extension
+		put(12+o, driver) // superblock extension
 		put(12+2*o, s.eof)
 		put(12+3*o, 48) // root group object header
 		binary.LittleEndian.PutUint32(sb[12+4*o:], hdf5Lookup3(sb[:12+4*o], 0))
@@ -111,8 +118,24 @@ func hdf5Specs() []struct {
 	}
 }
 
+// hdf5DriverSpecs name a file driver's information (family, multi) or a
+// superblock extension that may hold it: whole when as long as their end,
+// but never torn for being shorter (see checkHDF5).
+func hdf5DriverSpecs() []struct {
+	name string
+	spec hdf5Spec
+} {
+	return []struct {
+		name string
+		spec hdf5Spec
+	}{
+		{"version 0 with a driver information block", hdf5Spec{version: 0, offSize: 8, base: -1, eof: 3000, driver: 96}},
+		{"version 3 with a superblock extension", hdf5Spec{version: 3, offSize: 8, base: -1, eof: 3000, driver: 48}},
+	}
+}
+
 func TestHDF5Whole(t *testing.T) {
-	for _, tt := range hdf5Specs() {
+	for _, tt := range append(hdf5Specs(), hdf5DriverSpecs()...) {
 		for _, name := range []string{"model.h5", "weights.hdf5", "model.weights.h5"} {
 			t.Run(tt.name+" "+name, func(t *testing.T) {
 				d := tt.spec.bytes()
@@ -139,6 +162,29 @@ func TestHDF5CutsAreTorn(t *testing.T) {
 			// Cuts inside a user block or the signature after it are
 			// Unknown (see ambiguousCut), the rest Torn.
 			assertCutsTorn(t, "model.h5", d, 200, sb+8, sb+24, sb+28, sb+60)
+		})
+	}
+}
+
+func TestHDF5DriverCuts(t *testing.T) {
+	for _, tt := range hdf5DriverSpecs() {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.spec.bytes()
+			// The bytes read of the superblock: up to the driver block
+			// address for version 0, the checksum for version 3.
+			sbLen := 24 + 4*8
+			if tt.spec.version >= 2 {
+				sbLen = 12 + 4*8 + 4
+			}
+			for _, n := range cutPoints(len(d), 100, sbLen) {
+				want := Unknown
+				if n >= minPrefix && n < sbLen {
+					want = Torn // inside the signature or superblock
+				}
+				if got := judge(t, "fam0.h5", d[:n]); got.State != want && n > 0 {
+					t.Errorf("%s cut to %d of %d bytes: got %v, want %v", tt.name, n, len(d), got, want)
+				}
+			}
 		})
 	}
 }
@@ -184,6 +230,9 @@ func TestHDF5NotUnderstood(t *testing.T) {
 		// wrote when it created the file, far before the data it wrote.
 		{"longer than its superblock says", append(v0.bytes(), make([]byte, 1<<20)...)},
 		{"signature only in a .h5 too short to hold a user block", []byte("not hdf5 at all")},
+		// The family driver writes member 0 with the end of all members.
+		{"version 0 with a driver block, shorter than its end", hdf5Spec{version: 0, offSize: 8, base: -1, eof: 1 << 20, driver: 96}.build(65536)},
+		{"version 2 with an extension, shorter than its end", hdf5Spec{version: 2, offSize: 8, base: -1, eof: 1 << 20, driver: 48}.build(65536)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

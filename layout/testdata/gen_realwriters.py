@@ -9,10 +9,14 @@ zipfile (a Keras-3-like .keras) and numpy. Failed saves come from the same
 writers run in a child process whose file-size limit (RLIMIT_FSIZE, with
 SIGXFSZ ignored) makes a write fail part way, as ENOSPC does on a full disk.
 
-OUTDIR/manifest.json lists every file:
-  {"file", "writer", "format", "whole": true}                 for whole files
-  {"file", "writer", "format", "whole": false, "limit",
-   "error", "exit", "size"}                                    for failed saves
+Killed saves come from a child whose writes stall part way and which is then
+sent SIGKILL, as a preempted job is. A family of HDF5 files (h5py's family
+driver) is written too: each member alone is not a whole HDF5 file.
+
+OUTDIR/manifest.json lists every file as {"file", "writer", "format", "kind",
+"want", "note"}: kind is "whole", "failed" (file size limit), "killed" or
+"family"; want is the verdict the Go test wants ("whole", "torn", "unknown"
+or "not-torn"); note says what the writer did.
 
 OUTDIR/pickles.bin holds pickles of many objects in protocols 0 to 5, one
 after the other, and OUTDIR/pickles.json the offset where each one ends, as
@@ -26,6 +30,7 @@ import os
 import resource
 import signal
 import sys
+import time
 import traceback
 import zipfile
 
@@ -36,13 +41,22 @@ import torch
 MANIFEST = []
 
 
+def record(name, writer, fmt, kind, want, note=""):
+    MANIFEST.append({"file": name, "writer": writer, "format": fmt, "kind": kind, "want": want, "note": note})
+
+
 def whole(out, name, writer, fmt, save):
-    path = os.path.join(out, name)
-    save(path)
-    MANIFEST.append({"file": name, "writer": writer, "format": fmt, "whole": True})
+    save(os.path.join(out, name))
+    record(name, writer, fmt, "whole", "whole")
 
 
-def failed(out, name, writer, fmt, limit, save):
+def child_exit(status):
+    if os.WIFSIGNALED(status):
+        return "killed by signal %d (%s)" % (os.WTERMSIG(status), signal.Signals(os.WTERMSIG(status)).name)
+    return "exit %d" % os.WEXITSTATUS(status)
+
+
+def failed(out, name, writer, fmt, limit, save, want):
     """Runs save(path) in a child whose writes stop at limit bytes."""
     path = os.path.join(out, name)
     r, w = os.pipe()
@@ -66,12 +80,92 @@ def failed(out, name, writer, fmt, limit, save):
     with os.fdopen(r) as f:
         msg = f.read()
     _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        exit = "killed by signal %d (%s)" % (os.WTERMSIG(status), signal.Signals(os.WTERMSIG(status)).name)
-    else:
-        exit = "exit %d" % os.WEXITSTATUS(status)
-    MANIFEST.append({"file": name, "writer": writer, "format": fmt, "whole": False,
-                     "limit": limit, "error": msg, "exit": exit, "size": os.path.getsize(path)})
+    record(name, writer, fmt, "failed", want, "%d-byte file size limit: %s, %s, %d bytes left" %
+           (limit, child_exit(status), msg, os.path.getsize(path)))
+
+
+class Stalling(io.RawIOBase):
+    """A file that takes writes up to stall bytes, then blocks forever."""
+
+    def __init__(self, f, stall):
+        self.f, self.stall, self.pos = f, stall, 0
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        b = bytes(b)
+        n = min(len(b), max(0, self.stall - self.pos))
+        self.f.write(b[:n])
+        self.pos += n
+        if n < len(b):
+            self.f.flush()
+            while True:
+                time.sleep(3600)
+        return n
+
+    def tell(self):
+        return self.pos
+
+    def flush(self):
+        self.f.flush()
+
+
+def wait_for_size(path, size, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and os.path.getsize(path) >= size:
+            return
+        time.sleep(0.01)
+    raise RuntimeError("%s did not reach %d bytes" % (path, size))
+
+
+def killed(out, name, writer, fmt, stall, save, want):
+    """Runs save(file object) in a child whose writes stall after stall
+    bytes, then kills the child with SIGKILL."""
+    path = os.path.join(out, name)
+    pid = os.fork()
+    if pid == 0:  # child
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        with open(path, "wb") as f:
+            save(Stalling(f, stall))
+        os._exit(0)
+    wait_for_size(path, stall)
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    record(name, writer, fmt, "killed", want, "writes stalled at %d bytes, then %s; %d bytes left" %
+           (stall, child_exit(status), os.path.getsize(path)))
+
+
+def killed_h5(out, name, libver, size):
+    """Kills an h5py writer that keeps adding datasets once its file has
+    grown past size bytes."""
+    path = os.path.join(out, name)
+    pid = os.fork()
+    if pid == 0:  # child
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        rng = np.random.default_rng(0)
+        with h5py.File(path, "w", libver=libver) as f:
+            for i in range(1 << 30):
+                f["d%d" % i] = rng.standard_normal(8192)
+        os._exit(0)
+    wait_for_size(path, size)
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    record(name, "h5py libver=%s" % libver, "hdf5", "killed", "not-torn",
+           "killed (%s) while writing datasets; %d bytes left" % (child_exit(status), os.path.getsize(path)))
+
+
+def family(out, prefix, libver):
+    """Writes an HDF5 file with h5py's family driver: members of 64 KiB."""
+    pattern = os.path.join(out, prefix + "%d.h5")
+    with h5py.File(pattern, "w", driver="family", memb_size=64 << 10, libver=libver) as f:
+        f["x"] = np.arange(50000.0)
+    i = 0
+    while os.path.exists(pattern % i):
+        record(prefix + "%d.h5" % i, "h5py family driver libver=%s" % libver, "hdf5", "family", "unknown",
+               "member %d of a family; member 0's superblock holds the end of all members" % i)
+        i += 1
 
 
 class Plain:
@@ -283,13 +377,29 @@ def main(out):
 
     # Saves that hit the file-size limit part way, as on a full disk.
     for limit in (4096, 65536, 200000):
-        failed(out, "fail_zip_%d.pt" % limit, "torch.save", "zip", limit, torch_save(big()))
-        failed(out, "fail_legacy_%d.pt" % limit, "torch.save legacy", "torch-legacy", limit, torch_save(big(), True))
-        failed(out, "fail_h5_%d.h5" % limit, "h5py", "hdf5", limit, h5(rows=1024))
-        failed(out, "fail_h5latest_%d.h5" % limit, "h5py libver=latest", "hdf5", limit, h5(libver="latest", rows=1024))
-        failed(out, "fail_keras_%d.keras" % limit, "zipfile", "zip", limit, keras_zip(n=256))
+        failed(out, "fail_zip_%d.pt" % limit, "torch.save", "zip", limit, torch_save(big()), "torn")
+        failed(out, "fail_legacy_%d.pt" % limit, "torch.save legacy", "torch-legacy", limit, torch_save(big(), True), "torn")
+        # h5py drops the dataset whose write failed and closes a consistent,
+        # smaller file: whole as far as its superblock can tell.
+        failed(out, "fail_h5_%d.h5" % limit, "h5py", "hdf5", limit, h5(rows=1024), "whole")
+        failed(out, "fail_h5latest_%d.h5" % limit, "h5py libver=latest", "hdf5", limit, h5(libver="latest", rows=1024), "whole")
+        failed(out, "fail_keras_%d.keras" % limit, "zipfile", "zip", limit, keras_zip(n=256), "torn")
         failed(out, "fail_npz_%d.npz" % limit, "numpy.savez", "zip", limit,
-               lambda p: np.savez(p, a=np.arange(40000.0)))
+               lambda p: np.savez(p, a=np.arange(40000.0)), "torn")
+
+    # Saves killed part way, as a preempted job's are.
+    for stall in (1000, 100000):
+        killed(out, "killed_zip_%d.pt" % stall, "torch.save to a file object", "zip", stall, torch_save(big()), "torn")
+        killed(out, "killed_legacy_%d.pt" % stall, "torch.save legacy to a file object", "torch-legacy", stall,
+               torch_save(big(), True), "torn")
+        killed(out, "killed_keras_%d.keras" % stall, "zipfile to a file object", "zip", stall, keras_zip(n=256), "torn")
+        killed(out, "killed_npz_%d.npz" % stall, "numpy.savez to a file object", "zip", stall,
+               lambda f: np.savez(f, a=np.arange(40000.0)), "torn")
+    killed_h5(out, "killed_h5.h5", "earliest", 4 << 20)
+    killed_h5(out, "killed_h5latest.h5", "latest", 4 << 20)
+
+    family(out, "family_v0_", "earliest")
+    family(out, "family_v3_", "latest")
 
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(MANIFEST, f, indent=1)
