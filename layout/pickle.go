@@ -21,6 +21,16 @@ import (
 //
 // The machine reads through a growing buffer over the file's head and stops
 // at headLimit, so the cost of a pickle is bounded whatever it claims.
+//
+// Why not a Go pickle library such as github.com/nlpodyssey/gopickle: such a
+// library unpickles from an io.Reader into Python-like objects, resolving
+// classes and persistent ids through callbacks, and reports a short stream
+// as an I/O error like any other. The verdicts here need three outcomes it
+// does not separate: the file ended inside a pickle (Torn), an opcode or
+// construct not understood (NoEndMarker), and the pickles running past the
+// read bound (NoEndMarker, having read no more than the bound). Knowing each
+// opcode's argument length is all that takes, and it keeps this package free
+// of dependencies.
 
 var (
 	// errPickleCut: the file ends inside a pickle. For a file already

@@ -66,8 +66,9 @@ var legacyElementSize = map[string]uint64{
 }
 
 // legacyStorageModules are the modules the storage classes are pickled
-// from: torch.FloatStorage, torch.cuda.FloatStorage (before torch 1.12
-// pickled the CUDA class), torch.storage.UntypedStorage.
+// from: torch.FloatStorage, torch.cuda.FloatStorage (older torch pickled a
+// CUDA tensor's storage by its CUDA class; 1.13 pickles the CPU class and
+// keeps the device in the location), torch.storage.UntypedStorage.
 var legacyStorageModules = map[string]bool{"torch": true, "torch.cuda": true, "torch.storage": true}
 
 type legacyStorage struct {
@@ -123,8 +124,8 @@ func checkTorchLegacy(f *file, head []byte) (Verdict, error) {
 	if err != nil {
 		return verdictFor(err, "system info")
 	}
-	// The storage counts are written little-endian on any host, but the
-	// storage bytes are not; a big-endian file is left alone.
+	// A file saved on a big-endian host may hold its counts and storages in
+	// that host's order (older torch wrote them natively): left alone.
 	if le, ok := dictGet(sysInfo, "little_endian"); !ok || le != true {
 		return noEnd("saved on a big-endian host, or system info not understood")
 	}

@@ -88,23 +88,35 @@ func checkedExt(name string) string {
 	return ""
 }
 
-// Read bounds. CheckFile never reads a whole file: at most headLimit bytes
-// from the head (a safetensors JSON header, or torch legacy pickles), at most
-// tailWindow bytes from the tail (a zip end record and its comment, a
-// TensorFlow table footer), a superblock and one 8-byte probe per
-// power-of-two offset for HDF5, and one 8-byte header per storage (at most
-// maxLegacyStorages) for torch's legacy format: about 8.7 MiB in the worst
-// case, and a few KiB for the usual file.
+// Read bounds, as CheckFile's doc states them.
 const (
 	headLimit  = 8 << 20
 	tailWindow = eocdLen + maxZipComment
 )
 
 // CheckFile judges the file name of size bytes, reading through r only the
-// head and tail it needs (see the read bounds above; never the whole file).
-// Which check applies is decided by the file's magic bytes where its format
-// has one, and by the extension for .safetensors and TensorFlow's .index.
-// A name that Checked rejects is Unknown without a read.
+// head and tail it needs, never the whole file. Which check applies is
+// decided by the file's magic bytes where its format has one, and by the
+// extension for .safetensors and TensorFlow's .index. A name that Checked
+// rejects is Unknown without a read.
+//
+// Where the magic decides it reads the first 32 bytes; then, by format:
+//
+//   - zip: the last 4 KiB, and when they do not show a whole end the last
+//     64 KiB + 22 bytes (the end record and the longest comment), plus at
+//     most 60 bytes elsewhere per end record signature in them (a zip64
+//     record, the central directory's first header);
+//   - safetensors: the first 64 KiB, or the JSON header if it is longer, up
+//     to 8 MiB;
+//   - HDF5: 64 bytes of superblock and, for a .h5 or .hdf5 without the
+//     signature at 0, one 8-byte probe at 512 and each power of two after;
+//   - TensorFlow .index: the 48-byte footer; without it, 16 head bytes and
+//     the last 64 KiB + 22 bytes;
+//   - torch legacy: its pickles, up to 8 MiB, and one 8-byte count per
+//     storage, for at most 65536 storages.
+//
+// A usual file costs one to three reads and a few KiB; no file costs more
+// than 9 MiB.
 //
 // The error is for a failed read only, including a read cut short because
 // the file shrank while it was being checked; the verdict is then Unknown.

@@ -149,9 +149,9 @@ func judgeEOCD(f *file, tail []byte, tailOff, p int64) (candidate, string, strin
 	}
 	// Every path below considers at least once; the best answer wins.
 	best, format, why, considered := broken, "zip", "", false
-	consider := func(c candidate, f, w string) {
+	consider := func(c candidate, fm, w string) {
 		if !considered || c > best {
-			best, format, why, considered = c, f, w, true
+			best, format, why, considered = c, fm, w, true
 		}
 	}
 
