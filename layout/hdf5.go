@@ -19,8 +19,10 @@ import (
 // Whole, and a longer one (not closed by its writer, or appended to) is
 // Unknown.
 //
-// What this cannot see: a write that fails (ENOSPC) inside h5py makes the
-// library drop the dataset and close a consistent, smaller file, which is
+// What this cannot see: a save whose data write fails still closes a
+// consistent file. h5py stopped by a file size limit drops the dataset and
+// closes a smaller file; on a full tmpfs the library closed the file at its
+// full end-of-file address with the data never written (a hole). Both are
 // Whole here although the save failed.
 const (
 	hdf5Sig = "\x89HDF\r\n\x1a\n"
@@ -120,10 +122,11 @@ func checkHDF5(f *file, sigOff int64) (Verdict, error) {
 	// may span several files: h5py's family driver writes member 0 with
 	// the end of all members in its superblock. So a defined driver block
 	// or extension forbids calling a short file torn.
-	_, otherDriver := hdf5Addr(b[baseAt+3*offSize:], offSize)
+	driverAt := baseAt + 3*offSize // versions 0/1: driver information block
 	if b[8] >= 2 {
-		_, otherDriver = hdf5Addr(b[baseAt+offSize:], offSize)
+		driverAt = baseAt + offSize // versions 2/3: superblock extension
 	}
+	_, otherDriver := hdf5Addr(b[driverAt:], offSize)
 	base, ok1 := hdf5Addr(b[baseAt:], offSize)
 	eof, ok2 := hdf5Addr(b[baseAt+2*offSize:], offSize)
 	if !ok1 || !ok2 {
