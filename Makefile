@@ -47,6 +47,7 @@ rules:
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeAndMatch -fuzztime=$(FUZZTIME) ./pruner/
+	$(GO) test -run='^$$' -fuzz=FuzzCheckFile -fuzztime=$(FUZZTIME) ./layout/
 
 e2e:
 	$(GO) test -count=1 -timeout=20m -tags=e2e -v ./test/e2e/
