@@ -51,6 +51,7 @@ type Entry struct {
 	Name    string `json:"name"`
 	Ino     uint64 `json:"ino"`
 	Dev     uint64 `json:"-"`
+	Size    int64  `json:"-"` // st_size, bytes
 	Mtime   int64  `json:"-"` // nanoseconds
 	Ctime   int64  `json:"-"` // nanoseconds
 	Dir     bool   `json:"dir,omitempty"`

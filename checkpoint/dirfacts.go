@@ -111,8 +111,9 @@ func readFacts(dirfd int, name string, buf []byte) (dirFacts, error) {
 
 // settle reads what the layout needs to know of the checkpoint directories'
 // contents (cached per directory while its entry is unchanged) and lets the
-// match apply it.
-func (s *Scanner) settle(d *listing, m *match, sized []sizedCheckpoint) {
+// match apply it. It returns the facts it read, by checkpoint (zero where
+// unknown).
+func (s *Scanner) settle(d *listing, m *match, sized []sizedCheckpoint) []dirFacts {
 	fs := make([]found, len(sized))
 	facts := make([]dirFacts, len(sized))
 	known := make([]bool, len(sized))
@@ -143,4 +144,5 @@ func (s *Scanner) settle(d *listing, m *match, sized []sizedCheckpoint) {
 	for i := range sized {
 		sized[i].found = fs[i]
 	}
+	return facts
 }

@@ -59,6 +59,8 @@ type found struct {
 	// siblings tell.
 	why    string
 	pinned string
+	// torn and suspect say what the checkpoint's files show (see judge).
+	torn, suspect string
 	// uncertain says why auto is not sure of this reading: counted, never pruned.
 	uncertain string
 	// dir: a single directory whose top-level contents settle looks at.

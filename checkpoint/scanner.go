@@ -73,6 +73,7 @@ type Scanner struct {
 	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal
 	cache       map[string]cachedEntry
 	facts       map[string]cachedFacts
+	verdicts    map[string]cachedVerdict
 	lastFull    time.Time
 	errorsTotal uint64
 
@@ -91,6 +92,9 @@ type Scanner struct {
 	// onWalkerReply, when set (tests), runs after each answer of a walker
 	// process, with its process ID.
 	onWalkerReply func(pid int)
+	// onJudge, when set (tests), runs when a checkpoint's files are read
+	// for its verdict, with its name.
+	onJudge func(name string)
 }
 
 // cachedFacts are a checkpoint directory's facts as of its entry.
@@ -211,7 +215,8 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	if full {
 		s.lastFull = start
 	}
-	s.settle(d, &m, sized)
+	facts := s.settle(d, &m, sized)
+	s.judge(d, sized, facts, start)
 	snap.Layout, snap.Series, snap.Evidence, snap.Framework = m.layout, m.series, m.evidence, framework(&m)
 
 	claimed := map[string]bool{}
@@ -237,6 +242,8 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 			ChangeTime: time.Unix(0, r.use.ctime),
 			Incomplete: r.found.incomplete,
 			Why:        r.found.why,
+			Torn:       r.found.torn,
+			Suspect:    r.found.suspect,
 			Pinned:     r.found.pinned,
 			Uncertain:  r.found.uncertain,
 		}
@@ -363,6 +370,7 @@ func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckp
 			Name:    name,
 			Ino:     st.Ino,
 			Dev:     st.Dev,
+			Size:    st.Size,
 			Mtime:   st.Mtim.Nano(),
 			Ctime:   st.Ctim.Nano(),
 			Dir:     st.Mode&unix.S_IFMT == unix.S_IFDIR,

@@ -39,7 +39,7 @@ type Collector struct {
 	mu       sync.Mutex // guards rendered
 	rendered map[*checkpoint.Snapshot][]prometheus.Metric
 
-	up, info, checkpoints, incomplete, bytes          *prometheus.Desc
+	up, info, checkpoints, incomplete, torn, bytes    *prometheus.Desc
 	latestStep, latestBytes, latestTime, oldestStep   *prometheus.Desc
 	saveInterval, savesUntilFull, maxBytes            *prometheus.Desc
 	fsAvail, fsSize, fsFiles, fsFilesFree, fsReadonly *prometheus.Desc
@@ -54,6 +54,7 @@ func New(src Snapshots) *Collector {
 		info:           desc("checkpoint_dir_info", "Always 1; the target's path, the layout that recognised its checkpoints and the name series it chose", []string{"target", "path", "layout", "series"}),
 		checkpoints:    desc("checkpoint_dir_checkpoints", "Number of complete checkpoints in the target directory", targetLabels),
 		incomplete:     desc("checkpoint_dir_incomplete_checkpoints", "Number of checkpoints still being written or left unfinished", targetLabels),
+		torn:           desc("checkpoint_dir_torn_checkpoints", "Number of saves cut short (a file shorter than its own header says, an end record missing), not counted as checkpoints", targetLabels),
 		bytes:          desc("checkpoint_dir_bytes", "Disk usage in bytes of all checkpoints of the target (st_blocks*512, hard links once)", targetLabels),
 		latestStep:     desc("checkpoint_dir_latest_step", "Step of the newest complete checkpoint", targetLabels),
 		latestBytes:    desc("checkpoint_dir_latest_bytes", "Disk usage in bytes of the newest complete checkpoint", targetLabels),
@@ -76,7 +77,7 @@ func New(src Snapshots) *Collector {
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.up, c.info, c.checkpoints, c.incomplete, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
+		c.up, c.info, c.checkpoints, c.incomplete, c.torn, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
 		c.oldestStep, c.saveInterval, c.savesUntilFull, c.maxBytes, c.fsAvail, c.fsSize, c.fsFiles, c.fsFilesFree,
 		c.fsReadonly, c.scanDuration, c.scanTime, c.scanErrors,
 	} {
@@ -160,13 +161,20 @@ func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot
 
 	gauge(c.info, 1, s.Target.Path, s.Layout, s.Series)
 	complete := s.Complete()
+	incomplete := 0
+	for _, c := range s.Checkpoints {
+		if c.Incomplete {
+			incomplete++
+		}
+	}
 	gauge(c.checkpoints, float64(len(complete)))
-	gauge(c.incomplete, float64(len(s.Checkpoints)-len(complete)))
+	gauge(c.incomplete, float64(incomplete))
+	gauge(c.torn, float64(len(s.Torn())))
 	gauge(c.bytes, float64(s.Bytes()))
-	if len(complete) == 0 {
+	latest := s.Latest()
+	if latest == nil {
 		return
 	}
-	latest := complete[len(complete)-1]
 	gauge(c.latestStep, float64(latest.Step))
 	gauge(c.latestBytes, float64(latest.Bytes))
 	gauge(c.latestTime, float64(latest.ModTime.UnixNano())/1e9)

@@ -34,6 +34,7 @@ func TestGoldenExposition(t *testing.T) {
 			{Name: "checkpoint_step_100.keras", Step: 100, Bytes: 84 << 20, ModTime: t0},
 			{Name: "checkpoint_step_200.keras", Step: 200, Bytes: 84 << 20, ModTime: t0.Add(60 * time.Second)},
 			{Name: "checkpoint_step_300.keras", Step: 300, Bytes: 84 << 20, ModTime: t0.Add(180 * time.Second)},
+			{Name: "checkpoint_step_350.keras", Step: 350, Bytes: 1 << 20, ModTime: t0.Add(190 * time.Second), Torn: "zip end record missing, file ends at 1048576"},
 			{Name: "checkpoint_step_400.keras", Step: 400, Bytes: 10 << 20, ModTime: t0.Add(200 * time.Second), Incomplete: true},
 		},
 		FS: fs, ErrorsTotal: 2, Duration: 250 * time.Millisecond, Time: t0.Add(300 * time.Second),

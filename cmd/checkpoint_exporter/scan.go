@@ -42,6 +42,11 @@ type scanStatus struct {
 	Pinned  string    `json:"pinned,omitempty"`
 	// Uncertain says why layout detection is not sure, and what settles it.
 	Uncertain string `json:"uncertain,omitempty"`
+	// Why says why an incomplete checkpoint is not complete, where known.
+	Why string `json:"why,omitempty"`
+	// Torn says why the save is known to be cut short; Suspect why it may be.
+	Torn    string `json:"torn,omitempty"`
+	Suspect string `json:"suspect,omitempty"`
 	// Entries are the top-level names the checkpoint is made of.
 	Entries []string `json:"entries"`
 	// Offload is the checkpoint's offload state, when offload is configured.
@@ -79,19 +84,30 @@ func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStat
 	}
 	status := map[string]string{}
 	for _, it := range plan.Delete {
-		status[key(it.Checkpoint)] = "prunable"
+		c := it.Checkpoint
+		if c.Torn != "" {
+			status[key(c)] = "torn: " + c.Torn + " (prunable, goes first)"
+		} else {
+			status[key(c)] = "prunable"
+		}
 	}
 	for _, it := range plan.Keep {
-		if it.Reason == pruner.ReasonIncomplete {
-			status[key(it.Checkpoint)] = it.Reason
-		} else {
-			status[key(it.Checkpoint)] = "keep: " + it.Reason
+		c := it.Checkpoint
+		switch {
+		case it.Reason == pruner.ReasonIncomplete && c.Why != "":
+			status[key(c)] = it.Reason + ": " + c.Why
+		case it.Reason == pruner.ReasonIncomplete:
+			status[key(c)] = it.Reason
+		case c.Torn != "":
+			status[key(c)] = "torn: " + c.Torn + " (keep: " + it.Reason + ")"
+		default:
+			status[key(c)] = "keep: " + it.Reason
 		}
 	}
 	out := make([]scanStatus, 0, len(s.Checkpoints))
 	for _, c := range s.Checkpoints {
 		st := scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
-			Status: status[key(c)], Pinned: c.Pinned, Uncertain: c.Uncertain}
+			Status: status[key(c)], Pinned: c.Pinned, Uncertain: c.Uncertain, Why: c.Why, Torn: c.Torn, Suspect: c.Suspect}
 		for _, e := range c.Entries {
 			st.Entries = append(st.Entries, e.Name)
 		}
@@ -162,6 +178,15 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 		layout += " (" + r.Framework + ")"
 	}
 	fmt.Fprintf(out, "layout %s, series %q: %d checkpoints, %s\n", layout, r.Series, len(r.Checkpoints), formatBytes(r.Bytes))
+	torn := 0
+	for _, c := range r.Checkpoints {
+		if c.Torn != "" {
+			torn++
+		}
+	}
+	if torn > 0 {
+		fmt.Fprintf(out, "%d torn saves (cut short: not checkpoints, never kept as the newest; deleted first once nothing writes to them)\n", torn)
+	}
 	for _, e := range r.Evidence {
 		fmt.Fprintf(out, "  evidence: %s\n", e)
 	}
