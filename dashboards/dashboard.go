@@ -161,7 +161,7 @@ func rows() []row {
 				description: "Prune runs by trigger (webhook, autonomous) and result (ok, dry_run, noop, insufficient, error).",
 				targets:     []target{{query("sum by (target, trigger, result) (increase(checkpoint_prune_runs_total{}[$__rate_interval]))"), "{{target}} {{trigger}} {{result}}"}}},
 			{title: "Bytes freed", kind: "timeseries", unit: "bytes", w: 8, h: 8, min: f(0),
-				description: "Bytes freed by the pruner, measured with statfs before and after each prune (deleted checkpoints have their own panel).",
+				description: "Disk usage of the checkpoints the pruner deleted, hard links once: what it freed. Not the change in free space, which other writers move (deleted checkpoints have their own panel).",
 				targets: []target{
 					{query("sum by (target) (increase(checkpoint_prune_freed_bytes_total{}[$__rate_interval]))"), "{{target}} freed"},
 				}},

@@ -49,11 +49,16 @@ type Result struct {
 	Deleted []Deleted `json:"deleted"`
 	Skipped []Skipped `json:"skipped,omitempty"`
 	// PlannedBytes is the disk usage of what was planned; FreedBytes is
-	// measured with statfs before and after (0 in a dry run).
-	PlannedBytes uint64 `json:"planned_bytes"`
-	FreedBytes   int64  `json:"freed_bytes"`
-	ShortBytes   uint64 `json:"short_bytes,omitempty"`
-	Error        string `json:"error,omitempty"`
+	// the disk usage of what was deleted (as measured by the scan the plan
+	// came from and checked unchanged right before deletion; hard links
+	// once; 0 in a dry run). FreeSpaceChange is how much the filesystem's
+	// available space changed meanwhile, by statfs before and after: other
+	// writers move it, so it is never called freed, and it can be negative.
+	PlannedBytes    uint64 `json:"planned_bytes"`
+	FreedBytes      int64  `json:"freed_bytes"`
+	FreeSpaceChange int64  `json:"free_space_change_bytes"`
+	ShortBytes      uint64 `json:"short_bytes,omitempty"`
+	Error           string `json:"error,omitempty"`
 	// TrashLeft are trash entries in the target (from this prune or an
 	// earlier one) that could not be removed; trashChecked says whether the
 	// prune looked (only a prune that deletes does).
@@ -181,6 +186,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			continue
 		}
 		covered += uint64(max(c.Bytes, 0))
+		res.FreedBytes += max(c.Bytes, 0)
 		level.Info(logger).Log("msg", "deleted checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
 		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
 	}
@@ -193,7 +199,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	}
 	after, err := x.statfs(t.Path)
 	if err == nil {
-		res.FreedBytes = int64(after.AvailBytes) - int64(before.AvailBytes)
+		res.FreeSpaceChange = int64(after.AvailBytes) - int64(before.AvailBytes)
 	} else if firstErr == nil {
 		firstErr = fmt.Errorf("measure after prune: %w", err)
 	}

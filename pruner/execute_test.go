@@ -300,8 +300,15 @@ func TestWatermarkOnTmpfs(t *testing.T) {
 	if after.UsedRatio() < 0.50 {
 		t.Errorf("usage %.1f%% after prune: deleted far more than needed", 100*after.UsedRatio())
 	}
-	if res.FreedBytes != int64(after.AvailBytes)-int64(fs.AvailBytes) {
-		t.Errorf("reported freed %d, statfs says %d", res.FreedBytes, int64(after.AvailBytes)-int64(fs.AvailBytes))
+	if res.FreeSpaceChange != int64(after.AvailBytes)-int64(fs.AvailBytes) {
+		t.Errorf("reported a change in free space of %d, statfs says %d", res.FreeSpaceChange, int64(after.AvailBytes)-int64(fs.AvailBytes))
+	}
+	var deleted int64
+	for _, d := range res.Deleted {
+		deleted += d.Bytes
+	}
+	if res.FreedBytes != deleted || deleted <= 0 {
+		t.Errorf("reported freed %d, the deleted checkpoints' disk usage is %d", res.FreedBytes, deleted)
 	}
 	left := names(t, dir)
 	sort.Strings(left)

@@ -44,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 		}, []string{"target"}),
 		freed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "checkpoint_prune_freed_bytes_total",
-			Help: "Bytes freed by the pruner, measured with statfs before and after each prune.",
+			Help: "Disk usage of the checkpoints the pruner deleted (hard links once): what it freed, whatever else the filesystem's free space did meanwhile.",
 		}, []string{"target"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "checkpoint_webhook_requests_total",

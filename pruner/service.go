@@ -173,7 +173,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 		l = level.Warn(logger)
 	}
 	l.Log("msg", "prune finished", "result", res.Result,
-		"deleted", len(res.Deleted), "planned_bytes", res.PlannedBytes, "freed_bytes", res.FreedBytes,
+		"deleted", len(res.Deleted), "planned_bytes", res.PlannedBytes, "freed_bytes", res.FreedBytes, "free_space_change_bytes", res.FreeSpaceChange,
 		"short_bytes", res.ShortBytes, "err", res.Error)
 	return run, err
 }

@@ -11,6 +11,14 @@ func formatBytes(n int64) string {
 	return scaled(uint64(n), 1024, "KMGTPE", "", "iB")
 }
 
+// signedBytes is formatBytes with a sign always: a change, not an amount.
+func signedBytes(n int64) string {
+	if n < 0 {
+		return formatBytes(n)
+	}
+	return "+" + formatBytes(n)
+}
+
 // formatSI renders n in decimal units ("84.0 MB"), as disk vendors count.
 func formatSI(n uint64) string { return scaled(n, 1000, "kMGTPE", " ", "B") }
 

@@ -107,7 +107,8 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			fmt.Fprintf(p.stdout, "dry run: would delete %d checkpoints (%s); run again with --execute to delete them\n",
 				len(plan.Delete), formatBytes(int64(plan.DeleteBytes)))
 		default:
-			fmt.Fprintf(p.stdout, "deleted %d checkpoints, freed %s (measured)\n", len(res.Deleted), formatBytes(res.FreedBytes))
+			fmt.Fprintf(p.stdout, "deleted %d checkpoints, freed %s (their disk usage); available space changed by %s meanwhile\n",
+				len(res.Deleted), formatBytes(res.FreedBytes), signedBytes(res.FreeSpaceChange))
 			for _, sk := range res.Skipped {
 				fmt.Fprintf(p.stdout, "skipped %s: %s\n", sk.Name, sk.Reason)
 			}
