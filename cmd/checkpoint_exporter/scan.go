@@ -14,6 +14,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/verdict"
 )
 
 type scanCmd struct {
@@ -71,43 +72,11 @@ type scanReport struct {
 
 // statuses labels every checkpoint the way a prune by count would treat it.
 func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStatus {
-	plan := pruner.MakePlan(s, p, pruner.Goal{Kind: pruner.GoalCount, Keep: p.KeepLast}, now)
-	// Keyed by a checkpoint's entries, not its name: two checkpoints may
-	// share a display name.
-	key := func(c checkpoint.Checkpoint) string {
-		var b strings.Builder
-		for _, e := range c.Entries {
-			b.WriteString(e.Name)
-			b.WriteByte(0)
-		}
-		return b.String()
-	}
-	status := map[string]string{}
-	for _, it := range plan.Delete {
-		c := it.Checkpoint
-		if c.Torn != "" {
-			status[key(c)] = "torn: " + c.Torn + " (prunable, goes first)"
-		} else {
-			status[key(c)] = "prunable"
-		}
-	}
-	for _, it := range plan.Keep {
-		c := it.Checkpoint
-		switch {
-		case it.Reason == pruner.ReasonIncomplete && c.Why != "":
-			status[key(c)] = it.Reason + ": " + c.Why
-		case it.Reason == pruner.ReasonIncomplete:
-			status[key(c)] = it.Reason
-		case c.Torn != "":
-			status[key(c)] = "torn: " + c.Torn + " (keep: " + it.Reason + ")"
-		default:
-			status[key(c)] = "keep: " + it.Reason
-		}
-	}
 	out := make([]scanStatus, 0, len(s.Checkpoints))
-	for _, c := range s.Checkpoints {
+	for _, v := range verdict.Of(s, p, now) {
+		c := v.Checkpoint
 		st := scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
-			Status: status[key(c)], Pinned: c.Pinned, Uncertain: c.Uncertain, Why: c.Why, Torn: c.Torn, Suspect: c.Suspect}
+			Status: v.String(), Pinned: c.Pinned, Uncertain: c.Uncertain, Why: c.Why, Torn: c.Torn, Suspect: c.Suspect}
 		for _, e := range c.Entries {
 			st.Entries = append(st.Entries, e.Name)
 		}
