@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,6 +54,9 @@ type Request struct {
 	// Headroom is how long the free space left must last at the observed
 	// write rate (watermark goal only).
 	Headroom time.Duration
+	// Asked are the alerts that asked for the prune (webhook), for the
+	// history.
+	Asked Asked
 }
 
 // Run is one prune of one target: the snapshot it measured (nil if it could
@@ -72,7 +76,8 @@ type Service struct {
 	metrics *Metrics
 	now     func() time.Time
 
-	mu      sync.Mutex // guards targets, names, queues and fsKeys; never held across a system call
+	mu       sync.Mutex // guards targets, names, queues, fsKeys and recorder; never held across a system call
+	recorder Recorder
 	targets map[string]Target
 	names   []string // of targets, in configuration order
 	queues  map[string]*fsQueue
@@ -134,6 +139,7 @@ func (s *Service) Prune(ctx context.Context, req Request) (Run, error) {
 		}
 	}
 	s.metrics.observe(req.Trigger, run.Result)
+	s.record(ctx, req.Trigger, req.Asked, run.Result)
 	return run, err
 }
 
@@ -200,8 +206,13 @@ type fsQueue struct {
 type Flight struct {
 	trigger string
 	targets []string
+	asked   map[string]*Asked // by target: the alerts that asked, from every trigger that joined
 	done    chan struct{}
 	results map[string]Result // written before done is closed
+}
+
+func newFlight(trigger string) *Flight {
+	return &Flight{trigger: trigger, asked: map[string]*Asked{}, done: make(chan struct{}), results: map[string]Result{}}
 }
 
 // Done is closed when the run has finished.
@@ -213,12 +224,14 @@ func (f *Flight) Result(target string) (Result, bool) {
 	return r, ok
 }
 
-func (f *Flight) add(target string) {
-	for _, t := range f.targets {
-		if t == target {
-			return
-		}
+func (f *Flight) add(target string, asked Asked) {
+	if k := f.asked[target]; k != nil {
+		k.merge(asked)
+		return
 	}
+	k := &Asked{}
+	k.merge(asked)
+	f.asked[target] = k
 	f.targets = append(f.targets, target)
 }
 
@@ -252,15 +265,31 @@ func (s *Service) fsKey(target string) string {
 // filesystem; triggers that arrive meanwhile join a single follow-up run.
 // Runs use a background context: they finish even if the caller stops waiting.
 func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight {
-	out := make(map[string]*Flight, len(targets))
+	asked := make(map[string]Asked, len(targets))
+	for _, t := range targets {
+		asked[t] = Asked{}
+	}
+	return s.TriggerFor(trigger, asked)
+}
+
+// TriggerFor is Trigger for the targets of asked, each with the alerts that
+// asked for it: a run records every alert that asked, also those whose
+// trigger joined a run already queued.
+func (s *Service) TriggerFor(trigger string, asked map[string]Asked) map[string]*Flight {
+	out := make(map[string]*Flight, len(asked))
+	names := make([]string, 0, len(asked))
+	for name := range asked {
+		names = append(names, name)
+	}
+	slices.Sort(names)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, name := range targets {
+	for _, name := range names {
 		if _, ok := s.targets[name]; !ok {
 			continue
 		}
 		if err := s.hung(name); err != nil {
-			out[name] = s.failed(trigger, name, err)
+			out[name] = s.failed(trigger, name, asked[name], err)
 			continue
 		}
 		key := s.fsKey(name)
@@ -271,15 +300,15 @@ func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight 
 		}
 		switch {
 		case q.running == nil:
-			q.running = &Flight{trigger: trigger, done: make(chan struct{}), results: map[string]Result{}}
-			q.running.add(name)
+			q.running = newFlight(trigger)
+			q.running.add(name, asked[name])
 			go s.fly(key, q.running)
 			out[name] = q.running
 		case q.next == nil:
-			q.next = &Flight{trigger: trigger, done: make(chan struct{}), results: map[string]Result{}}
+			q.next = newFlight(trigger)
 			fallthrough
 		default:
-			q.next.add(name)
+			q.next.add(name, asked[name])
 			out[name] = q.next
 		}
 	}
@@ -288,12 +317,18 @@ func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight 
 
 // failed returns a finished flight whose prune of target failed with err
 // without running (counted and logged like any failed prune).
-func (s *Service) failed(trigger, target string, err error) *Flight {
+// It is done once the failure is recorded (outside s.mu, which is held).
+func (s *Service) failed(trigger, target string, asked Asked, err error) *Flight {
 	level.Error(s.logger).Log("msg", "prune failed", "target", target, "trigger", trigger, "err", err)
 	res := Result{Target: target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
 	s.metrics.observe(trigger, res)
-	f := &Flight{trigger: trigger, targets: []string{target}, done: make(chan struct{}), results: map[string]Result{target: res}}
-	close(f.done)
+	f := newFlight(trigger)
+	f.add(target, asked)
+	f.results[target] = res
+	go func() {
+		s.record(context.Background(), trigger, asked, res)
+		close(f.done)
+	}()
 	return f
 }
 
@@ -301,10 +336,14 @@ func (s *Service) fly(key string, f *Flight) {
 	for {
 		s.mu.Lock()
 		targets := append([]string(nil), f.targets...)
+		asked := make(map[string]Asked, len(targets))
+		for _, name := range targets {
+			asked[name] = Asked{Alerts: slices.Clone(f.asked[name].Alerts), Omitted: f.asked[name].Omitted}
+		}
 		s.mu.Unlock()
 		for _, name := range targets {
 			t, _ := s.target(name)
-			run, _ := s.Prune(context.Background(), Request{Target: name, Trigger: f.trigger, Mode: ModePolicy, Headroom: t.Policy.Headroom})
+			run, _ := s.Prune(context.Background(), Request{Target: name, Trigger: f.trigger, Mode: ModePolicy, Headroom: t.Policy.Headroom, Asked: asked[name]})
 			f.results[name] = run.Result
 		}
 		s.mu.Lock()

@@ -27,10 +27,10 @@ const (
 )
 
 // Pruning is what the webhook needs from the pruning service: the targets it
-// prunes and a way to trigger prunes.
+// prunes and a way to trigger prunes, saying which alerts asked.
 type Pruning interface {
 	Names() []string
-	Trigger(trigger string, targets ...string) map[string]*Flight
+	TriggerFor(trigger string, asked map[string]Asked) map[string]*Flight
 }
 
 // WebhookOptions configure the webhook.
@@ -148,7 +148,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	matcher := w.matcher()
 	sum := newAlertSummary()
 	msg, err := DecodeAlerts(http.MaxBytesReader(rw, r.Body, w.opts.MaxBodyBytes), func(a Alert) error {
-		sum.add(matcher.MatchAlert(a))
+		sum.add(a, matcher.MatchAlert(a))
 		return nil
 	})
 	if err != nil {
@@ -187,7 +187,7 @@ func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Messa
 	}
 	flights := map[string]*Flight{}
 	if len(targets) > 0 {
-		flights = w.pruning.Trigger(TriggerWebhook, targets...)
+		flights = w.pruning.TriggerFor(TriggerWebhook, sum.askedFor())
 	}
 	timer := time.NewTimer(w.opts.Timeout)
 	defer timer.Stop()

@@ -19,13 +19,25 @@ type alertSummary struct {
 	total   int
 	firing  int
 	omitted map[string]int // ignored alerts not listed, by status
+	// asked are, per selected target, the alerts that asked for its prune
+	// (at most MaxAsked kept each).
+	asked map[string]*Asked
 }
 
 func newAlertSummary() *alertSummary {
-	return &alertSummary{index: map[string]int{}, omitted: map[string]int{}}
+	return &alertSummary{index: map[string]int{}, omitted: map[string]int{}, asked: map[string]*Asked{}}
 }
 
-func (s *alertSummary) add(m Match) {
+// add counts alert a, which the matcher made m of.
+func (s *alertSummary) add(a Alert, m Match) {
+	for _, t := range m.Targets {
+		k := s.asked[t]
+		if k == nil {
+			k = &Asked{}
+			s.asked[t] = k
+		}
+		k.add(AlertRef{Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, Labels: a.Labels})
+	}
 	s.total++
 	if m.Status == "firing" {
 		s.firing++
@@ -57,6 +69,15 @@ func (s *alertSummary) targets() []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// askedFor is, per selected target, the alerts that asked for its prune.
+func (s *alertSummary) askedFor() map[string]Asked {
+	out := make(map[string]Asked, len(s.asked))
+	for t, k := range s.asked {
+		out[t] = *k
+	}
 	return out
 }
 
