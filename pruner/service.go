@@ -78,10 +78,10 @@ type Service struct {
 
 	mu       sync.Mutex // guards targets, names, queues, fsKeys and recorder; never held across a system call
 	recorder Recorder
-	targets map[string]Target
-	names   []string // of targets, in configuration order
-	queues  map[string]*fsQueue
-	fsKeys  map[string]string // target → filesystem, from its last scan that had one
+	targets  map[string]Target
+	names    []string // of targets, in configuration order
+	queues   map[string]*fsQueue
+	fsKeys   map[string]string // target → filesystem, from its last scan that had one
 }
 
 // NewService builds a service for the given targets.
