@@ -159,16 +159,16 @@ const MinSaveGap = 500 * time.Millisecond
 // save intervals and are left out. ok is false when no gap is left (fewer
 // than two saves, or only saves made at once).
 func (s *Snapshot) SaveInterval() (d time.Duration, ok bool) {
-	done := s.Complete()
-	if len(done) < 2 {
+	// The newest complete saves only, without copying every checkpoint
+	// (a status page asks this of thousands).
+	times := make([]time.Time, 0, recentSaves+1)
+	for i := len(s.Checkpoints) - 1; i >= 0 && len(times) < recentSaves+1; i-- {
+		if c := &s.Checkpoints[i]; c.Whole() {
+			times = append(times, c.ModTime)
+		}
+	}
+	if len(times) < 2 {
 		return 0, false
-	}
-	if len(done) > recentSaves+1 {
-		done = done[len(done)-recentSaves-1:]
-	}
-	times := make([]time.Time, len(done))
-	for i, c := range done {
-		times[i] = c.ModTime
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
 	gaps := make([]time.Duration, 0, len(times)-1)

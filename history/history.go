@@ -10,7 +10,10 @@
 package history
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // Trigger values the exporter records (the same words as the
@@ -87,4 +90,18 @@ func (r Run) AlertNames() []string {
 		}
 	}
 	return out
+}
+
+// MarshalJSON writes the item with, for a name that is not valid UTF-8
+// (JSON text cannot hold it), its exact bytes as name_base64.
+func (it Item) MarshalJSON() ([]byte, error) {
+	type plain Item
+	out := struct {
+		plain
+		NameBase64 string `json:"name_base64,omitempty"`
+	}{plain: plain(it)}
+	if !utf8.ValidString(it.Name) {
+		out.NameBase64 = base64.StdEncoding.EncodeToString([]byte(it.Name))
+	}
+	return json.Marshal(out)
 }

@@ -202,7 +202,7 @@ func need(fs checkpoint.FSStats, free checkpoint.Watermark, headroom uint64) uin
 // policy p at time now. It never plans the newest complete checkpoint nor
 // anything keepReason keeps. It reads nothing but its arguments.
 func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
-	plan := Plan{Target: s.Target.Name, Goal: goal}
+	plan := Plan{Target: s.Target.Name, Goal: goal, Keep: make([]Item, 0, len(s.Checkpoints))}
 	keepLast := max(p.KeepLast, 1)
 	if goal.Kind == GoalCount {
 		keepLast = max(goal.Keep, 1)

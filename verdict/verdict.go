@@ -78,7 +78,6 @@ func Of(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []Verdict {
 	out := make([]Verdict, len(s.Checkpoints))
 	for i, c := range s.Checkpoints {
 		out[i] = by[Key(c)]
-		out[i].Checkpoint = c
 	}
 	return out
 }

@@ -93,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	pl := addPlan(app, c)
 	sim := addSimulate(app, c)
 	cc := addCheckConfig(app, c)
+	hi := addHistory(app, c)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -114,6 +115,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return sim.run(ctx)
 	case cc.cmd.FullCommand():
 		return cc.run(ctx)
+	case hi.cmd.FullCommand():
+		return hi.run(ctx)
 	}
 	return exitUsage
 }

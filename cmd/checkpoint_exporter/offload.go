@@ -13,6 +13,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
 	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
 )
 
 // offloads are the offloaders of the targets that have offload configured.
@@ -131,6 +132,16 @@ func (o *offloads) status(target string, c checkpoint.Checkpoint) *offload.Statu
 	}
 	s := off.Status(c)
 	return &s
+}
+
+// state is c's offload state for the status page; ok is false for a
+// target without offload. It reads the offloader's memory only.
+func (o *offloads) state(target string, c checkpoint.Checkpoint) (statuspage.Offload, bool) {
+	s := o.status(target, c)
+	if s == nil {
+		return statuspage.Offload{}, false
+	}
+	return statuspage.Offload{State: s.State, Time: s.Time, Detail: s.Detail}, true
 }
 
 // planPolicy is the policy a prune of snap would plan with: the target's,

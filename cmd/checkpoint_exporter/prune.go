@@ -21,6 +21,7 @@ type pruneCmd struct {
 	keep       int
 	freeTarget string
 	execute    bool
+	history    historyFlags
 }
 
 func addPrune(app *kingpin.Application, c *common) *pruneCmd {
@@ -31,6 +32,7 @@ func addPrune(app *kingpin.Application, c *common) *pruneCmd {
 	p.cmd.Flag("keep", "Keep only the newest N complete checkpoints (default: the target's keep_last, unless --free-target is given).").IntVar(&p.keep)
 	p.cmd.Flag("free-target", "Delete oldest first until this much of the filesystem is free: a share (20%) or a size (10GiB).").PlaceHolder("20%").StringVar(&p.freeTarget)
 	p.cmd.Flag("execute", "Really delete (without it, only show what would be deleted).").BoolVar(&p.execute)
+	addHistoryFlags(p.cmd, &p.history)
 	return p
 }
 
@@ -72,6 +74,16 @@ func (p *pruneCmd) run(ctx context.Context) int {
 		return exitError
 	}
 	svc := pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: p.lockWait}, nil)
+	if p.history.file != "" {
+		// Each run is in the file before it is printed.
+		hist, err := p.history.open(logger)
+		if err != nil {
+			fmt.Fprintln(p.stderr, err)
+			return exitError
+		}
+		defer hist.Close()
+		svc.RecordTo(historyRecorder{hist})
+	}
 	mode := pruner.ModeDryRun
 	if p.execute {
 		mode = pruner.ModeExecute

@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -33,7 +32,6 @@ type reloader struct {
 	offloads *offloads
 
 	success, successTime prometheus.Gauge
-	landing              atomic.Pointer[http.Handler] // the landing page of the running targets
 
 	reloading sync.Mutex // serialises reloads
 
@@ -67,16 +65,19 @@ func newReloader(s *serveCmd, logger log.Logger, opts checkpoint.ScanOptions, re
 }
 
 // start records the configuration the exporter started with.
-func (r *reloader) start(targets []pruner.Target) error {
-	if err := r.setLanding(targets); err != nil {
-		return err
-	}
+func (r *reloader) start(targets []pruner.Target) {
 	r.mu.Lock()
 	r.targets = targets
 	r.mu.Unlock()
 	r.success.Set(1)
 	r.successTime.SetToCurrentTime()
-	return nil
+}
+
+// currentTargets are the running configuration's targets (the status page's).
+func (r *reloader) currentTargets() []pruner.Target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.targets
 }
 
 // reload re-reads the configuration and applies it, or refuses it with the
@@ -115,9 +116,6 @@ func (r *reloader) apply(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := r.setLanding(targets); err != nil {
-		return 0, err
-	}
 	var added []pruner.Target
 	for i, t := range targets {
 		if !slices.Contains(old, scanners[i]) {
@@ -134,15 +132,6 @@ func (r *reloader) apply(ctx context.Context) (int, error) {
 	r.targets = targets
 	r.mu.Unlock()
 	return len(targets), nil
-}
-
-func (r *reloader) setLanding(targets []pruner.Target) error {
-	h, err := r.s.landingPage(targets)
-	if err != nil {
-		return err
-	}
-	r.landing.Store(&h)
-	return nil
 }
 
 // guard is the execute-needs-authentication rule, asked again before every

@@ -24,6 +24,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
 )
 
 // labelNameRe is what Prometheus accepts as a label name everywhere.
@@ -48,6 +49,7 @@ type serveCmd struct {
 	noExporterMetrics    bool
 	idlePriority         bool
 	limits               *httpLimits
+	history              historyFlags
 }
 
 func addServe(app *kingpin.Application, c *common) *serveCmd {
@@ -65,6 +67,7 @@ func addServe(app *kingpin.Application, c *common) *serveCmd {
 	s.cmd.Flag("webhook.max-body-bytes", "Largest webhook request body accepted.").Default("1048576").Int64Var(&s.maxBody)
 	s.cmd.Flag("web.disable-exporter-metrics", "Exclude the exporter's own go_* and process_* metrics (they are most of a scrape's cost).").BoolVar(&s.noExporterMetrics)
 	s.cmd.Flag("collector.idle-priority", "Walk checkpoint trees in background scans in a child process whose threads are at idle CPU and I/O priority, so they only use time the training jobs leave (--no-collector.idle-priority: in this process, at normal priority). On-demand scans for a prune always run in this process at normal priority.").Default("true").BoolVar(&s.idlePriority)
+	addHistoryFlags(s.cmd, &s.history)
 	s.cmd.Flag("pruner.autonomous", "After every scan, prune targets at or past their high watermark, or over their max_bytes, without waiting for an alert.").BoolVar(&s.autonomous)
 	return s
 }
@@ -118,6 +121,12 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	w.offloads.start(ctx, w.inv, reg)
 	s.recoverTrash(ctx, logger, w.targets, r.metrics)
 	r.svc = pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, r.metrics)
+	hist, err := s.history.open(logger)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	r.svc.RecordTo(historyRecorder{hist})
 	hook, err := pruner.NewWebhook(logger, r.svc, w.inv.Snapshots, r.metrics, pruner.WebhookOptions{
 		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: r.guard,
 		MatchLabels: s.matchLabels,
@@ -128,10 +137,16 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if s.autonomous {
 		w.inv.OnScan(r.svc.Guard)
 	}
-	if err := r.start(w.targets); err != nil {
+	r.start(w.targets)
+	// The chart's samples: one a minute from the background scans, a day's
+	// worth, in memory.
+	usage := statuspage.NewUsage(time.Minute, 24*time.Hour)
+	w.inv.OnScan(usage.OnScan)
+	page, err := s.statusPage(w, r, hist, usage)
+	if err != nil {
 		return err
 	}
-	mux := s.routes(logger, reg, hook, r)
+	mux := s.routes(logger, reg, hook, r, page)
 
 	go w.inv.Run(ctx)
 	hup := make(chan os.Signal, 1)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"html"
 	"net/http"
 	"os"
 	"strings"
@@ -12,16 +11,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/checkpoint-exporter/checkpoint_exporter/history"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
 )
 
 // routes is the exporter's HTTP surface: metrics, the webhook, the
-// lifecycle endpoints (/-/healthy, /-/ready, /-/reload) and the landing
-// page listing the running targets.
-func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http.Handler, r *reloader) *http.ServeMux {
+// lifecycle endpoints (/-/healthy, /-/ready, /-/reload), and the status
+// page with its JSON API. exporter-toolkit wraps the whole mux, so the page
+// is behind the same TLS and basic auth as /metrics.
+func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http.Handler, r *reloader, page *statuspage.Page) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(s.metricsPath, newGzipHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:           stdLogger{logger},
@@ -41,46 +42,34 @@ func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http
 		fmt.Fprintln(rw, "Ready.")
 	})
 	mux.HandleFunc("/-/reload", r.serveHTTP)
+	mux.Handle(statusAPIPath, page.API())
 	if s.metricsPath != "/" {
-		mux.HandleFunc("/", func(rw http.ResponseWriter, req *http.Request) { (*r.landing.Load()).ServeHTTP(rw, req) })
+		mux.Handle("/", page)
 	}
 	return mux
 }
 
-// landingPage is the landing page listing targets.
-func (s *serveCmd) landingPage(targets []pruner.Target) (http.Handler, error) {
-	return web.NewLandingPage(web.LandingConfig{
-		Name:        program,
-		Description: "Prometheus exporter for machine-learning checkpoint directories, with alert-driven pruning",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: s.metricsPath, Text: "Metrics"},
-			{Address: "/-/healthy", Text: "Health"},
-			{Address: "/-/ready", Text: "Readiness"},
-		},
-		ExtraHTML: targetsHTML(targets, s.webhookPath),
-	})
-}
+// statusAPIPath is where the status page's data is served as JSON.
+const statusAPIPath = "/api/v1/status"
 
-// targetsHTML lists the configured targets on the landing page.
-func targetsHTML(ts []pruner.Target, webhookPath string) string {
-	var b strings.Builder
-	b.WriteString("<h2>Targets</h2><table><tr><th>target</th><th>path</th><th>layout</th><th>keep_last</th><th>prune</th></tr>")
-	for _, t := range ts {
-		mode := "dry run"
-		if t.Policy.Execute {
-			mode = "execute"
-		}
-		layout := t.Layout
-		if t.Pattern != "" {
-			layout = "pattern " + t.Pattern
-		}
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s, high %s, low %s</td></tr>",
-			html.EscapeString(t.Name), html.EscapeString(t.Path), html.EscapeString(layout), t.Policy.KeepLast,
-			mode, html.EscapeString(t.Policy.High.String()), html.EscapeString(t.Policy.Low.String()))
-	}
-	fmt.Fprintf(&b, "</table><p>Alertmanager webhook: <code>POST %s</code></p>", html.EscapeString(webhookPath))
-	return b.String()
+// statusPage builds the status page over the running exporter's state.
+func (s *serveCmd) statusPage(w *world, r *reloader, hist *history.Store, usage *statuspage.Usage) (*statuspage.Page, error) {
+	return statuspage.New(statuspage.Sources{
+		Snapshots: w.inv.Snapshots,
+		Targets:   r.currentTargets,
+		Offload:   w.offloads.state,
+		History:   hist,
+		Usage:     usage,
+	}, statuspage.Options{
+		Version:     version.Version,
+		WebhookPath: s.webhookPath,
+		Links: []statuspage.Link{
+			{Path: s.metricsPath, Key: "link.metrics"},
+			{Path: statusAPIPath, Key: "link.api"},
+			{Path: "/-/healthy", Key: "link.health"},
+			{Path: "/-/ready", Key: "link.ready"},
+		},
+	})
 }
 
 // authGuard is the rule that a webhook able to delete must be authenticated.
