@@ -153,5 +153,20 @@ func TestWebConfigBasicAuthGuardsWebhook(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("user %q: status %d, want %d", tt.user, resp.StatusCode, tt.want)
 		}
+		// The status page and its API are behind the same auth as /metrics.
+		for _, path := range []string{"/", "/api/v1/status", "/metrics"} {
+			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+			if tt.user != "" {
+				req.SetBasicAuth(tt.user, tt.pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("GET %s as %q: status %d, want %d", path, tt.user, resp.StatusCode, tt.want)
+			}
+		}
 	}
 }
