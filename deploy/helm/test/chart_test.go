@@ -110,6 +110,11 @@ func checkWorkload(t *testing.T, o objects, mode string) {
 	if v := vols["token"]; v.Secret == nil || v.Secret.SecretName == "" {
 		t.Errorf("token volume %s", describe(v))
 	}
+	// The deletion history: a writable emptyDir by default.
+	if v, m := vols["history"], mounts["history"]; v.EmptyDir == nil || m.ReadOnly || m.MountPath != "/var/lib/checkpoint_exporter" ||
+		!hasArg(c, "--prune.history-file=/var/lib/checkpoint_exporter/history.jsonl") || !hasArg(c, "--prune.history-max-bytes=10MiB") {
+		t.Errorf("history volume %s mounted %s, args %v", describe(v), describe(m), c.Args)
+	}
 
 	switch mode {
 	case "node-local":
@@ -142,7 +147,7 @@ func checkWorkload(t *testing.T, o objects, mode string) {
 		}
 		hostPaths := 0
 		for name, v := range vols {
-			if v.HostPath == nil {
+			if v.HostPath == nil || name == "history" {
 				continue
 			}
 			hostPaths++
@@ -175,8 +180,8 @@ func checkWorkload(t *testing.T, o objects, mode string) {
 		if hasArg(c, "--pruner.autonomous") {
 			t.Error("shared mode prunes autonomously by default")
 		}
-		for _, v := range vols {
-			if v.HostPath != nil {
+		for name, v := range vols {
+			if v.HostPath != nil && name != "history" {
 				t.Errorf("shared mode mounts host path %s", v.HostPath.Path)
 			}
 		}
@@ -336,5 +341,51 @@ func checkDashboard(t *testing.T, o objects) {
 	}
 	if got, want := cm.Data["checkpoint_exporter.json"], strings.TrimSuffix(readRepoFile(t, "dashboards/checkpoint_exporter.json"), "\n"); got != want {
 		t.Error("the dashboard ConfigMap differs from dashboards/checkpoint_exporter.json")
+	}
+}
+
+// The history on the node: a hostPath volume of a directory made by hand,
+// mounted writable; or no history file at all.
+func TestHistoryVolume(t *testing.T) {
+	for _, tc := range []struct {
+		name, values string
+		check        func(t *testing.T, v *corev1.Volume, m *corev1.VolumeMount, args []string)
+	}{
+		{"hostPath", "history: {volume: hostPath, hostPath: /srv/ce-history}", func(t *testing.T, v *corev1.Volume, m *corev1.VolumeMount, args []string) {
+			if v == nil || v.HostPath == nil || v.HostPath.Path != "/srv/ce-history" || v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectory ||
+				m == nil || m.ReadOnly || m.MountPath != "/var/lib/checkpoint_exporter" {
+				t.Errorf("volume %s, mount %s", describe(v), describe(m))
+			}
+		}},
+		{"disabled", "history: {enabled: false}", func(t *testing.T, v *corev1.Volume, m *corev1.VolumeMount, args []string) {
+			if v != nil || m != nil || strings.Contains(strings.Join(args, " "), "history") {
+				t.Errorf("volume %s, mount %s, args %v", describe(v), describe(m), args)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := values(t, tc.values)
+			lint(t, vals)
+			manifest, err := template(t, vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := decode(t, manifest)
+			spec := o.daemonSets[0].Spec.Template.Spec
+			c := spec.Containers[0]
+			var v *corev1.Volume
+			var m *corev1.VolumeMount
+			for i := range spec.Volumes {
+				if spec.Volumes[i].Name == "history" {
+					v = &spec.Volumes[i]
+				}
+			}
+			for i := range c.VolumeMounts {
+				if c.VolumeMounts[i].Name == "history" {
+					m = &c.VolumeMounts[i]
+				}
+			}
+			tc.check(t, v, m, c.Args)
+		})
 	}
 }

@@ -17,6 +17,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"host path prefix is not a parent", "config: {targets: [{name: a, path: /data/checkpoints-old}]}", "not under any of nodeLocal.hostPaths"},
 		{"watermark the rule cannot express", "config: {prune: {high_watermark: 10GiB}}", "needs a percentage"},
 		{"unknown monitor kind", "monitor: {kind: Probe}", "monitor.kind must be"},
+		{"unknown history volume", "history: {volume: pvc}", "history.volume must be emptyDir or hostPath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := template(t, values(t, tc.values))
