@@ -9,7 +9,7 @@ VPKG     := github.com/prometheus/common/version
 LDFLAGS  := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
             -X $(VPKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean release release-test image helm k8s-examples
+.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean release release-test image helm k8s-examples screenshots
 
 # Release artefacts: static binaries under .build/<os>-<arch>/ (what the
 # Dockerfile copies), tarballs and their checksums under $(DIST).
@@ -60,6 +60,18 @@ bench: build
 
 generate:
 	$(GO) generate ./...
+
+# The README's screenshots of the status page: the page of a simulated day
+# (statuspage's TestDemoPage), in headless chromium, offline.
+CHROMIUM ?= chromium
+screenshots:
+	set -e; tmp=$$(mktemp -d); \
+	$(GO) test -count=1 -run TestDemoPage ./statuspage/ -demo=$$tmp; \
+	for l in en zh-CN; do \
+	  $(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+	    --disable-component-update --disable-sync --user-data-dir=$$tmp/profile --hide-scrollbars --window-size=1280,1600 \
+	    --screenshot=$(CURDIR)/docs/status-$$l.png file://$$tmp/status-$$l.html 2>/dev/null; \
+	done; rm -rf $$tmp
 
 release:
 	rm -rf .build $(DIST) && mkdir -p $(DIST)

@@ -145,6 +145,10 @@ type NextPrune struct {
 	// max_bytes.
 	NeedBytes uint64 `json:"need_bytes"`
 	OverBytes uint64 `json:"over_bytes,omitempty"`
+	// HighReached: usage is at or past the high watermark, so an alert (or
+	// the autonomous guard) asks for this prune now; otherwise it is what
+	// one would do if it ran now.
+	HighReached bool `json:"high_watermark_reached"`
 	// Noop: nothing to do now. Insufficient: deleting all it may does not
 	// reach the goal, by ShortBytes.
 	Noop         bool   `json:"noop"`
@@ -251,6 +255,9 @@ func buildTarget(in inputs) Target {
 		c := v.Checkpoint
 		row := Checkpoint{Name: c.Name, NameBase64: exact(c.Name), Step: c.Step, Bytes: c.Bytes, ModTime: c.ModTime,
 			Status: v.Status, Torn: v.Torn(), TornReason: c.Torn, Reason: verdict.Explain(v.Reason), Text: v.String()}
+		if v.Status == verdict.Incomplete && row.Reason.Detail == "" {
+			row.Reason.Detail = c.Why // what the layout found missing
+		}
 		switch v.Status {
 		case verdict.Keep:
 			out.Counts.Keep++
@@ -271,6 +278,7 @@ func buildTarget(in inputs) Target {
 		out.Checkpoints = append(out.Checkpoints, row)
 	}
 	out.NextPrune = nextPrune(snap, policy, in.now)
+	out.NextPrune.HighReached = out.Filesystem != nil && out.Filesystem.HighReached
 	return out
 }
 

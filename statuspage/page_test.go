@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -309,6 +311,54 @@ func TestCSPHashesMatchThePage(t *testing.T) {
 		}
 		if want := tag + "-src " + hash(inline); !strings.Contains(csp, want) {
 			t.Errorf("CSP %q lacks %s (the page's <%s> as served)", csp, want, tag)
+		}
+	}
+}
+
+// Both languages have every message, with the same verbs.
+func TestCatalogsAgree(t *testing.T) {
+	verbs := regexp.MustCompile(`%(\[\d\])?[sd]`)
+	count := func(s string) int { return len(verbs.FindAllString(s, -1)) }
+	for key, en := range messages[langEN] {
+		zh, ok := messages[langZH][key]
+		if !ok {
+			t.Errorf("%s: no Chinese", key)
+			continue
+		}
+		if count(en) != count(zh) {
+			t.Errorf("%s: %q and %q take different arguments", key, en, zh)
+		}
+	}
+	for key := range messages[langZH] {
+		if _, ok := messages[langEN][key]; !ok {
+			t.Errorf("%s: Chinese only", key)
+		}
+	}
+}
+
+// No message is ever missing or given the wrong arguments on a page.
+func TestNoFormatErrors(t *testing.T) {
+	f := newFixture()
+	f.addTarget("full", "/data/full", 8, stepNames, 0.90)
+	f.addTarget("half", "/data/half", 8, stepNames, 0.75)
+	f.addTarget("low", "/data/low", 8, stepNames, 0.10)
+	f.targets[1].Policy.Execute, f.targets[1].MaxBytes, f.snaps[1].Target.MaxBytes = false, 1<<20, 1<<20
+	f.hist.Record(context.Background(), webhookRun("full", history.Item{Name: "a", Step: 1, Bytes: 1, Reason: "oldest, to free space"}))
+	f.hist.Record(context.Background(), history.Run{Target: "half", Trigger: history.TriggerCLI, Result: "dry_run", Time: now,
+		Deleted: []history.Item{{Name: "b", Reason: "older than the newest 3"}}, PlannedBytes: 5,
+		Skipped: []history.Item{{Name: "c", Cause: "changed", Reason: "modified since the scan"}}})
+	f.hist.Record(context.Background(), history.Run{Target: "low", Trigger: history.TriggerAutonomous, Result: "error", Error: "lock held", Time: now, AlertsOmitted: 3,
+		Alerts: []history.Alert{{Name: "X"}}})
+	p := f.page(t, Options{})
+	for _, lang := range languages {
+		body, _ := getPage(t, p, "/?lang="+lang, "")
+		if i := strings.Index(body, "%!"); i >= 0 {
+			t.Errorf("%s page: a format error: %s", lang, body[max(0, i-80):min(len(body), i+80)])
+		}
+		for _, key := range []string{"next.notyet", "trigger.autonomous", "cause.changed", "runs.omitted", "item.would", "next.over"} {
+			if want := strings.SplitN(messages[lang][key], "%", 2)[0]; !strings.Contains(body, template.HTMLEscapeString(want)) {
+				t.Errorf("%s page lacks %s (%q)", lang, key, want)
+			}
 		}
 	}
 }
