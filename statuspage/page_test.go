@@ -290,9 +290,13 @@ func BenchmarkAPI50x1000(b *testing.B) {
 	p := f.page(b, Options{})
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/status", nil)
 	b.ReportAllocs()
+	var size int
 	for b.Loop() {
-		p.API().ServeHTTP(httptest.NewRecorder(), req)
+		rec := httptest.NewRecorder()
+		p.API().ServeHTTP(rec, req)
+		size = rec.Body.Len()
 	}
+	b.ReportMetric(float64(size), "json-bytes")
 }
 
 // The Content-Security-Policy names the page's inline style and script by
