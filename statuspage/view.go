@@ -150,8 +150,8 @@ func (v *view) Until(t *Target) string {
 	if t.SecondsUntilFull == nil {
 		return v.L.T("untilfull.norate")
 	}
-	return v.L.T("untilfull.time", duration(time.Duration(*t.SecondsUntilFull*float64(time.Second))),
-		bytesOf(int64(t.WriteBytesPerSecond)), duration(time.Duration(t.SaveIntervalSeconds*float64(time.Second))))
+	return v.L.T("untilfull.time", verdict.Age(time.Duration(*t.SecondsUntilFull*float64(time.Second))),
+		bytesOf(int64(t.WriteBytesPerSecond)), verdict.Age(time.Duration(t.SaveIntervalSeconds*float64(time.Second))))
 }
 
 // funcs are the template's functions that need no language.
@@ -161,7 +161,7 @@ var funcs = template.FuncMap{
 	"pct":   func(r float64) string { return fmt.Sprintf("%.1f%%", 100*r) },
 	"time":  isoTime,
 	"age": func(now, t time.Time) string {
-		return duration(now.Sub(t))
+		return verdict.Age(now.Sub(t))
 	},
 	"add": func(a, b int) int { return a + b },
 	"int": func(p *int64) int64 {
@@ -218,21 +218,6 @@ func isoTime(t time.Time) string {
 		return "—"
 	}
 	return t.Format("2006-01-02T15:04:05Z07:00")
-}
-
-// duration writes d compactly: 45s, 12m, 3h5m, 2d4h.
-func duration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 func bytesAny(n any) string {

@@ -6,6 +6,7 @@
 package verdict
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -91,4 +92,20 @@ func Key(c checkpoint.Checkpoint) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// Age writes how old a checkpoint is the way scan's AGE column and the
+// status page do: 45s, 12m, 3h5m, 2d4h (0s for the future: clocks differ).
+func Age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }

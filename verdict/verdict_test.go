@@ -74,3 +74,15 @@ func TestExplain(t *testing.T) {
 		})
 	}
 }
+
+func TestAge(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{{-time.Second, "0s"}, {45 * time.Second, "45s"}, {12 * time.Minute, "12m"}, {3*time.Hour + 5*time.Minute, "3h5m"},
+		{47 * time.Hour, "47h0m"}, {52 * time.Hour, "2d4h"}} {
+		if got := Age(tc.d); got != tc.want {
+			t.Errorf("Age(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}

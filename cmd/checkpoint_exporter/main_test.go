@@ -136,36 +136,31 @@ func TestWebConfigBasicAuthGuardsWebhook(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("targets:\n  - name: a\n    path: %s\n    prune: {execute: true}\n", ckpt)), 0o644)
 	base, _ := serve(t, "--config.file="+cfg, "--web.config.file="+webCfg)
 	body := `{"version":"4","status":"resolved","alerts":[{"status":"resolved","labels":{"target":"a"}}]}`
-	for _, tt := range []struct {
-		user, pass string
-		want       int
-	}{{"", "", 401}, {"alertmanager", "wrong", 401}, {"alertmanager", "am-secret", 200}} {
-		req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
+	// do sends a request as user (none if "") and returns the status code.
+	do := func(method, path, user, pass, body string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		if tt.user != "" {
-			req.SetBasicAuth(tt.user, tt.pass)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != tt.want {
-			t.Errorf("user %q: status %d, want %d", tt.user, resp.StatusCode, tt.want)
+		return resp.StatusCode
+	}
+	for _, tt := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"alertmanager", "wrong", 401}, {"alertmanager", "am-secret", 200}} {
+		if code := do(http.MethodPost, "/webhook", tt.user, tt.pass, body); code != tt.want {
+			t.Errorf("user %q: status %d, want %d", tt.user, code, tt.want)
 		}
 		// The status page and its API are behind the same auth as /metrics.
 		for _, path := range []string{"/", "/api/v1/status", "/metrics"} {
-			req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-			if tt.user != "" {
-				req.SetBasicAuth(tt.user, tt.pass)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.want {
-				t.Errorf("GET %s as %q: status %d, want %d", path, tt.user, resp.StatusCode, tt.want)
+			if code := do(http.MethodGet, path, tt.user, tt.pass, ""); code != tt.want {
+				t.Errorf("GET %s as %q: status %d, want %d", path, tt.user, code, tt.want)
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
+	"github.com/checkpoint-exporter/checkpoint_exporter/verdict"
 )
 
 // offloads are the offloaders of the targets that have offload configured.
@@ -159,7 +160,7 @@ func (w *world) planPolicy(ctx context.Context, snap *checkpoint.Snapshot) prune
 func offloadCell(s *offload.Status, now time.Time) string {
 	out := s.State
 	if !s.Time.IsZero() {
-		out += " " + age(now.Sub(s.Time)) + " ago"
+		out += " " + verdict.Age(now.Sub(s.Time)) + " ago"
 	}
 	if s.Detail != "" && s.State != offload.StateOffloaded {
 		d := s.Detail

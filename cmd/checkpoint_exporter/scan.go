@@ -171,7 +171,7 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 		}
 		fmt.Fprintln(tw, head)
 		for _, c := range r.Checkpoints {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t", c.Name, c.Step, formatBytes(c.Bytes), age(now.Sub(c.ModTime)), c.Status)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t", c.Name, c.Step, formatBytes(c.Bytes), verdict.Age(now.Sub(c.ModTime)), c.Status)
 			if offloading {
 				fmt.Fprintf(tw, "\t%s\t", offloadCell(c.Offload, now))
 			}
@@ -189,19 +189,4 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 	if len(r.Ignored) > 0 {
 		fmt.Fprintf(out, "ignored (not checkpoints of this series, never deleted): %s\n", strings.Join(r.Ignored, ", "))
 	}
-}
-
-// age renders a duration compactly: 45s, 12m, 3h5m, 2d4h.
-func age(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
