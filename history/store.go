@@ -290,9 +290,14 @@ func (s *Store) Runs(target string, n int) []Run {
 	return out
 }
 
-// Close closes the file, once no write is going on.
+// Close closes the file once no write is going on; it gives up after
+// WriteTimeout if one hangs, leaving the file to the process's exit.
 func (s *Store) Close() error {
-	s.slot <- struct{}{}
+	select {
+	case s.slot <- struct{}{}:
+	case <-time.After(s.opts.WriteTimeout):
+		return fmt.Errorf("history file %s: a write has not finished in %v; not closed", s.path, s.opts.WriteTimeout)
+	}
 	defer func() { <-s.slot }()
 	if s.file == nil {
 		return nil

@@ -226,6 +226,14 @@ func TestStuckWriteKeepsRunInMemory(t *testing.T) {
 	if len(s.Runs("a", 1)) != 1 {
 		t.Error("the run is not kept in memory")
 	}
+	// Shutting down does not wait for it either.
+	if err := s.Close(); err == nil {
+		t.Error("Close returned nil while a write hangs")
+	}
+	<-s.slot
+	if err := s.Close(); err != nil {
+		t.Errorf("Close once the write ended: %v", err)
+	}
 }
 
 func TestOpenRefusesWhatCannotWork(t *testing.T) {

@@ -42,7 +42,9 @@ func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http
 		fmt.Fprintln(rw, "Ready.")
 	})
 	mux.HandleFunc("/-/reload", r.serveHTTP)
-	mux.Handle(statusAPIPath, page.API())
+	if s.metricsPath != statusAPIPath && s.webhookPath != statusAPIPath {
+		mux.Handle(statusAPIPath, page.API())
+	}
 	if s.metricsPath != "/" {
 		mux.Handle("/", page)
 	}
