@@ -109,6 +109,7 @@ type apiNextPrune struct {
 	HeadroomBytes uint64       `json:"headroom_bytes"`
 	NeedBytes     uint64       `json:"need_bytes"`
 	OverBytes     uint64       `json:"over_bytes"`
+	HighReached   bool         `json:"high_watermark_reached"`
 	Noop          bool         `json:"noop"`
 	Insufficient  bool         `json:"insufficient"`
 	ShortBytes    uint64       `json:"short_bytes"`
@@ -194,7 +195,7 @@ func TestStatusAPIDocumentedFields(t *testing.T) {
 		last.Text != "keep: latest 3" || first.Status != "prunable" || first.Reason.Code != "older_than_newest" {
 		t.Errorf("checkpoints: %+v … %+v", first, last)
 	}
-	if np := tr.NextPrune; np == nil || np.Noop || !np.Insufficient || np.DryRun || len(np.Delete) != 7 ||
+	if np := tr.NextPrune; np == nil || np.Noop || !np.Insufficient || np.DryRun || len(np.Delete) != 7 || !np.HighReached ||
 		np.Delete[0].Step != 100 || np.Delete[0].Reason.Code != "free_space" || np.LowWatermark != "1%" {
 		t.Errorf("next_prune: %+v", tr.NextPrune)
 	}
