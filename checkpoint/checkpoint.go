@@ -87,6 +87,10 @@ type Snapshot struct {
 	// WalkerErr is why this background scan could not size checkpoints in a
 	// walker process at idle priority and did so itself, at normal priority.
 	WalkerErr error `json:"-"`
+	// WalkerFailuresTotal counts, over the life of the scanner, the
+	// background scans whose walker process failed or was killed (frozen
+	// while the filesystem answered) and that were finished in-process.
+	WalkerFailuresTotal uint64 `json:"-"`
 }
 
 // Up reports whether the scan succeeded.

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
+	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 // ErrHung marks a target whose filesystem stopped answering: a statfs that
@@ -96,4 +99,23 @@ func (inv *Inventory) Latest(name string) (*Snapshot, bool) {
 	defer inv.mu.RUnlock()
 	snap, ok := inv.snaps[name]
 	return snap, ok
+}
+
+// answers returns a question to the target's filesystem: statfs of its path
+// and a listing of the directory dirfd (one batch). It is nil when both
+// return, whatever they say: the filesystem answers. It may block on a hung
+// mount; callers ask it in a goroutine under a timeout.
+func (s *Scanner) answers(ctx context.Context, dirfd int) func() error {
+	return func() error {
+		if _, err := s.opts.StatFS(s.target.Path); err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fd, err := dirfs.OpenDirAt(dirfd, []byte(".\x00"))
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		_, err = unix.Getdents(fd, make([]byte, 4096))
+		return err
+	}
 }

@@ -70,12 +70,15 @@ type Scanner struct {
 	opts   ScanOptions
 	guard  statGuard
 
-	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal
+	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal, walkerFailures
 	cache       map[string]cachedEntry
 	facts       map[string]cachedFacts
 	verdicts    map[string]cachedVerdict
 	lastFull    time.Time
 	errorsTotal uint64
+	// walkerFailures counts background scans finished in-process because
+	// their walker process failed or froze.
+	walkerFailures uint64
 
 	alive progress // of the scan running now, if any
 	// peers are the directories of the other targets of the scanner's
@@ -151,6 +154,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	defer func() {
 		s.errorsTotal += snap.Errors
 		snap.ErrorsTotal = s.errorsTotal
+		snap.WalkerFailuresTotal = s.walkerFailures
 		end := s.opts.Now()
 		snap.Duration = end.Sub(start)
 		snap.Time = end
@@ -211,6 +215,9 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
 		return snap, nil
+	}
+	if werr != nil {
+		s.walkerFailures++
 	}
 	if full {
 		s.lastFull = start
@@ -313,7 +320,7 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 		// is started when the first entry needs a walk.
 		workers = 1
 		startProc = func() (*walkProc, error) {
-			p, err := startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive)
+			p, err := startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive, s.opts.HangTimeout/3, s.answers(ctx, d.fd))
 			if err == nil {
 				p.onReply = s.onWalkerReply
 			}

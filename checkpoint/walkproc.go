@@ -45,6 +45,13 @@ import (
 // counts it as progress, so a busy node never makes a target look hung;
 // a walk stuck in a system call of a dead mount sleeps (D or S) and does not
 // count.
+//
+// Nor is a frozen walker (stopped with SIGSTOP, a frozen cgroup, a debugger)
+// a hung filesystem. When the walker has said nothing for a third of the
+// hang timeout, the parent asks the filesystem itself (statfs and a listing
+// of the target directory); if that answers, the walker is killed and the
+// scan finished in this process at normal priority, so the target stays up.
+// Only a filesystem that does not answer is left for the hang watchdog.
 
 // walkerDirFD is the target directory in the walker process.
 const walkerDirFD = 3
@@ -63,12 +70,22 @@ type walkProc struct {
 	once  sync.Once    // of close
 	tid   atomic.Int32 // the walker's walking thread, once it said
 
+	// heard is when the walker last said anything or was seen runnable
+	// (unix nanoseconds); after freeze without a word the filesystem is
+	// asked with probe, and a walker that froze while it answers is killed:
+	// frozen then says why.
+	heard  atomic.Int64
+	freeze time.Duration
+	probe  func() error
+	frozen atomic.Pointer[error]
+
 	onReply func(pid int) // test hook: after each answer
 }
 
 // startWalkProc starts argv as a walker process for the directory dirfd on
-// device dev. It is killed when ctx ends.
-func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, alive *progress) (*walkProc, error) {
+// device dev. It is killed when ctx ends, and when it says nothing for
+// freeze while probe (a question to the filesystem) answers in time.
+func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, alive *progress, freeze time.Duration, probe func() error) (*walkProc, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("no walker command")
 	}
@@ -92,7 +109,8 @@ func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, al
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("walker: start %s: %w", argv[0], err)
 	}
-	p := &walkProc{cmd: cmd, stdin: stdin, in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), alive: alive}
+	p := &walkProc{cmd: cmd, stdin: stdin, in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), alive: alive, freeze: freeze, probe: probe}
+	p.heard.Store(time.Now().UnixNano())
 	stopKill := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	p.stop = func() bool { stopWatch(); return stopKill() }
@@ -105,7 +123,8 @@ func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, al
 }
 
 // watch moves the progress clock on every beatEvery while the walker's
-// walking thread is runnable: starved by busier processes, not stuck.
+// walking thread is runnable: starved by busier processes, not stuck. A
+// walker that says nothing for freeze is checked with checkFrozen.
 func (p *walkProc) watch(ctx context.Context) {
 	tick := time.NewTicker(beatEvery)
 	defer tick.Stop()
@@ -113,12 +132,49 @@ func (p *walkProc) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case now := <-tick.C:
 			if tid := p.tid.Load(); tid != 0 && threadRunnable(p.cmd.Process.Pid, int(tid)) {
 				p.alive.beat()
+				p.heard.Store(now.UnixNano())
+				continue
+			}
+			if p.freeze > 0 && p.probe != nil && now.Sub(time.Unix(0, p.heard.Load())) >= p.freeze {
+				if p.checkFrozen(ctx) {
+					return
+				}
+				p.heard.Store(time.Now().UnixNano()) // the filesystem did not answer: ask again later
 			}
 		}
 	}
+}
+
+// checkFrozen asks the filesystem (probe, at most freeze long) and kills the
+// walker if it answers: the walker, not the filesystem, stopped. It reports
+// whether it killed it. A probe that does not answer is left running (a
+// hung mount) and the walker alone: the hang watchdog decides.
+func (p *walkProc) checkFrozen(ctx context.Context) bool {
+	answered := make(chan error, 1)
+	go func() { answered <- p.probe() }()
+	t := time.NewTimer(p.freeze)
+	defer t.Stop()
+	select {
+	case err := <-answered:
+		if err != nil {
+			return false
+		}
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	if time.Since(time.Unix(0, p.heard.Load())) < p.freeze {
+		return false // it spoke meanwhile
+	}
+	err := fmt.Errorf("walker process %d said nothing for %s while the filesystem answered (stopped or frozen?): killed, the scan finished at normal priority",
+		p.cmd.Process.Pid, p.freeze)
+	p.frozen.Store(&err)
+	_ = p.cmd.Process.Kill()
+	return true
 }
 
 // threadRunnable reports whether thread tid of process pid is running or
@@ -147,8 +203,12 @@ func (p *walkProc) size(name string) (usage, error) {
 	for {
 		kind, err := p.out.ReadByte()
 		if err != nil {
+			if frozen := p.frozen.Load(); frozen != nil {
+				return u, *frozen
+			}
 			return u, fmt.Errorf("walker: %w", err)
 		}
+		p.heard.Store(time.Now().UnixNano())
 		switch kind {
 		case 't':
 			var tid uint32

@@ -43,7 +43,7 @@ type Collector struct {
 	latestStep, latestBytes, latestTime, oldestStep   *prometheus.Desc
 	saveInterval, savesUntilFull, maxBytes            *prometheus.Desc
 	fsAvail, fsSize, fsFiles, fsFilesFree, fsReadonly *prometheus.Desc
-	scanDuration, scanTime, scanErrors                *prometheus.Desc
+	scanDuration, scanTime, scanErrors, walkerFailed  *prometheus.Desc
 }
 
 // New returns a collector reading snapshots from src.
@@ -71,6 +71,7 @@ func New(src Snapshots) *Collector {
 		scanDuration:   desc("checkpoint_scan_duration_seconds", "Duration of the last scan of the target", targetLabels),
 		scanTime:       desc("checkpoint_scan_timestamp_seconds", "When the last scan of the target finished, in seconds since the epoch", targetLabels),
 		scanErrors:     desc("checkpoint_scan_errors_total", "Entries under the target that could not be read, over all scans since start", targetLabels),
+		walkerFailed:   desc("checkpoint_scan_walker_failures_total", "Background scans whose idle-priority walker process failed, or said nothing while the filesystem answered (stopped, frozen) and was killed, and that were finished by the exporter at normal priority, since start", targetLabels),
 	}
 }
 
@@ -79,7 +80,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.up, c.info, c.checkpoints, c.incomplete, c.torn, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
 		c.oldestStep, c.saveInterval, c.savesUntilFull, c.maxBytes, c.fsAvail, c.fsSize, c.fsFiles, c.fsFilesFree,
-		c.fsReadonly, c.scanDuration, c.scanTime, c.scanErrors,
+		c.fsReadonly, c.scanDuration, c.scanTime, c.scanErrors, c.walkerFailed,
 	} {
 		ch <- d
 	}
@@ -142,6 +143,7 @@ func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot
 	gauge(c.scanDuration, s.Duration.Seconds())
 	gauge(c.scanTime, float64(s.Time.UnixNano())/1e9)
 	emit(prometheus.MustNewConstMetric(c.scanErrors, prometheus.CounterValue, float64(s.ErrorsTotal), name))
+	emit(prometheus.MustNewConstMetric(c.walkerFailed, prometheus.CounterValue, float64(s.WalkerFailuresTotal), name))
 
 	if fs := s.FS; fs != nil {
 		l := []string{fs.Mountpoint, fs.Device, fs.FSType}

@@ -203,6 +203,9 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	} else if firstErr == nil {
 		firstErr = fmt.Errorf("measure after prune: %w", err)
 	}
+	// Trash that another pruner removed since (one that took an expired
+	// lease over finishes what it finds) is no longer left.
+	res.TrashLeft = stillThere(dirfd, res.TrashLeft)
 	res.ShortBytes = 0
 	if err == nil && !plan.Free.IsZero() {
 		res.ShortBytes = need(after, plan.Free, plan.Goal.Headroom)
@@ -240,6 +243,18 @@ func recheck(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 		}
 	}
 	return inspect(dirfd, c)
+}
+
+// stillThere returns the names of trash that still exist in dirfd.
+func stillThere(dirfd int, names []string) []string {
+	var out []string
+	for _, n := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, n, &st, unix.AT_SYMLINK_NOFOLLOW); !errors.Is(err, unix.ENOENT) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // whyGone is why a planned checkpoint that is no longer there is skipped.

@@ -18,6 +18,9 @@ import (
 // there with ErrMountPoint, before deleting anything of that filesystem.
 func removeTree(dirfd int, name string, fs fsID) error {
 	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
+	if errors.Is(err, unix.ENOENT) {
+		return nil // removed meanwhile (another pruner finishing the same trash)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)
 	}
@@ -42,6 +45,9 @@ func removeTree(dirfd int, name string, fs fsID) error {
 			}
 			return true
 		})
+		if errors.Is(err, unix.ENOENT) {
+			break // removed meanwhile, by another pruner finishing it too
+		}
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("read %s: %w", name, err)
 		}

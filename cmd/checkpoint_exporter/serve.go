@@ -153,7 +153,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go r.watchSignals(ctx, hup)
-	srv := s.limits.server(logger, mux, s.webhookTimeout)
+	srv := s.limits.server(logger, reg, mux, s.webhookTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, s.web, slogger) }()
 	select {

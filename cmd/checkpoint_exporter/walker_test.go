@@ -197,3 +197,81 @@ func TestServeWalksInIdleChild(t *testing.T) {
 		})
 	}
 }
+
+// Issue #23 item 2: a walker process stopped with SIGSTOP (a frozen cgroup,
+// a debugger) on a filesystem that answers is not a hung filesystem. The
+// exporter asks the filesystem, kills the walker and finishes the scan
+// itself: the target stays up all along, a webhook prune succeeds, the
+// stopped walker is gone, and a log line and a counter say why. Before, the
+// target was reported down after --collector.hang-timeout and the prune
+// failed with 500 "filesystem not answering".
+func TestStoppedWalkerIsNotAHungFilesystem(t *testing.T) {
+	needFUSE(t)
+	root := t.TempDir()
+	back := filepath.Join(root, "back")
+	os.Mkdir(back, 0o755)
+	hfTree(t, back, 4, 5)
+	h := hangfs.Mount(t, back, filepath.Join(root, "mnt"), hangfs.Options{})
+	tok := filepath.Join(root, "token")
+	os.WriteFile(tok, []byte("t0ken"), 0o600)
+	cfg := filepath.Join(root, "c.yml")
+	os.WriteFile(cfg, []byte("scan_interval: 200ms\ntargets:\n  - name: t\n    path: "+h.Dir+"\n    prune: {execute: true}\n"), 0o644)
+	p := startServe(t, "--config.file="+cfg, "--collector.full-rescan-interval=-1s", "--collector.hang-timeout=3s", "--webhook.token-file="+tok)
+	scrapeUntil(t, p.base+"/metrics", `checkpoint_dir_up{target="t"} 1`)
+
+	// Catch a walker inside a walk (its opendir held by the filesystem),
+	// stop it, then let the filesystem answer again.
+	walker := 0
+	for range 20 {
+		h.HangOn(hangfs.OpOpendir, 1)
+		h.WaitBlocked(t, 30*time.Second)
+		for _, c := range childrenOf(t, p.cmd.Process.Pid) {
+			if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c)); strings.Contains(string(cmdline), walkerArg) {
+				walker = c
+			}
+		}
+		if walker != 0 {
+			break
+		}
+		h.Release()
+	}
+	if walker == 0 {
+		h.Release()
+		t.Fatal("no walker process caught inside a walk")
+	}
+	if err := unix.Kill(walker, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Kill(walker, unix.SIGKILL) })
+	h.Release()
+
+	// Up at every look, until the walker is counted as given up.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		body := get(t, p.base+"/metrics")
+		if strings.Contains(body, `checkpoint_dir_up{target="t"} 0`) {
+			t.Fatalf("target reported down while its filesystem answers:\n%s", p.logs.String())
+		}
+		if strings.Contains(body, `checkpoint_scan_walker_failures_total{target="t"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stopped walker was never given up:\n%s", p.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(p.logs.String(), "said nothing for") {
+		t.Errorf("no log line says why the walker was killed:\n%s", p.logs.String())
+	}
+	if code := postAlert(t, p.base, "t0ken", "t"); code != 200 {
+		t.Errorf("webhook prune answered %d, want 200:\n%s", code, p.logs.String())
+	}
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", walker)); err != nil {
+			break // gone, and reaped
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the stopped walker %d is still there", walker)
+		}
+	}
+}
