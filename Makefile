@@ -1,5 +1,10 @@
-# checkpoint_exporter. `make test` is what CI runs (.ci/run).
+# checkpoint_exporter. `make deps test` is what CI runs (.ci/run).
 GO       ?= go
+# Where go.dev's installer puts Go, which sudo's PATH (secure_path) leaves out:
+# `sudo make deps test` finds it there. A go earlier in PATH still wins.
+ifeq ($(filter /usr/local/go/bin,$(subst :, ,$(PATH))),)
+export PATH := $(PATH):/usr/local/go/bin
+endif
 BINARY   ?= checkpoint_exporter
 FUZZTIME ?= 10s
 VERSION  := $(shell cat VERSION)
@@ -7,9 +12,9 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 VPKG     := github.com/prometheus/common/version
 LDFLAGS  := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
-            -X $(VPKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+            -X $(VPKG).BuildUser=$(shell whoami)@$(shell uname -n) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test unit lint rules fuzz e2e demo bench generate clean release release-test image helm k8s-examples screenshots
+.PHONY: all build run deps check-deps test unit lint rules fuzz e2e demo bench generate clean release release-test image helm k8s-examples screenshots
 
 # Release artefacts: static binaries under .build/<os>-<arch>/ (what the
 # Dockerfile copies), tarballs and their checksums under $(DIST).
@@ -30,8 +35,19 @@ run: build
 	@test -d models || ./$(BINARY) simulate --dir=models --size=1MiB --interval=10ms --saves=5 >/dev/null 2>&1
 	./$(BINARY) --checkpoint.dir=./models
 
-# Everything CI checks.
-test: lint unit rules fuzz helm release-test e2e
+# The Debian packages the tests need, from the one list deps/debian.txt: make
+# deps installs them (as root; otherwise it prints the sudo line), make
+# check-deps names what is missing and make test does that first, before
+# anything starts.
+deps:
+	@sh deps/deps.sh install
+
+check-deps:
+	@GO='$(GO)' sh deps/deps.sh check
+
+# Everything CI checks. check-deps first: a missing package stops it at once,
+# never half-way through.
+test: check-deps lint unit rules fuzz helm release-test e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

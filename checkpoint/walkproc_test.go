@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 // walkerEnv makes the test binary a walker process (see TestMain).
@@ -108,7 +110,7 @@ func threadsOf(t *testing.T, pid int) []int {
 // walker command walk here, at normal priority.
 func TestWalkerPriority(t *testing.T) {
 	if err := CheckIdlePriority(); err != nil {
-		t.Skipf("this process may not lower its threads' priority: %v", err)
+		testenv.Missing(t, "this process may not lower its threads' priority: %v", err)
 	}
 	tg := hfTarget(t, 6)
 	ref, err := NewScanner(tg, ScanOptions{Workers: 2})

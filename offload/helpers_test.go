@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -135,9 +134,7 @@ func confirmed(o *Offloader, snap *checkpoint.Snapshot) []string {
 
 func needRclone(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("rclone"); err != nil {
-		testenv.Missing(t, "rclone not installed (apt-get install rclone)")
-	}
+	testenv.Need(t, "rclone")
 }
 
 // sameTree fails unless every regular file under want has an equal copy at

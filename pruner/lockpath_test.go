@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 // Whatever sits at the lock path, a prune gives up with a clear error when
@@ -95,7 +97,7 @@ func TestExpiredLockThatCannotBeTakenOver(t *testing.T) {
 		return
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a child as nobody")
+		testenv.Missing(t, "needs root to run a child as nobody")
 	}
 	base := t.TempDir()
 	dir := filepath.Join(base, "sticky")

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -168,13 +166,4 @@ func seedTree(t *testing.T) string {
 	os.WriteFile(p, make([]byte, 8192), 0o644)
 	os.Chtimes(p, base, base)
 	return dir
-}
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		testenv.Missing(t, "%s is not installed (.ci/run installs it)", name)
-	}
-	return p
 }

@@ -53,7 +53,7 @@ func TestServeExportsSeedCase(t *testing.T) {
 	}
 
 	// promtool lints the real exposition.
-	promtool := needTool(t, "promtool")
+	promtool := testenv.Need(t, "promtool")
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil {

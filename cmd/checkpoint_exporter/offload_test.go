@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 // kerasContent writes Keras checkpoints with distinct contents, saved a
@@ -72,7 +74,7 @@ func scanOffload(t *testing.T, cfg string) (status, state map[string]string) {
 // checkpoint rewritten in place since its copy is kept; every deleted
 // checkpoint's copy matches byte for byte.
 func TestOffloadThenPruneAcrossRestart(t *testing.T) {
-	needTool(t, "rclone")
+	testenv.Need(t, "rclone")
 	dir, remote := filepath.Join(t.TempDir(), "models"), t.TempDir()
 	os.MkdirAll(dir, 0o755)
 	contents := kerasContent(t, dir, 100, 200, 300, 400, 500, 600)

@@ -8,14 +8,11 @@ import (
 )
 
 // DuBytes asks du(1) for the total disk usage of paths in bytes (du -scB1),
-// the figure checkpoint sizes must equal. A missing du is a missing
-// requirement (see Missing).
+// the figure checkpoint sizes must equal.
 func DuBytes(t testing.TB, paths ...string) int64 {
 	t.Helper()
-	if _, err := exec.LookPath("du"); err != nil {
-		Missing(t, "du not installed")
-	}
-	out, err := exec.Command("du", append([]string{"-scB1"}, paths...)...).Output()
+	du := Need(t, "du")
+	out, err := exec.Command(du, append([]string{"-scB1"}, paths...)...).Output()
 	if err != nil {
 		t.Fatalf("du %v: %v", paths, err)
 	}

@@ -1,7 +1,9 @@
-// Package testenv holds what the tests share about their environment: a
-// requirement that is missing skips a test on a developer's machine but fails
-// it under CI (CI=true), where everything must be there; and small tmpfs
-// mounts, which really return ENOSPC.
+// Package testenv holds what the tests share about their environment: the
+// commands, files and Python modules they need from Debian packages (Need:
+// missing, the test fails naming the package of deps/debian.txt); root and
+// devices, which a developer's machine may lack (Missing: the test skips
+// there, as the README says, but fails under CI, where everything must be
+// there); and small tmpfs mounts, which really return ENOSPC.
 package testenv
 
 import (
@@ -11,7 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Missing reports a missing requirement: t fails under CI and skips elsewhere.
+// Missing reports a missing requirement that is not a package (root,
+// /dev/fuse): t fails under CI (CI=true, set by .ci/run) and skips elsewhere.
+// A missing command is Need's.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {

@@ -41,11 +41,10 @@ func requirements(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "the end-to-end test mounts a tmpfs and needs root")
 	}
-	if _, err := stack.FindBinary("prometheus"); err != nil {
-		testenv.Missing(t, "%v", err)
-	}
+	testenv.Need(t, "prometheus")
+	// Upstream's alertmanager will do; Debian's is the one make deps installs.
 	if _, err := stack.FindBinary("prometheus-alertmanager", "alertmanager"); err != nil {
-		testenv.Missing(t, "%v", err)
+		testenv.Need(t, "prometheus-alertmanager")
 	}
 }
 
@@ -86,9 +85,7 @@ func run(t *testing.T, bin, layout string, execute, offload bool) {
 	ckpt := filepath.Join(work, "ckpt")
 	remote := filepath.Join(work, "remote") // on the real disk, not the tmpfs
 	if offload {
-		if _, err := exec.LookPath("rclone"); err != nil {
-			testenv.Missing(t, "rclone is not installed (.ci/run installs it)")
-		}
+		testenv.Need(t, "rclone")
 	}
 	testenv.MountTmpfs(t, ckpt, fmt.Sprint(fsSize))
 

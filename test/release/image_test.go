@@ -28,11 +28,8 @@ func newBuildah(t *testing.T) buildah {
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "building and running images needs root")
 	}
-	for _, tool := range []string{"buildah", "runc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, "%s not installed (apt-get install buildah runc)", tool)
-		}
-	}
+	testenv.Need(t, "buildah")
+	testenv.Need(t, "runc")
 	dir := t.TempDir()
 	return buildah{root: filepath.Join(dir, "storage"), runroot: filepath.Join(dir, "run")}
 }

@@ -75,10 +75,7 @@ func TestRuleThresholdFollowsConfig(t *testing.T) {
 // The rules the chart ships pass the repository's promtool unit tests
 // (alerts/checkpoint_exporter.rules_test.yml) once extracted.
 func TestRuleUnitTestsPassOnChartRules(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		testenv.Missing(t, "promtool is not installed (Debian package prometheus)")
-	}
+	promtool := testenv.Need(t, "promtool")
 	manifest, err := template(t, values(t, ""))
 	if err != nil {
 		t.Fatal(err)

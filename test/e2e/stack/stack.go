@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/deps"
 )
 
 // Timers are the pipeline's intervals. The defaults are the end-to-end
@@ -63,14 +65,15 @@ type Stack struct {
 	procs                                       []*exec.Cmd
 }
 
-// FindBinary returns the path of the first of names found in PATH.
+// FindBinary returns the path of the first of names found in PATH; the error
+// names the Debian package of the first (deps/debian.txt).
 func FindBinary(names ...string) (string, error) {
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("none of %v is installed (apt-get install prometheus prometheus-alertmanager)", names)
+	return "", errors.New(deps.NotFound(names[0]))
 }
 
 // FreeAddr returns a free loopback address.
