@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"runtime/debug"
 	"strings"
 
@@ -20,11 +21,18 @@ func stampVersion() {
 }
 
 // fallbackVersion prefers the module version Go recorded (go install
-// ...@v1.2.3 records v1.2.3), then the VERSION file compiled in.
+// ...@v1.2.3 records v1.2.3), then the VERSION file compiled in. A
+// pseudo-version that Go makes up from the VCS commit of a plain go build
+// in a clone (v0.0.0-20261203162944-0123456789ab, +dirty) is no release: the
+// VERSION file says better.
+// untaggedPseudoVersion matches a Go pseudo-version with no tag behind it
+// (go.dev/ref/mod#pseudo-versions).
+var untaggedPseudoVersion = regexp.MustCompile(`^v0\.0\.0-[0-9]{14}-[0-9a-f]{12}(\+dirty)?$`)
+
 func fallbackVersion(info *debug.BuildInfo, file string) string {
 	if info != nil {
 		v := info.Main.Version
-		if v != "" && v != "(devel)" {
+		if v != "" && v != "(devel)" && !untaggedPseudoVersion.MatchString(v) {
 			return strings.TrimPrefix(v, "v")
 		}
 	}

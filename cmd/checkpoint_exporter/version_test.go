@@ -16,6 +16,7 @@ func TestFallbackVersion(t *testing.T) {
 	}{
 		{"go install @version", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "0.1.0", "1.2.3"},
 		{"pseudo-version from VCS", &debug.BuildInfo{Main: debug.Module{Version: "v0.1.1-0.20261128172000-5592789abcde+dirty"}}, "0.1.0", "0.1.1-0.20261128172000-5592789abcde+dirty"},
+		{"go build in a clone without release tags", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261203162944-0123456789ab+dirty"}}, "0.1.0", "0.1.0"},
 		{"go build in a checkout", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "0.1.0", "0.1.0"},
 		{"no module version", &debug.BuildInfo{}, "0.1.0", "0.1.0"},
 		{"no build info", nil, "0.1.0", "0.1.0"},
