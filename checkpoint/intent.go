@@ -5,10 +5,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // A checkpoint made of several top-level entries (TensorFlow's index and
@@ -143,23 +147,23 @@ func PendingDeletions(dir *Dir, t Target) ([]Pending, error) {
 // pendingDeletions finds the deletions begun in d. An unreadable record
 // covers nothing and is counted in errs.
 func (d *listing) pendingDeletions(layoutName, pattern string) (out []Pending, errs uint64) {
-	var anchors []dirent
+	var anchors []layout.Entry
 	for _, e := range d.own {
-		if _, ok := IsAnchor(e.name); ok {
+		if _, ok := IsAnchor(e.Name); ok {
 			anchors = append(anchors, e)
 			continue
 		}
-		if !IsIntentRecord(e.name) {
+		if !IsIntentRecord(e.Name) {
 			continue
 		}
-		named, err := d.readRecord(e.name)
+		named, err := d.readRecord(e.Name)
 		if err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				errs++
 			}
 			continue
 		}
-		p := Pending{Mark: e.name}
+		p := Pending{Mark: e.Name}
 		for _, n := range named {
 			var st unix.Stat_t
 			if unix.Fstatat(d.fd, n.Name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Ino == n.Ino {
@@ -182,36 +186,54 @@ func (d *listing) readRecord(name string) ([]IntentEntry, error) {
 	return ParseIntent(data)
 }
 
+// withOriginals is a listing with every anchor back under its original
+// name, for the layouts to group by name (layout.Dir; nothing inside a
+// checkpoint is read).
+type withOriginals struct {
+	d       *listing
+	entries []layout.Entry
+}
+
+func (w *withOriginals) Entries() []layout.Entry { return w.entries }
+func (w *withOriginals) ReadFile(rel string) ([]byte, time.Time, error) {
+	data, mtime, err := w.d.readSmall(rel)
+	return data, time.Unix(0, mtime), err
+}
+func (w *withOriginals) Readlink(name string) (string, error) { return w.d.readlink(name) }
+func (w *withOriginals) List(string) ([]layout.Entry, error)  { return nil, os.ErrNotExist }
+func (w *withOriginals) Check(string) (layout.Verdict, layout.FileInfo, bool) {
+	return layout.Verdict{}, layout.FileInfo{}, false
+}
+
 // anchored finds what each anchor covers: the listing is read again by the
 // target's layout with every anchor back under its original name, and the
 // other entries of the checkpoint each one lands in that are no newer than
 // the anchor are covered by it.
-func (d *listing) anchored(anchors []dirent, layoutName, pattern string) []Pending {
-	withAnchors := &listing{fd: d.fd, index: make(map[string]int, len(d.entries)+len(anchors))}
-	withAnchors.entries = append(withAnchors.entries, d.entries...)
-	for i, e := range withAnchors.entries {
-		withAnchors.index[e.name] = i
+func (d *listing) anchored(anchors []layout.Entry, layoutName, pattern string) []Pending {
+	real := make(map[string]bool, len(d.entries))
+	w := &withOriginals{d: d, entries: slices.Clone(d.entries)}
+	for _, e := range d.entries {
+		real[e.Name] = true
 	}
 	origin := map[string]int{} // original name → anchor
 	for i, a := range anchors {
-		orig, _ := IsAnchor(a.name)
+		orig, _ := IsAnchor(a.Name)
 		origin[orig] = i
-		if _, taken := withAnchors.index[orig]; !taken {
-			withAnchors.index[orig] = len(withAnchors.entries)
-			withAnchors.entries = append(withAnchors.entries, dirent{name: orig, kind: a.kind})
+		if !real[orig] {
+			w.entries = append(w.entries, layout.Entry{Name: orig, Kind: a.Kind})
 		}
 	}
 	out := make([]Pending, len(anchors))
 	for i, a := range anchors {
-		out[i].Mark = a.name
+		out[i].Mark = a.Name
 	}
-	m, err := classify(withAnchors, layoutName, pattern)
+	r, err := layout.Classify(layout.NewListing(w), layoutName, pattern)
 	if err != nil {
 		return out // no reading: the anchors cover nothing but themselves
 	}
-	for _, f := range m.found {
+	for _, f := range r.Found {
 		i, ok := -1, false
-		for _, e := range f.entries {
+		for _, e := range f.Entries {
 			if i, ok = origin[e]; ok {
 				break
 			}
@@ -220,14 +242,12 @@ func (d *listing) anchored(anchors []dirent, layoutName, pattern string) []Pendi
 			continue
 		}
 		var ast unix.Stat_t
-		if unix.Fstatat(d.fd, anchors[i].name, &ast, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		if unix.Fstatat(d.fd, anchors[i].Name, &ast, unix.AT_SYMLINK_NOFOLLOW) != nil {
 			continue // finished meanwhile
 		}
-		for _, e := range f.entries {
-			if _, isOrigin := origin[e]; isOrigin {
-				if _, real := d.index[e]; !real {
-					continue
-				}
+		for _, e := range f.Entries {
+			if _, isOrigin := origin[e]; isOrigin && !real[e] {
+				continue
 			}
 			var st unix.Stat_t
 			if unix.Fstatat(d.fd, e, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
@@ -255,16 +275,6 @@ func (d *listing) hideDeleting(layoutName, pattern string) (errs uint64) {
 	if len(hide) == 0 {
 		return errs
 	}
-	kept := d.entries[:0]
-	for _, e := range d.entries {
-		if !hide[e.name] {
-			kept = append(kept, e)
-		}
-	}
-	d.entries = kept
-	d.index = make(map[string]int, len(kept))
-	for i, e := range kept {
-		d.index[e.name] = i
-	}
+	d.entries = slices.DeleteFunc(d.entries, func(e layout.Entry) bool { return hide[e.Name] })
 	return errs
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // keras builds a target of n Keras checkpoints, each a directory-free file.
@@ -20,7 +22,7 @@ func kerasTarget(t *testing.T, n int) Target {
 	for i := 1; i <= n; i++ {
 		entries[fmt.Sprintf("checkpoint_step_%d.keras", i*100)] = 4096
 	}
-	return Target{Name: "t", Path: tree(t, entries), Layout: LayoutAuto}
+	return Target{Name: "t", Path: tree(t, entries), Layout: layout.Auto}
 }
 
 // idleThreads lists this process's threads whose policy is SCHED_IDLE

@@ -10,14 +10,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // Target is one directory that a training job writes checkpoints into.
 type Target struct {
 	Name string
 	Path string
-	// Layout is LayoutAuto or the name of a built-in layout; Pattern, when
+	// Layout is layout.Auto or the name of a built-in layout; Pattern, when
 	// set, replaces layout detection.
 	Layout  string
 	Pattern string
@@ -72,8 +72,8 @@ type Scanner struct {
 
 	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal, walkerFailures
 	cache       map[string]cachedEntry
-	facts       map[string]cachedFacts
-	verdicts    map[string]cachedVerdict
+	lists       map[string]cachedList    // checkpoint directories' top levels, by entry
+	verdicts    map[string]cachedVerdict // checkpoint files' verdicts, by path
 	lastFull    time.Time
 	errorsTotal uint64
 	// walkerFailures counts background scans finished in-process because
@@ -100,12 +100,6 @@ type Scanner struct {
 	onJudge func(name string)
 }
 
-// cachedFacts are a checkpoint directory's facts as of its entry.
-type cachedFacts struct {
-	entry Entry
-	facts dirFacts
-}
-
 type cachedEntry struct {
 	entry   Entry
 	use     usage
@@ -115,7 +109,7 @@ type cachedEntry struct {
 // NewScanner returns a scanner for t. The pattern, if any, must compile.
 func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 	if t.Pattern != "" {
-		if _, err := CompilePattern(t.Pattern); err != nil {
+		if _, err := layout.CompilePattern(t.Pattern); err != nil {
 			return nil, err
 		}
 	}
@@ -200,17 +194,21 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	// Entries of a checkpoint whose deletion has begun are no checkpoint.
 	snap.Errors += d.hideDeleting(s.target.Layout, s.target.Pattern)
 	s.alive.beat()
-	m, err := classify(d, s.target.Layout, s.target.Pattern)
+	v := newView(s, d)
+	listed := layout.NewListing(v)
+	r, err := layout.Classify(listed, s.target.Layout, s.target.Pattern)
 	if err != nil {
 		snap.Err = err
 		return snap, nil
 	}
-	if m.layout == "" {
-		m.layout = "none"
+	v.statEntries(r.Found)
+	layout.Settle(v, listed, r, start, s.target.MinAge)
+	if ctx.Err() == nil {
+		s.lists, s.verdicts = v.lists, v.verdicts
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
-	sized, werr := s.size(ctx, d, dir.id.Dev, m.found, full, idle)
+	sized, werr := s.size(ctx, v, dir.id.Dev, r.Found, full, idle)
 	snap.WalkerErr = werr
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
@@ -222,52 +220,51 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	if full {
 		s.lastFull = start
 	}
-	facts := s.settle(d, &m, sized)
-	s.judge(d, sized, facts, start)
-	snap.Layout, snap.Series, snap.Evidence, snap.Framework = m.layout, m.series, m.evidence, framework(&m)
+	snap.Layout, snap.Series, snap.Evidence, snap.Framework = r.Layout, r.Series, r.Evidence, r.Framework
+	if snap.Layout == "" {
+		snap.Layout = "none"
+	}
 
 	claimed := map[string]bool{}
 	next := make(map[string]cachedEntry, len(s.cache))
-	for _, r := range sized {
-		snap.Errors += r.use.errors
-		if r.found.drop {
-			continue
-		}
-		for _, e := range r.found.entries {
+	for _, sc := range sized {
+		f := sc.found
+		snap.Errors += sc.use.errors
+		for _, e := range f.Entries {
 			claimed[e] = true
 		}
-		if len(r.entries) == 0 {
+		if len(sc.entries) == 0 {
 			continue // vanished while we looked
 		}
 		c := Checkpoint{
-			Name:       r.found.name,
-			Step:       r.found.step,
-			Entries:    r.entries,
-			Bytes:      r.use.bytes,
-			Files:      r.use.files,
-			ModTime:    time.Unix(0, r.use.mtime),
-			ChangeTime: time.Unix(0, r.use.ctime),
-			Incomplete: r.found.incomplete,
-			Why:        r.found.why,
-			Torn:       r.found.torn,
-			Suspect:    r.found.suspect,
-			Pinned:     r.found.pinned,
-			Uncertain:  r.found.uncertain,
+			Name:       f.Name,
+			Step:       f.Step,
+			Entries:    sc.entries,
+			Bytes:      sc.use.bytes,
+			Files:      sc.use.files,
+			ModTime:    time.Unix(0, sc.use.mtime),
+			ChangeTime: time.Unix(0, sc.use.ctime),
+			Incomplete: f.Incomplete,
+			Why:        f.Why,
+			Torn:       f.Torn,
+			Suspect:    f.Suspect,
+			Pinned:     f.Pinned,
+			Uncertain:  f.Uncertain,
 		}
 		settled := !c.Incomplete && start.Sub(c.ModTime) >= s.target.MinAge
-		for i, e := range r.entries {
-			next[e.Name] = cachedEntry{entry: e, use: r.perEntry[i], settled: settled}
+		for i, e := range sc.entries {
+			next[e.Name] = cachedEntry{entry: e, use: sc.perEntry[i], settled: settled}
 		}
 		snap.Checkpoints = append(snap.Checkpoints, c)
 	}
 	s.cache = next
 	if len(snap.Checkpoints) == 0 {
-		snap.Framework = "" // every candidate was dropped: nothing recognised
+		snap.Framework = "" // every candidate vanished: nothing recognised
 	}
 	for _, e := range d.entries {
-		if !claimed[e.name] {
+		if !claimed[e.Name] {
 			if len(snap.Ignored) < maxIgnoredListed {
-				snap.Ignored = append(snap.Ignored, e.name)
+				snap.Ignored = append(snap.Ignored, e.Name)
 			}
 		}
 	}
@@ -301,7 +298,7 @@ func (s *Scanner) openTarget(fs *FSStats) (*Dir, error) {
 }
 
 type sizedCheckpoint struct {
-	found    found
+	found    layout.Found
 	entries  []Entry
 	perEntry []usage
 	use      usage
@@ -310,7 +307,8 @@ type sizedCheckpoint struct {
 // size measures every found checkpoint, in parallel, reusing cached sizes of
 // settled entries unless this is a full rescan. With idle and a walker
 // command, one walker process does the walking; werr says why it could not.
-func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full, idle bool) (_ []sizedCheckpoint, werr error) {
+func (s *Scanner) size(ctx context.Context, v *view, dev uint64, fs []layout.Found, full, idle bool) (_ []sizedCheckpoint, werr error) {
+	d := v.d
 	out := make([]sizedCheckpoint, len(fs))
 	sz := newSizer(dev)
 	workers := min(s.opts.Workers, max(1, len(fs)))
@@ -340,7 +338,7 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 			defer w.closeProc()
 			for i := range work {
 				s.alive.beat()
-				out[i] = s.sizeOne(d, w, fs[i], full)
+				out[i] = s.sizeOne(v, w, fs[i], full)
 			}
 			if w.procErr != nil {
 				werr = w.procErr
@@ -358,38 +356,29 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 	return out, werr
 }
 
-func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckpoint {
+func (s *Scanner) sizeOne(v *view, w *walker, f layout.Found, full bool) sizedCheckpoint {
 	r := sizedCheckpoint{found: f}
 	nameZ := make([]byte, 0, 256)
-	for _, name := range f.entries {
-		nameZ = append(append(nameZ[:0], name...), 0)
-		var st unix.Stat_t
-		if err := dirfs.LstatAt(d.fd, nameZ, &st); err != nil {
-			if !errors.Is(err, unix.ENOENT) {
+	for _, name := range f.Entries {
+		st, ok := v.stats[name]
+		if !ok {
+			if v.statErrs[name] != nil {
 				r.use.errors++
 			}
-			continue
+			continue // vanished
 		}
 		if st.Dev != w.s.dev {
 			continue // a mount point: another filesystem is never entered
 		}
-		e := Entry{
-			Name:    name,
-			Ino:     st.Ino,
-			Dev:     st.Dev,
-			Size:    st.Size,
-			Mtime:   st.Mtim.Nano(),
-			Ctime:   st.Ctim.Nano(),
-			Dir:     st.Mode&unix.S_IFMT == unix.S_IFDIR,
-			Symlink: st.Mode&unix.S_IFMT == unix.S_IFLNK,
-		}
+		e := entryOf(name, &st)
+		nameZ = append(append(nameZ[:0], name...), 0)
 		var u usage
-		var ok bool
+		var ok2 bool
 		if c, cached := s.cache[name]; cached && !full && c.settled && c.entry == e {
 			u = c.use
 			u.errors = 0
-		} else if u, ok = w.viaProc(name, &st); !ok {
-			u = w.measure(d.fd, nameZ, &st)
+		} else if u, ok2 = w.viaProc(name, &st); !ok2 {
+			u = w.measure(v.d.fd, nameZ, &st)
 		}
 		r.entries = append(r.entries, e)
 		r.perEntry = append(r.perEntry, u)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // walkerEnv makes the test binary a walker process (see TestMain).
@@ -57,7 +58,7 @@ func hfTarget(t *testing.T, n int) Target {
 	if err := os.Link(a, b); err != nil {
 		t.Fatal(err)
 	}
-	return Target{Name: "t", Path: dir, Layout: LayoutAuto}
+	return Target{Name: "t", Path: dir, Layout: layout.Auto}
 }
 
 // sameSizes compares two scans of one tree: the same checkpoints with the

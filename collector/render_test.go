@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // Target metrics are built once per snapshot, and every new scan is seen at
@@ -28,7 +29,7 @@ func TestRenderedOncePerScan(t *testing.T) {
 	}
 	save(100)
 	save(200)
-	sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: checkpoint.LayoutAuto}, checkpoint.ScanOptions{})
+	sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: layout.Auto}, checkpoint.ScanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestRenderingFollowsReload(t *testing.T) {
 	}
 	scanner := func(maxBytes uint64) *checkpoint.Scanner {
 		t.Helper()
-		sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: checkpoint.LayoutAuto, MaxBytes: maxBytes}, checkpoint.ScanOptions{})
+		sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: layout.Auto, MaxBytes: maxBytes}, checkpoint.ScanOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // MinScanInterval is the shortest scan_interval accepted: at 1ms the
@@ -39,7 +40,7 @@ const DefaultDir = "./models"
 var (
 	DefaultConfig = Config{ScanInterval: model.Duration(15 * time.Second)}
 	DefaultTarget = Target{
-		Layout:   checkpoint.LayoutAuto,
+		Layout:   layout.Auto,
 		KeepLast: 3,
 		MinAge:   model.Duration(2 * time.Minute),
 		Prune:    DefaultPrune,
@@ -303,11 +304,11 @@ func (t *Target) validate() error {
 		}
 		t.HostPath = filepath.Clean(t.HostPath)
 	}
-	if !slices.Contains(checkpoint.LayoutNames(), t.Layout) {
-		return failf("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(checkpoint.LayoutNames(), ", "))
+	if !slices.Contains(layout.Names(), t.Layout) {
+		return failf("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(layout.Names(), ", "))
 	}
 	if t.Pattern != "" {
-		if _, err := checkpoint.CompilePattern(t.Pattern); err != nil {
+		if _, err := layout.CompilePattern(t.Pattern); err != nil {
 			return failf("pattern", "%v", err)
 		}
 	}

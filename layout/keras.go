@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 // kerasLayout: the largest series of Keras files. Written from keras-team/keras
 // keras/src/callbacks/model_checkpoint.py (ModelCheckpoint formats the user's
@@ -8,19 +8,23 @@ package checkpoint
 // tf.keras also wrote .h5 / .hdf5 files.
 type kerasLayout struct{}
 
+func init() { register(kerasLayout{}, 100) }
+
 var kerasExts = []string{".keras", ".weights.h5", ".h5", ".hdf5"}
 
-func (kerasLayout) name() string { return "keras" }
+func (kerasLayout) Name() string { return "keras" }
 
-func (kerasLayout) match(d *listing) match {
+func (kerasLayout) Match(l *Listing) *Reading {
 	var b seriesBuilder
-	for _, e := range d.entries {
-		if e.kind == kindDir {
+	for _, e := range l.Entries() {
+		if e.Kind == KindDir {
 			continue
 		}
-		if p, ok := parseName(e.name, kerasExts); ok {
-			b.add(e.name, p, found{})
+		if p, ok := parseName(e.Name, kerasExts); ok {
+			b.add(e.Name, p, Found{})
 		}
 	}
-	return b.largest("keras")
+	r := b.largest("keras")
+	r.framework = func(*Reading) string { return "Keras" }
+	return r
 }

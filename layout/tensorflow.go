@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 import (
 	"path"
@@ -21,17 +21,19 @@ import (
 // gives cp-0005.ckpt.index.
 type tensorflowLayout struct{}
 
+func init() { register(tensorflowLayout{}, 50) }
+
 var (
 	tfRe     = regexp.MustCompile(`^(.*?)([0-9]+)((?:\.ckpt)?)\.(index|meta|data-([0-9]+)-of-([0-9]+))$`)
 	tfTempRe = regexp.MustCompile(`^(.*?)([0-9]+)((?:\.ckpt)?)(\.(index|meta|data-[0-9]+-of-[0-9]+)\.tempstate[0-9]*|_temp(_[0-9a-f]+)?)$`)
 	tfPathRe = regexp.MustCompile(`(?m)^model_checkpoint_path:\s*"(.*)"\s*$`)
 )
 
-func (tensorflowLayout) name() string { return "tensorflow" }
+func (tensorflowLayout) Name() string { return "tensorflow" }
 
-func (tensorflowLayout) match(d *listing) match {
+func (tensorflowLayout) Match(l *Listing) *Reading {
 	type group struct {
-		found
+		Found
 		key         string
 		index, meta bool
 		shards      map[int]bool
@@ -43,28 +45,28 @@ func (tensorflowLayout) match(d *listing) match {
 		g := groups[name]
 		if g == nil {
 			step, _ := strconv.ParseInt(sm[2], 10, 64)
-			g = &group{found: found{name: name, step: step}, shards: map[int]bool{}, key: sm[1] + "{step}" + sm[3]}
+			g = &group{Found: Found{Name: name, Step: step}, shards: map[int]bool{}, key: sm[1] + "{step}" + sm[3]}
 			groups[name] = g
 		}
 		return g
 	}
 	anyMeta := false
-	for _, e := range d.entries {
-		if !strings.Contains(e.name, ".index") && !strings.Contains(e.name, ".meta") && !strings.Contains(e.name, ".data-") && !strings.Contains(e.name, "_temp") {
+	for _, e := range l.Entries() {
+		if !strings.Contains(e.Name, ".index") && !strings.Contains(e.Name, ".meta") && !strings.Contains(e.Name, ".data-") && !strings.Contains(e.Name, "_temp") {
 			continue // most entries: skip the regexps
 		}
-		if sm := tfTempRe.FindStringSubmatch(e.name); sm != nil {
+		if sm := tfTempRe.FindStringSubmatch(e.Name); sm != nil {
 			g := get(sm)
-			g.entries = append(g.entries, e.name)
-			g.incomplete = true
+			g.Entries = append(g.Entries, e.Name)
+			g.Incomplete, g.Why = true, "written under a temporary name ("+e.Name+")"
 			continue
 		}
-		sm := tfRe.FindStringSubmatch(e.name)
-		if sm == nil || e.kind == kindDir {
+		sm := tfRe.FindStringSubmatch(e.Name)
+		if sm == nil || e.Kind == KindDir {
 			continue
 		}
 		g := get(sm)
-		g.entries = append(g.entries, e.name)
+		g.Entries = append(g.Entries, e.Name)
 		switch sm[4] {
 		case "index":
 			g.index = true
@@ -79,30 +81,31 @@ func (tensorflowLayout) match(d *listing) match {
 	}
 	var b seriesBuilder
 	for name, g := range groups {
-		if !g.index || g.shardCount == 0 || len(g.shards) < g.shardCount {
-			g.incomplete = true
+		if !g.Incomplete && (!g.index || g.shardCount == 0 || len(g.shards) < g.shardCount) {
+			g.Incomplete, g.Why = true, "an index without all its data shards, or shards without their index"
 		}
-		sort.Strings(g.entries)
-		b.add(name, parsedName{key: g.key, step: g.step, certain: true}, g.found)
+		sort.Strings(g.Entries)
+		b.add(name, parsedName{key: g.key, step: g.Step, certain: true}, g.Found)
 	}
-	m := b.largest("tensorflow")
+	r := b.largest("tensorflow")
+	r.framework = func(*Reading) string { return "TensorFlow" }
 	// TF1's Saver writes .meta last: where other checkpoints have one, a
 	// checkpoint without it is still being written.
 	if anyMeta {
-		for i := range m.found {
-			if g := groups[m.found[i].name]; g != nil && !g.meta && !m.found[i].incomplete {
-				m.found[i].incomplete = true
-				m.note("%s has no .meta yet: being written", g.name)
+		for i := range r.Found {
+			if g := groups[r.Found[i].Name]; g != nil && !g.meta && !r.Found[i].Incomplete {
+				r.Found[i].Incomplete, r.Found[i].Why = true, "has no .meta yet (other checkpoints have one): being written"
+				r.note("%s has no .meta yet: being written", g.Name)
 			}
 		}
 	}
-	if data, _, err := d.readSmall("checkpoint"); err == nil {
+	if data, _, err := l.ReadFile("checkpoint"); err == nil {
 		if sm := tfPathRe.FindSubmatch(data); sm != nil {
 			p := path.Base(string(sm[1]))
-			if pin(m.found, p, "checkpoint file") {
-				m.note("checkpoint state file: model_checkpoint_path %q", p)
+			if pin(r.Found, p, "checkpoint file") {
+				r.note("checkpoint state file: model_checkpoint_path %q", p)
 			}
 		}
 	}
-	return m
+	return r
 }

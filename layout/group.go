@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 import (
 	"fmt"
@@ -20,29 +20,29 @@ type seriesBuilder struct {
 type member struct {
 	name   string
 	parsed parsedName
-	found  found
+	found  Found
 }
 
-func (b *seriesBuilder) add(name string, p parsedName, f found) {
+func (b *seriesBuilder) add(name string, p parsedName, f Found) {
 	if b.members == nil {
 		b.members = map[string][]member{}
 	}
-	f.name, f.step = name, p.step
-	if f.entries == nil {
-		f.entries = []string{name}
+	f.Name, f.Step = name, p.step
+	if f.Entries == nil {
+		f.Entries = []string{name}
 	}
 	b.members[p.key] = append(b.members[p.key], member{name: name, parsed: p, found: f})
 }
 
-// largest returns the series with the most steps as a match: ties go to the
+// largest returns the series with the most steps as a reading: ties go to the
 // series with the highest step, then the smaller key. Series with exactly the
 // same steps (torchtune's meta_model_N.pt and adapter_N.pt, Stable-Baselines3's
 // model and replay buffer) are companions: their entries of one step form one
 // checkpoint. Entries of one series with the same step (ranks) do too.
-func (b *seriesBuilder) largest(layoutName string) match {
-	m := match{layout: layoutName}
+func (b *seriesBuilder) largest(layoutName string) *Reading {
+	r := &Reading{Layout: layoutName}
 	if len(b.members) == 0 {
-		return m
+		return r
 	}
 	keys := make([]string, 0, len(b.members))
 	for k := range b.members {
@@ -72,7 +72,7 @@ func (b *seriesBuilder) largest(layoutName string) match {
 			chosen = append(chosen, k)
 		}
 	}
-	m.series = strings.Join(chosen, " + ")
+	r.Series = strings.Join(chosen, " + ")
 	byStep := map[int64]int{}
 	merged := map[int]bool{}
 	var ms []member
@@ -81,36 +81,36 @@ func (b *seriesBuilder) largest(layoutName string) match {
 	}
 	for _, mb := range ms {
 		if i, ok := byStep[mb.parsed.step]; ok {
-			f := &m.found[i]
+			f := &r.Found[i]
 			merged[i] = true
-			f.entries = append(f.entries, mb.found.entries...)
-			f.incomplete = f.incomplete || mb.found.incomplete
+			f.Entries = append(f.Entries, mb.found.Entries...)
+			f.Incomplete = f.Incomplete || mb.found.Incomplete
 			continue
 		}
-		byStep[mb.parsed.step] = len(m.found)
-		m.found = append(m.found, mb.found)
+		byStep[mb.parsed.step] = len(r.Found)
+		r.Found = append(r.Found, mb.found)
 	}
 	for i := range merged {
-		sort.Strings(m.found[i].entries)
-		m.found[i].name = groupName(m.found[i].entries, m.found[i].step)
-		m.found[i].dir = false
+		sort.Strings(r.Found[i].Entries)
+		r.Found[i].Name = groupName(r.Found[i].Entries, r.Found[i].Step)
+		r.Found[i].dir = false
 	}
 	for _, k := range keys {
 		if !slices.Contains(chosen, k) && len(bestSteps) >= 2 && len(stepsOf(k)) == len(bestSteps) {
 			why := fmt.Sprintf("two series of %d names, %s and %s; pattern: %q (or the other) settles it",
 				len(bestSteps), best, k, strings.ReplaceAll(best, "{n}", "*"))
-			for i := range m.found {
-				m.found[i].uncertain = why
+			for i := range r.Found {
+				r.Found[i].Uncertain = why
 			}
 			break
 		}
 	}
 	if why := ambiguousStep(b.members[best]); why != "" {
-		for i := range m.found {
-			m.found[i].uncertain = fmt.Sprintf("step not certain: %s; pattern: %q (or {step} on the other number) settles it", why, strings.ReplaceAll(best, "{n}", "*"))
+		for i := range r.Found {
+			r.Found[i].Uncertain = fmt.Sprintf("step not certain: %s; pattern: %q (or {step} on the other number) settles it", why, strings.ReplaceAll(best, "{n}", "*"))
 		}
 	}
-	return m
+	return r
 }
 
 func equalSteps(a, b []int64) bool { return slices.Equal(a, b) }

@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 import (
 	"regexp"
@@ -31,20 +31,22 @@ import (
 // metadata; an empty one is a save that has only just begun.
 type dcpLayout struct{}
 
+func init() { register(dcpLayout{}, 60) }
+
 var dcpRe = regexp.MustCompile(`^(step-|step_|step|epoch_|dist_epoch_|ep[0-9]+-ba)([0-9]+)(-unsharded)?(-tmp)?$`)
 
-func (dcpLayout) name() string { return "dcp" }
+func (dcpLayout) Name() string { return "dcp" }
 
-func (dcpLayout) match(d *listing) match {
+func (dcpLayout) Match(l *Listing) *Reading {
 	b := seriesBuilder{companions: true} // OLMo step{N} + step{N}-unsharded
-	for _, e := range d.entries {
-		if e.kind != kindDir {
+	for _, e := range l.Entries() {
+		if e.Kind != KindDir {
 			continue
 		}
-		if !strings.HasPrefix(e.name, "step") && !strings.HasPrefix(e.name, "epoch_") && !strings.HasPrefix(e.name, "dist_epoch_") && !strings.HasPrefix(e.name, "ep") {
+		if !strings.HasPrefix(e.Name, "step") && !strings.HasPrefix(e.Name, "epoch_") && !strings.HasPrefix(e.Name, "dist_epoch_") && !strings.HasPrefix(e.Name, "ep") {
 			continue
 		}
-		sm := dcpRe.FindStringSubmatch(e.name)
+		sm := dcpRe.FindStringSubmatch(e.Name)
 		if sm == nil {
 			continue
 		}
@@ -57,12 +59,38 @@ func (dcpLayout) match(d *listing) match {
 			prefix = "ep{n}-ba"
 		}
 		tmp := sm[4] != ""
-		b.add(e.name, parsedName{key: prefix + "{step}", step: step, certain: true}, found{dir: !tmp, incomplete: tmp})
+		f := Found{dir: !tmp, Incomplete: tmp}
+		if tmp {
+			f.Why = "a staging directory: being written"
+		}
+		b.add(e.Name, parsedName{key: prefix + "{step}", step: step, certain: true}, f)
 	}
-	m := b.largest("dcp")
-	m.needContent = true
-	m.markers = []string{".metadata", "config.yaml", "random_states_0.pkl", "model.safetensors.index.json", "metadata.json", ".metadata.json"}
+	r := b.largest("dcp")
+	r.needContent = true
+	r.markers = []string{".metadata", "config.yaml", "random_states_0.pkl", "model.safetensors.index.json", "metadata.json", ".metadata.json"}
+	r.framework = dcpFramework
 	// Accelerate's automatic checkpoint_{n}/ and Ray's checkpoint_{n:06d}/
 	// are read by orbaxLayout, which takes any {prefix}_{step}/.
-	return m
+	return r
+}
+
+// dcpFramework tells the trainers that save with
+// torch.distributed.checkpoint apart by their names and markers.
+func dcpFramework(r *Reading) string {
+	has := func(s string) bool { return strings.Contains(r.Series, s) }
+	switch {
+	case has("step-{step}") && r.saw("metadata.json"):
+		return "Levanter"
+	case has("step-{step}"):
+		return "torchtitan"
+	case has("step{step}"):
+		return "OLMo"
+	case has("epoch_") || has("dist_epoch_"):
+		return "torchtune"
+	case has("step_{step}"):
+		return "Accelerate"
+	case has("-ba{step}"):
+		return "Composer"
+	}
+	return "torch.distributed.checkpoint"
 }

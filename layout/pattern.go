@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 import (
 	"fmt"
@@ -46,30 +46,31 @@ func CompilePattern(p string) (*Pattern, error) {
 	return &Pattern{text: p, re: re}, nil
 }
 
-func (p *Pattern) match(d *listing) match {
-	m := match{layout: LayoutPattern, series: p.text}
+// Match reads the entries of l that the pattern names.
+func (p *Pattern) Match(l *Listing) *Reading {
+	r := &Reading{Layout: PatternLayout, Series: p.text}
 	byStep := map[int64]int{}
-	for _, e := range d.entries {
-		s, ok := p.step(e.name)
+	for _, e := range l.Entries() {
+		s, ok := p.step(e.Name)
 		if !ok {
 			continue
 		}
 		if i, seen := byStep[s]; seen {
-			m.found[i].entries = append(m.found[i].entries, e.name)
+			r.Found[i].Entries = append(r.Found[i].Entries, e.Name)
 			continue
 		}
-		byStep[s] = len(m.found)
-		m.found = append(m.found, found{name: e.name, step: s, entries: []string{e.name}, dir: e.kind == kindDir})
+		byStep[s] = len(r.Found)
+		r.Found = append(r.Found, Found{Name: e.Name, Step: s, Entries: []string{e.Name}, dir: e.Kind == KindDir})
 	}
-	for i := range m.found {
-		if len(m.found[i].entries) > 1 {
-			m.found[i].dir = false
-			sort.Strings(m.found[i].entries)
-			m.found[i].name = groupName(m.found[i].entries, m.found[i].step)
+	for i := range r.Found {
+		if len(r.Found[i].Entries) > 1 {
+			r.Found[i].dir = false
+			sort.Strings(r.Found[i].Entries)
+			r.Found[i].Name = groupName(r.Found[i].Entries, r.Found[i].Step)
 		}
 	}
-	m.note("pattern %q", p.text)
-	return m
+	r.note("pattern %q", p.text)
+	return r
 }
 
 // step reads the step from a name; the digit run must be whole (a * before

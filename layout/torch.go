@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 import (
 	"bytes"
@@ -35,13 +35,15 @@ import (
 // frameworks keep them by name.
 type torchLayout struct{}
 
+func init() { register(torchLayout{}, 90) }
+
 var torchExts = []string{".pth.tar", ".pt", ".pth", ".bin", ".safetensors", ".msgpack", ".zip", ".pkl", ".tar", ""}
 
 // checkpointWords: a .bin, .safetensors or .msgpack file is a checkpoint only
 // with one of these in its name (a data shard is not).
 var checkpointWords = []string{"ckpt", "checkpoint", "model", "step", "epoch", "iter", "weights", "state", "adapter", "ema"}
 
-func (torchLayout) name() string { return "torch" }
+func (torchLayout) Name() string { return "torch" }
 
 func torchAccepts(name string, p parsedName, dir bool) bool {
 	lower := strings.ToLower(name)
@@ -65,14 +67,14 @@ func torchAccepts(name string, p parsedName, dir bool) bool {
 	return false
 }
 
-func (torchLayout) match(d *listing) match {
+func (torchLayout) Match(l *Listing) *Reading {
 	b := seriesBuilder{companions: true} // torchtune weights + adapter, SB3 model + buffers
-	for _, e := range d.entries {
-		name, incomplete := e.name, false
+	for _, e := range l.Entries() {
+		name, incomplete := e.Name, false
 		if strings.HasSuffix(name, ".tmp") {
 			name, incomplete = strings.TrimSuffix(name, ".tmp"), true // fairseq
 		}
-		dir := e.kind == kindDir
+		dir := e.Kind == KindDir
 		if dir && !strings.HasSuffix(name, ".pth") && !strings.HasSuffix(name, ".pt") {
 			continue // only mmengine's DeepSpeed/FSDP epoch_N.pth/ directories
 		}
@@ -80,28 +82,59 @@ func (torchLayout) match(d *listing) match {
 		if !ok || !torchAccepts(name, p, dir) {
 			continue
 		}
-		b.add(e.name, p, found{incomplete: incomplete, dir: dir})
+		f := Found{Incomplete: incomplete, dir: dir}
+		if incomplete {
+			f.Why = "written under a temporary name (" + e.Name + ")"
+		}
+		b.add(e.Name, p, f)
 	}
-	m := b.largest("torch")
-	for i := range m.found {
-		if gda := m.found[i].name + "_gda"; len(m.found[i].entries) == 1 && d.has(gda) {
-			m.found[i].entries = append(m.found[i].entries, gda)
+	r := b.largest("torch")
+	r.framework = torchFramework
+	for i := range r.Found {
+		if gda := r.Found[i].Name + "_gda"; len(r.Found[i].Entries) == 1 && l.Has(gda) {
+			r.Found[i].Entries = append(r.Found[i].Entries, gda)
 		}
 	}
 	// Detectron2 and mmengine write last_checkpoint after each save: it names
 	// the newest finished checkpoint (a basename, or mmengine's full path).
-	if data, _, err := d.readSmall("last_checkpoint"); err == nil {
+	if data, _, err := l.ReadFile("last_checkpoint"); err == nil {
 		name := path.Base(string(bytes.TrimSpace(data)))
-		m.seen = append(m.seen, "last_checkpoint")
-		for _, f := range m.found {
-			if f.name == name {
-				trackerCut(&m, f.step, name, "last_checkpoint")
+		r.seen = append(r.seen, "last_checkpoint")
+		for _, f := range r.Found {
+			if f.Name == name {
+				trackerCut(r, f.Step, name, "last_checkpoint")
 				break
 			}
 		}
-		if !strings.Contains(m.series, "{step}") || len(m.found) == 0 {
-			m.note("last_checkpoint names %s", name)
+		if !strings.Contains(r.Series, "{step}") || len(r.Found) == 0 {
+			r.note("last_checkpoint names %s", name)
 		}
 	}
-	return m
+	return r
+}
+
+// torchFramework tells the PyTorch trainers apart by their names and trackers.
+func torchFramework(r *Reading) string {
+	has := func(s string) bool { return strings.Contains(r.Series, s) }
+	switch {
+	case has("-ba{step}"):
+		return "Composer"
+	case has("_steps."):
+		return "Stable-Baselines3"
+	case has("meta_model_") || has("adapter_{step}"):
+		return "torchtune"
+	case has("checkpoint-{step}.pth.tar") || has("recovery-"):
+		return "timm"
+	case r.saw("last_checkpoint") && has("model_{step}.pth"):
+		return "Detectron2"
+	case r.saw("last_checkpoint") || has("epoch_{step}.pth") || has("iter_{step}.pth"):
+		return "MMEngine"
+	case has("checkpoint{step}.pt") || has("checkpoint_{n}_{step}.pt"):
+		return "fairseq"
+	case has("epoch{step}.pt"):
+		return "Ultralytics"
+	case !strings.Contains(r.Series, "."):
+		return "Flax"
+	}
+	return "PyTorch"
 }

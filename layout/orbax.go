@@ -1,4 +1,4 @@
-package checkpoint
+package layout
 
 import (
 	"regexp"
@@ -26,28 +26,30 @@ import (
 // model_config.json last, always).
 type orbaxLayout struct{}
 
+func init() { register(orbaxLayout{}, 70) }
+
 var (
 	orbaxRe    = regexp.MustCompile(`^(?:(.*)_)?([0-9]+)$`)
 	orbaxTmpRe = regexp.MustCompile(`^(?:(.*)_)?([0-9]+)(\.orbax-checkpoint-tmp(-.+)?|\.tmp-[0-9]+)$`)
 )
 
-func (orbaxLayout) name() string { return "orbax" }
+func (orbaxLayout) Name() string { return "orbax" }
 
-func (orbaxLayout) match(d *listing) match {
+func (orbaxLayout) Match(l *Listing) *Reading {
 	var b seriesBuilder
 	tmpT5X := false
-	for _, e := range d.entries {
-		if e.kind != kindDir || !maybeOrbax(e.name) || isTimestamp(e.name) {
+	for _, e := range l.Entries() {
+		if e.Kind != KindDir || !maybeOrbax(e.Name) || isTimestamp(e.Name) {
 			continue
 		}
 		re, incomplete := orbaxRe, false
-		if orbaxTmpRe.MatchString(e.name) {
+		if orbaxTmpRe.MatchString(e.Name) {
 			re, incomplete = orbaxTmpRe, true
-			if strings.Contains(e.name, ".tmp-") {
+			if strings.Contains(e.Name, ".tmp-") {
 				tmpT5X = true
 			}
 		}
-		sm := re.FindStringSubmatch(e.name)
+		sm := re.FindStringSubmatch(e.Name)
 		if sm == nil || sm[1] != "" && strings.Trim(sm[1], "0123456789_-") == "" {
 			continue // a date or another number, not a prefix
 		}
@@ -59,15 +61,48 @@ func (orbaxLayout) match(d *listing) match {
 		if sm[1] != "" {
 			key = sm[1] + "_{step}"
 		}
-		b.add(e.name, parsedName{key: key, step: step, certain: true}, found{incomplete: incomplete, dir: !incomplete})
+		f := Found{Incomplete: incomplete, dir: !incomplete}
+		if incomplete {
+			f.Why = "a staging directory: being written"
+		}
+		b.add(e.Name, parsedName{key: key, step: step, certain: true}, f)
 	}
-	m := b.largest("orbax")
-	m.needContent = true
-	m.markers = []string{"commit_success.txt", "checkpoint", "random_states_0.pkl", ".metadata", "model_config.json"}
+	r := b.largest("orbax")
+	r.needContent = true
+	r.markers = []string{"commit_success.txt", "checkpoint", "random_states_0.pkl", ".metadata", "model_config.json"}
 	if tmpT5X {
-		m.seen = append(m.seen, ".tmp-")
+		r.seen = append(r.seen, ".tmp-")
 	}
-	return m
+	r.after = pinT5X
+	r.framework = orbaxFramework
+	return r
+}
+
+// pinT5X pins a checkpoint directory holding t5x's PINNED file: never
+// deleted (t5x/checkpoints.py, _remove_old_checkpoints skips it).
+func pinT5X(l *Listing, r *Reading) {
+	for i := range r.Found {
+		if !r.Found[i].dir {
+			continue
+		}
+		if names, err := l.dir.List(r.Found[i].Name); err == nil && hasEntry(names, "PINNED") {
+			r.Found[i].Pinned = "PINNED file"
+		}
+	}
+}
+
+func orbaxFramework(r *Reading) string {
+	switch {
+	case r.saw("model_config.json"):
+		return "nanotron"
+	case r.saw("checkpoint") || r.saw(".tmp-"):
+		return "t5x"
+	case r.saw("random_states_0.pkl"):
+		return "Accelerate"
+	case len(r.Found) > 0 && strings.HasPrefix(r.Found[0].Name, "checkpoint_") && len(strings.TrimPrefix(r.Found[0].Name, "checkpoint_")) == 6:
+		return "Ray Train"
+	}
+	return "Orbax"
 }
 
 // maybeOrbax is a cheap test before the regexps: the name ends in a digit run
