@@ -28,6 +28,9 @@ func (p *progress) start() { p.last.Store(time.Now().UnixNano()) }
 func (p *progress) stop()  { p.last.Store(0) }
 func (p *progress) beat()  { p.last.Store(time.Now().UnixNano()) }
 
+// Beat moves the clock on (sizing.Progress).
+func (p *progress) Beat() { p.beat() }
+
 // stalled returns for how long the running scan has made no progress (0 when
 // no scan runs).
 func (p *progress) stalled(now time.Time) time.Duration {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 )
 
 // Target is one directory that a training job writes checkpoints into.
@@ -51,7 +52,7 @@ type ScanOptions struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Walker, when set, is the command line of a walker process (one that
-	// calls ServeWalker): background scans (ScanBackground) then size
+	// calls sizing.ServeWalker): background scans (ScanBackground) then size
 	// checkpoints in it, one process per scan with every thread at idle CPU
 	// and I/O priority. Scan is never affected. If the process fails, the
 	// scan is finished here, at normal priority, and Snapshot.WalkerErr says
@@ -102,7 +103,7 @@ type Scanner struct {
 
 type cachedEntry struct {
 	entry   Entry
-	use     usage
+	use     sizing.Usage
 	settled bool
 }
 
@@ -229,7 +230,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	next := make(map[string]cachedEntry, len(s.cache))
 	for _, sc := range sized {
 		f := sc.found
-		snap.Errors += sc.use.errors
+		snap.Errors += sc.use.Errors
 		for _, e := range f.Entries {
 			claimed[e] = true
 		}
@@ -240,10 +241,10 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 			Name:       f.Name,
 			Step:       f.Step,
 			Entries:    sc.entries,
-			Bytes:      sc.use.bytes,
-			Files:      sc.use.files,
-			ModTime:    time.Unix(0, sc.use.mtime),
-			ChangeTime: time.Unix(0, sc.use.ctime),
+			Bytes:      sc.use.Bytes,
+			Files:      sc.use.Files,
+			ModTime:    time.Unix(0, sc.use.Mtime),
+			ChangeTime: time.Unix(0, sc.use.Ctime),
 			Incomplete: f.Incomplete,
 			Why:        f.Why,
 			Torn:       f.Torn,
@@ -300,8 +301,8 @@ func (s *Scanner) openTarget(fs *FSStats) (*Dir, error) {
 type sizedCheckpoint struct {
 	found    layout.Found
 	entries  []Entry
-	perEntry []usage
-	use      usage
+	perEntry []sizing.Usage
+	use      sizing.Usage
 }
 
 // size measures every found checkpoint, in parallel, reusing cached sizes of
@@ -310,40 +311,41 @@ type sizedCheckpoint struct {
 func (s *Scanner) size(ctx context.Context, v *view, dev uint64, fs []layout.Found, full, idle bool) (_ []sizedCheckpoint, werr error) {
 	d := v.d
 	out := make([]sizedCheckpoint, len(fs))
-	sz := newSizer(dev)
+	sz := sizing.NewSizer(dev)
 	workers := min(s.opts.Workers, max(1, len(fs)))
-	var startProc func() (*walkProc, error)
+	var startProc func() (*sizing.Proc, error)
 	if idle && len(s.opts.Walker) > 0 {
 		// One process sizes everything, so hard links are counted once; it
 		// is started when the first entry needs a walk.
 		workers = 1
-		startProc = func() (*walkProc, error) {
-			p, err := startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive, s.opts.HangTimeout/3, s.answers(ctx, d.fd))
+		startProc = func() (*sizing.Proc, error) {
+			p, err := sizing.StartProc(ctx, s.opts.Walker, d.fd, dev, &s.alive, s.opts.HangTimeout/3, s.answers(ctx, d.fd))
 			if err == nil {
-				p.onReply = s.onWalkerReply
+				p.OnReply = s.onWalkerReply
 			}
 			return p, err
 		}
 	}
 	work := make(chan int)
 	var wg sync.WaitGroup
+	var mu sync.Mutex // guards werr
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if s.onWorker != nil {
 				s.onWorker()
 			}
-			w := &walker{s: sz, ctx: ctx, alive: &s.alive, startProc: startProc}
-			defer w.closeProc()
+			w := sizing.NewWalker(ctx, sz, &s.alive, startProc)
+			defer w.Close()
 			for i := range work {
 				s.alive.beat()
 				out[i] = s.sizeOne(v, w, fs[i], full)
 			}
-			if w.procErr != nil {
-				werr = w.procErr
+			if err := w.Err(); err != nil {
+				mu.Lock()
+				werr = err
+				mu.Unlock()
 			}
-		}()
+		})
 	}
 	for i := range fs {
 		if ctx.Err() != nil {
@@ -356,37 +358,36 @@ func (s *Scanner) size(ctx context.Context, v *view, dev uint64, fs []layout.Fou
 	return out, werr
 }
 
-func (s *Scanner) sizeOne(v *view, w *walker, f layout.Found, full bool) sizedCheckpoint {
+func (s *Scanner) sizeOne(v *view, w *sizing.Walker, f layout.Found, full bool) sizedCheckpoint {
 	r := sizedCheckpoint{found: f}
 	nameZ := make([]byte, 0, 256)
 	for _, name := range f.Entries {
 		st, ok := v.stats[name]
 		if !ok {
 			if v.statErrs[name] != nil {
-				r.use.errors++
+				r.use.Errors++
 			}
 			continue // vanished
 		}
-		if st.Dev != w.s.dev {
+		if st.Dev != w.Dev() {
 			continue // a mount point: another filesystem is never entered
 		}
 		e := entryOf(name, &st)
-		nameZ = append(append(nameZ[:0], name...), 0)
-		var u usage
-		var ok2 bool
+		var u sizing.Usage
 		if c, cached := s.cache[name]; cached && !full && c.settled && c.entry == e {
 			u = c.use
-			u.errors = 0
-		} else if u, ok2 = w.viaProc(name, &st); !ok2 {
-			u = w.measure(v.d.fd, nameZ, &st)
+			u.Errors = 0
+		} else {
+			nameZ = append(append(nameZ[:0], name...), 0)
+			u = w.Size(v.d.fd, nameZ, &st)
 		}
 		r.entries = append(r.entries, e)
 		r.perEntry = append(r.perEntry, u)
-		r.use.bytes += u.bytes
-		r.use.files += u.files
-		r.use.mtime = max(r.use.mtime, u.mtime)
-		r.use.ctime = max(r.use.ctime, u.ctime)
-		r.use.errors += u.errors
+		r.use.Bytes += u.Bytes
+		r.use.Files += u.Files
+		r.use.Mtime = max(r.use.Mtime, u.Mtime)
+		r.use.Ctime = max(r.use.Ctime, u.Ctime)
+		r.use.Errors += u.Errors
 	}
 	return r
 }

@@ -441,24 +441,6 @@ func TestPermissionErrorsCounted(t *testing.T) {
 	}
 }
 
-// Entries that vanish while a checkpoint is walked are skipped silently.
-func TestVanishDuringWalk(t *testing.T) {
-	dir := tree(t, map[string]int{"checkpoint-1/a": 10})
-	u := usage{}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	must(t, err)
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	must(t, unix.Fstat(fd, &st))
-	w := &walker{s: newSizer(uint64(st.Dev)), ctx: context.Background()}
-	w.walkDir(fd, []byte("gone\x00"), 0, &u)
-	must(t, os.RemoveAll(filepath.Join(dir, "checkpoint-1")))
-	w.walkDir(fd, []byte("checkpoint-1\x00"), 0, &u)
-	if u.errors != 0 {
-		t.Errorf("vanished entries counted as %d errors", u.errors)
-	}
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

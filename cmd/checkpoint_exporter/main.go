@@ -23,6 +23,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 )
 
 const program = "checkpoint_exporter"
@@ -50,12 +51,12 @@ type common struct {
 
 // walkerArg, as the only argument, makes this process a walker: the child
 // in which serve's background scans size checkpoints at idle priority
-// (checkpoint.ServeWalker). It is no command for people, so not in --help.
+// (sizing.ServeWalker). It is no command for people, so not in --help.
 const walkerArg = "internal-walker"
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == walkerArg {
-		if err := checkpoint.ServeWalker(os.Stdin, os.Stdout); err != nil {
+		if err := sizing.ServeWalker(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(exitError)
 		}

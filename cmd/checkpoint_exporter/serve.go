@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
 )
 
@@ -88,7 +88,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 		return err
 	}
 	if s.idlePriority {
-		if err := checkpoint.CheckIdlePriority(); err != nil {
+		if err := sizing.CheckIdlePriority(); err != nil {
 			level.Warn(logger).Log("msg", "background scans run at normal priority: this process may not lower its threads' priority", "err", err)
 			s.idlePriority = false
 		}

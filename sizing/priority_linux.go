@@ -1,4 +1,4 @@
-package checkpoint
+package sizing
 
 import (
 	"fmt"
@@ -34,20 +34,6 @@ func setIdlePriority(tid int) error {
 		return fmt.Errorf("ioprio_set IOPRIO_CLASS_IDLE: %w", e)
 	}
 	return nil
-}
-
-// threadPriority reads back the CPU policy and I/O class of thread tid (0:
-// the calling thread).
-func threadPriority(tid int) (policy uint32, ioClass int, err error) {
-	attr, err := unix.SchedGetAttr(tid, 0)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sched_getattr: %w", err)
-	}
-	prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0)
-	if e != 0 {
-		return 0, 0, fmt.Errorf("ioprio_get: %w", e)
-	}
-	return attr.Policy, int(prio >> ioprioClassShift), nil
 }
 
 // runIdle calls fn on an OS thread at idle CPU and I/O priority and waits for

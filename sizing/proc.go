@@ -1,4 +1,4 @@
-package checkpoint
+package sizing
 
 import (
 	"bufio"
@@ -59,13 +59,13 @@ const walkerDirFD = 3
 // beatEvery is how often a walker process says it is still walking.
 const beatEvery = 100 * time.Millisecond
 
-// walkProc is the parent's end of one walker process, used by one scan.
-type walkProc struct {
+// Proc is the parent's end of one walker process, used by one scan.
+type Proc struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	in    *bufio.Writer
 	out   *bufio.Reader
-	alive *progress
+	alive Progress
 	stop  func() bool  // stops killing the process when the scan's context ends
 	once  sync.Once    // of close
 	tid   atomic.Int32 // the walker's walking thread, once it said
@@ -79,13 +79,15 @@ type walkProc struct {
 	probe  func() error
 	frozen atomic.Pointer[error]
 
-	onReply func(pid int) // test hook: after each answer
+	// OnReply, when set (tests), runs after each answer with the
+	// process's ID.
+	OnReply func(pid int)
 }
 
-// startWalkProc starts argv as a walker process for the directory dirfd on
+// StartProc starts argv as a walker process for the directory dirfd on
 // device dev. It is killed when ctx ends, and when it says nothing for
 // freeze while probe (a question to the filesystem) answers in time.
-func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, alive *progress, freeze time.Duration, probe func() error) (*walkProc, error) {
+func StartProc(ctx context.Context, argv []string, dirfd int, dev uint64, alive Progress, freeze time.Duration, probe func() error) (*Proc, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("no walker command")
 	}
@@ -109,14 +111,14 @@ func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, al
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("walker: start %s: %w", argv[0], err)
 	}
-	p := &walkProc{cmd: cmd, stdin: stdin, in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), alive: alive, freeze: freeze, probe: probe}
+	p := &Proc{cmd: cmd, stdin: stdin, in: bufio.NewWriter(stdin), out: bufio.NewReader(stdout), alive: alive, freeze: freeze, probe: probe}
 	p.heard.Store(time.Now().UnixNano())
 	stopKill := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	p.stop = func() bool { stopWatch(); return stopKill() }
 	go p.watch(watchCtx)
 	if err := binary.Write(p.in, binary.LittleEndian, dev); err != nil {
-		p.close()
+		p.Close()
 		return nil, fmt.Errorf("walker: %w", err)
 	}
 	return p, nil
@@ -125,7 +127,7 @@ func startWalkProc(ctx context.Context, argv []string, dirfd int, dev uint64, al
 // watch moves the progress clock on every beatEvery while the walker's
 // walking thread is runnable: starved by busier processes, not stuck. A
 // walker that says nothing for freeze is checked with checkFrozen.
-func (p *walkProc) watch(ctx context.Context) {
+func (p *Proc) watch(ctx context.Context) {
 	tick := time.NewTicker(beatEvery)
 	defer tick.Stop()
 	for {
@@ -134,7 +136,7 @@ func (p *walkProc) watch(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			if tid := p.tid.Load(); tid != 0 && threadRunnable(p.cmd.Process.Pid, int(tid)) {
-				p.alive.beat()
+				p.alive.Beat()
 				p.heard.Store(now.UnixNano())
 				continue
 			}
@@ -152,7 +154,7 @@ func (p *walkProc) watch(ctx context.Context) {
 // walker if it answers: the walker, not the filesystem, stopped. It reports
 // whether it killed it. A probe that does not answer is left running (a
 // hung mount) and the walker alone: the hang watchdog decides.
-func (p *walkProc) checkFrozen(ctx context.Context) bool {
+func (p *Proc) checkFrozen(ctx context.Context) bool {
 	answered := make(chan error, 1)
 	go func() { answered <- p.probe() }()
 	t := time.NewTimer(p.freeze)
@@ -188,9 +190,9 @@ func threadRunnable(pid, tid int) bool {
 	return i >= 0 && i+2 < len(b) && b[i+2] == 'R'
 }
 
-// size asks the walker to measure the top-level entry name.
-func (p *walkProc) size(name string) (usage, error) {
-	var u usage
+// Size asks the walker process to measure the top-level entry name.
+func (p *Proc) Size(name string) (Usage, error) {
+	var u Usage
 	if err := binary.Write(p.in, binary.LittleEndian, uint32(len(name))); err != nil {
 		return u, fmt.Errorf("walker: %w", err)
 	}
@@ -217,28 +219,28 @@ func (p *walkProc) size(name string) (usage, error) {
 			}
 			p.tid.Store(int32(tid))
 		case 'b':
-			p.alive.beat()
+			p.alive.Beat()
 		case 'r':
 			var v [5]uint64
 			if err := binary.Read(p.out, binary.LittleEndian, &v); err != nil {
 				return u, fmt.Errorf("walker: %w", err)
 			}
-			if p.onReply != nil {
-				p.onReply(p.cmd.Process.Pid)
+			if p.OnReply != nil {
+				p.OnReply(p.cmd.Process.Pid)
 			}
-			return usage{bytes: int64(v[0]), files: int64(v[1]), mtime: int64(v[2]), ctime: int64(v[3]), errors: v[4]}, nil
+			return Usage{Bytes: int64(v[0]), Files: int64(v[1]), Mtime: int64(v[2]), Ctime: int64(v[3]), Errors: v[4]}, nil
 		default:
 			return u, fmt.Errorf("walker: unexpected message %q", kind)
 		}
 	}
 }
 
-// close ends the walker: its stdin closes, it exits; it is killed if it
+// Close ends the walker: its stdin closes, it exits; it is killed if it
 // does not (a scan that was cancelled, or a walk stuck on a hung mount: then
 // it is left to exit when the mount answers, and reaped in the background).
-func (p *walkProc) close() { p.once.Do(p.end) }
+func (p *Proc) Close() { p.once.Do(p.end) }
 
-func (p *walkProc) end() {
+func (p *Proc) end() {
 	p.stop()
 	_ = p.stdin.Close()
 	done := make(chan struct{})
@@ -282,7 +284,7 @@ func ServeWalker(in io.Reader, out io.Writer) error {
 		return err
 	}
 	b := &pipeBeat{w: w}
-	wk := &walker{s: newSizer(dev), ctx: context.Background(), alive: b}
+	wk := &Walker{s: NewSizer(dev), ctx: context.Background(), alive: b}
 	nameZ := make([]byte, 0, 256)
 	for {
 		var n uint32
@@ -307,7 +309,7 @@ func ServeWalker(in io.Reader, out io.Writer) error {
 		if err := w.WriteByte('r'); err != nil {
 			return err
 		}
-		v := [5]uint64{uint64(u.bytes), uint64(u.files), uint64(u.mtime), uint64(u.ctime), u.errors}
+		v := [5]uint64{uint64(u.Bytes), uint64(u.Files), uint64(u.Mtime), uint64(u.Ctime), u.Errors}
 		if err := binary.Write(w, binary.LittleEndian, v); err != nil {
 			return err
 		}
@@ -320,12 +322,12 @@ func ServeWalker(in io.Reader, out io.Writer) error {
 // sizeEntry measures the top-level entry nameZ of the directory dirfd: the
 // entry itself and, for a directory, everything below it, on the target's
 // filesystem only.
-func (w *walker) sizeEntry(dirfd int, nameZ []byte) usage {
-	var u usage
+func (w *Walker) sizeEntry(dirfd int, nameZ []byte) Usage {
+	var u Usage
 	var st unix.Stat_t
 	if err := dirfs.LstatAt(dirfd, nameZ, &st); err != nil {
 		if !errors.Is(err, unix.ENOENT) {
-			u.errors++
+			u.Errors++
 		}
 		return u
 	}
@@ -342,7 +344,7 @@ type pipeBeat struct {
 	err  error
 }
 
-func (b *pipeBeat) beat() {
+func (b *pipeBeat) Beat() {
 	if now := time.Now(); b.err == nil && now.Sub(b.last) >= beatEvery {
 		b.last = now
 		if b.err = b.w.WriteByte('b'); b.err == nil {
