@@ -62,7 +62,7 @@ rules:
 	amtool check-config alerts/alertmanager.example.yml
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecodeAndMatch -fuzztime=$(FUZZTIME) ./pruner/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeAndMatch -fuzztime=$(FUZZTIME) ./alertmanager/
 	$(GO) test -run='^$$' -fuzz=FuzzCheckFile -fuzztime=$(FUZZTIME) ./layout/
 
 e2e:

@@ -119,3 +119,5 @@ func withPolicy(p Policy, ts ...checkpoint.Target) []Target {
 	}
 	return out
 }
+
+var defaultPolicy = Policy{KeepLast: 3, High: checkpoint.MustWatermark("85%"), Low: checkpoint.MustWatermark("70%"), Execute: true}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/checkpoint-exporter/checkpoint_exporter/alertmanager"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
@@ -127,7 +128,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	}
 	defer hist.Close()
 	r.svc.RecordTo(historyRecorder{hist})
-	hook, err := pruner.NewWebhook(logger, r.svc, w.inv.Snapshots, r.metrics, pruner.WebhookOptions{
+	hook, err := alertmanager.NewWebhook(logger, r.svc, w.inv.Snapshots, reg, alertmanager.Options{
 		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: r.guard,
 		MatchLabels: s.matchLabels,
 	})

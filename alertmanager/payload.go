@@ -1,7 +1,6 @@
-package pruner
+package alertmanager
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,20 +34,6 @@ type Alert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
-}
-
-// DecodeMessage parses and checks a webhook body.
-func DecodeMessage(body []byte) (*Message, error) {
-	var alerts []Alert
-	m, err := DecodeAlerts(bytes.NewReader(body), func(a Alert) error {
-		alerts = append(alerts, a)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	m.Alerts = alerts
-	return m, nil
 }
 
 // DecodeAlerts parses and checks a webhook body from r, handing each alert
@@ -186,19 +171,10 @@ func (m Matcher) foreign(labels map[string]string) string {
 	return ""
 }
 
-// Match selects targets for every alert: resolved alerts select nothing; a
-// firing alert selects the target its "target" label names, else every target
-// on the filesystem its "mountpoint" label names, else nothing. It only ever
-// returns configured targets.
-func (m Matcher) Match(msg *Message) []Match {
-	out := make([]Match, 0, len(msg.Alerts))
-	for _, a := range msg.Alerts {
-		out = append(out, m.MatchAlert(a))
-	}
-	return out
-}
-
-// MatchAlert is Match for one alert.
+// MatchAlert selects the targets alert a asks to prune: a resolved alert
+// selects nothing; a firing alert selects the target its "target" label
+// names, else every target on the filesystem its "mountpoint" label names,
+// else nothing. It only ever returns configured targets.
 func (m Matcher) MatchAlert(a Alert) Match {
 	r := Match{Fingerprint: a.Fingerprint, Status: a.Status, Targets: []string{}}
 	foreign := m.foreign(a.Labels)

@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"slices"
@@ -43,7 +43,7 @@ func TestMatchLabels(t *testing.T) {
 			if tc.matcher != nil {
 				mm = tc.matcher(m)
 			}
-			got := mm.Match(&Message{Version: "4", Alerts: []Alert{{Status: "firing", Labels: tc.labels}}})[0]
+			got := matchAll(mm, &Message{Version: "4", Alerts: []Alert{{Status: "firing", Labels: tc.labels}}})[0]
 			if !slices.Equal(got.Targets, append([]string{}, tc.wantTargets...)) || got.Ignored != tc.wantIgnored {
 				t.Errorf("labels %v: got targets %v ignored %q, want targets %v ignored %q",
 					tc.labels, got.Targets, got.Ignored, tc.wantTargets, tc.wantIgnored)

@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"fmt"
@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 // firing posts a firing prune alert for the harness's target and returns its
 // result.
-func firing(t *testing.T, h *harness) Result {
+func firing(t *testing.T, h *harness) pruner.Result {
 	t.Helper()
 	code, r := post(t, h.srv.URL, alertBody("firing", map[string]string{"alertname": "CheckpointDiskPruneNeeded", "target": "train"}), nil)
 	if code != http.StatusOK || len(r.Results) != 1 {
@@ -48,7 +49,7 @@ func TestWebhookResumedRunKeepsNewSaves(t *testing.T) {
 	}
 	h := newHarness(t, dir, defaultPolicy)
 	res := firing(t, h)
-	if res.Result != ResultOK || len(res.Deleted) == 0 {
+	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 {
 		t.Fatalf("result %+v", res)
 	}
 	left := names(t, dir)
@@ -93,7 +94,7 @@ func TestWebhookMidSaveHFKeepsBest(t *testing.T) {
 
 	h := newHarness(t, dir, defaultPolicy)
 	res := firing(t, h)
-	if res.Result != ResultOK || len(res.Deleted) == 0 {
+	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 {
 		t.Fatalf("result %+v", res)
 	}
 	left := names(t, dir)

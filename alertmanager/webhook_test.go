@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"bytes"
@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 const token = "s3cret-token"
@@ -27,12 +27,12 @@ type harness struct {
 	dir     string
 	srv     *httptest.Server
 	inv     *checkpoint.Inventory
-	svc     *Service
+	svc     *pruner.Service
 	reg     *prometheus.Registry
-	metrics *Metrics
+	metrics *pruner.Metrics
 }
 
-func newHarness(t *testing.T, dir string, p Policy) *harness {
+func newHarness(t *testing.T, dir string, p pruner.Policy) *harness {
 	t.Helper()
 	tg := checkpoint.Target{Name: "train", Path: dir}
 	sc, err := checkpoint.NewScanner(tg, checkpoint.ScanOptions{})
@@ -43,11 +43,11 @@ func newHarness(t *testing.T, dir string, p Policy) *harness {
 	inv := checkpoint.NewInventory(logger, time.Hour, sc)
 	inv.ScanAll(context.Background())
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg, []string{"train"})
-	svc := NewService(logger, inv, withPolicy(p, tg), &Executor{Logger: logger, LockWait: 10 * time.Second}, m)
+	m := pruner.NewMetrics(reg, []string{"train"})
+	svc := pruner.NewService(logger, inv, withPolicy(p, tg), &pruner.Executor{Logger: logger, LockWait: 10 * time.Second}, m)
 	tokFile := filepath.Join(t.TempDir(), "token")
 	must(t, os.WriteFile(tokFile, []byte(token+"\n"), 0o600))
-	hook, err := NewWebhook(logger, svc, inv.Snapshots, m, WebhookOptions{TokenFile: tokFile, Timeout: 10 * time.Second})
+	hook, err := NewWebhook(logger, svc, inv.Snapshots, reg, Options{TokenFile: tokFile, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func fillTmpfs(t *testing.T) (string, []int) {
 	return dir, list
 }
 
-var defaultPolicy = Policy{KeepLast: 3, High: checkpoint.MustWatermark("85%"), Low: checkpoint.MustWatermark("70%"), Execute: true}
+var defaultPolicy = pruner.Policy{KeepLast: 3, High: checkpoint.MustWatermark("85%"), Low: checkpoint.MustWatermark("70%"), Execute: true}
 
 func TestWebhookPrunesToLowWatermarkThenNoop(t *testing.T) {
 	dir, list := fillTmpfs(t)
@@ -120,7 +120,7 @@ func TestWebhookPrunesToLowWatermarkThenNoop(t *testing.T) {
 		t.Fatalf("code %d, response %+v", code, r)
 	}
 	res := r.Results[0]
-	if res.Result != ResultOK || len(res.Deleted) == 0 || res.FreedBytes <= 0 {
+	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 || res.FreedBytes <= 0 {
 		t.Fatalf("result %+v", res)
 	}
 	fs, _ := checkpoint.StatFS(dir)
@@ -140,19 +140,19 @@ func TestWebhookPrunesToLowWatermarkThenNoop(t *testing.T) {
 	// Alertmanager repeats itself: the same notification again is a no-op.
 	before := names(t, dir)
 	code, r = post(t, h.srv.URL, alertBody("firing", map[string]string{"alertname": "CheckpointDiskPruneNeeded", "target": "train"}), nil)
-	if code != http.StatusOK || r.Results[0].Result != ResultNoop || len(r.Results[0].Deleted) != 0 {
+	if code != http.StatusOK || r.Results[0].Result != pruner.ResultNoop || len(r.Results[0].Deleted) != 0 {
 		t.Errorf("repeat: code %d %+v", code, r)
 	}
 	if after := names(t, dir); len(after) != len(before) {
 		t.Errorf("repeat deleted files: %d → %d", len(before), len(after))
 	}
-	if got := testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerWebhook, ResultOK)); got != 1 {
+	if got := value(t, h.reg, "checkpoint_prune_runs_total", map[string]string{"target": "train", "trigger": pruner.TriggerWebhook, "result": pruner.ResultOK}); got != 1 {
 		t.Errorf("runs{result=ok} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerWebhook, ResultNoop)); got != 1 {
+	if got := value(t, h.reg, "checkpoint_prune_runs_total", map[string]string{"target": "train", "trigger": pruner.TriggerWebhook, "result": pruner.ResultNoop}); got != 1 {
 		t.Errorf("runs{result=noop} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.metrics.alerts.WithLabelValues("firing", OutcomePruned)); got != 1 {
+	if got := value(t, h.reg, "checkpoint_webhook_alerts_total", map[string]string{"status": "firing", "outcome": OutcomePruned}); got != 1 {
 		t.Errorf("alerts{pruned} = %v, want 1", got)
 	}
 }
@@ -164,7 +164,7 @@ func TestWebhookDryRun(t *testing.T) {
 	h := newHarness(t, dir, p)
 	before := names(t, dir)
 	code, r := post(t, h.srv.URL, alertBody("firing", map[string]string{"target": "train"}), nil)
-	if code != http.StatusOK || r.Results[0].Result != ResultDryRun || len(r.Results[0].Deleted) == 0 {
+	if code != http.StatusOK || r.Results[0].Result != pruner.ResultDryRun || len(r.Results[0].Deleted) == 0 {
 		t.Fatalf("code %d %+v", code, r)
 	}
 	if after := names(t, dir); len(after) != len(before) {
@@ -252,10 +252,10 @@ func TestWebhookBadRequestsDeleteNothing(t *testing.T) {
 	if got := len(names(t, dir)); got != 5 {
 		t.Errorf("%d of 5 checkpoints left after bad requests", got)
 	}
-	if got := testutil.ToFloat64(h.metrics.alerts.WithLabelValues("resolved", OutcomeIgnored)); got != 1 {
+	if got := value(t, h.reg, "checkpoint_webhook_alerts_total", map[string]string{"status": "resolved", "outcome": OutcomeIgnored}); got != 1 {
 		t.Errorf("alerts{resolved,ignored} = %v", got)
 	}
-	if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues("401")); got != 3 {
+	if got := value(t, h.reg, "checkpoint_webhook_requests_total", map[string]string{"code": "401"}); got != 3 {
 		t.Errorf("requests{code=401} = %v, want 3", got)
 	}
 }
@@ -264,8 +264,8 @@ func TestWebhookTokenFileReloaded(t *testing.T) {
 	dir := t.TempDir()
 	tokFile := filepath.Join(t.TempDir(), "token")
 	must(t, os.WriteFile(tokFile, []byte("first"), 0o600))
-	noTargets := NewService(testLogger(t), nil, nil, nil, nil)
-	hook, err := NewWebhook(testLogger(t), noTargets, func() []*checkpoint.Snapshot { return nil }, nil, WebhookOptions{TokenFile: tokFile})
+	noTargets := pruner.NewService(testLogger(t), nil, nil, nil, nil)
+	hook, err := NewWebhook(testLogger(t), noTargets, func() []*checkpoint.Snapshot { return nil }, nil, Options{TokenFile: tokFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestWebhookTokenFileReloaded(t *testing.T) {
 	if try("second-token") != 200 || try("first") != 401 {
 		t.Error("token file change not picked up")
 	}
-	if _, err := NewWebhook(testLogger(t), noTargets, nil, nil, WebhookOptions{TokenFile: filepath.Join(dir, "missing")}); err == nil {
+	if _, err := NewWebhook(testLogger(t), noTargets, nil, nil, Options{TokenFile: filepath.Join(dir, "missing")}); err == nil {
 		t.Error("missing token file accepted")
 	}
 }
@@ -333,7 +333,7 @@ func TestWebhookConcurrentIdenticalPosts(t *testing.T) {
 			gone++
 		}
 	}
-	got := testutil.ToFloat64(h.metrics.deleted.WithLabelValues("train"))
+	got := value(t, h.reg, "checkpoint_prune_deleted_checkpoints_total", map[string]string{"target": "train"})
 	if int(got) != gone || gone == 0 {
 		t.Errorf("deleted counter %v, gone from disk %d: a checkpoint was deleted twice or none was", got, gone)
 	}
@@ -346,10 +346,10 @@ func TestWebhookConcurrentIdenticalPosts(t *testing.T) {
 	// TestTriggersCoalesceIntoOneFollowUp for the rule itself); every post
 	// was answered by some run.
 	runs := 0.0
-	for _, r := range []string{ResultOK, ResultNoop, ResultInsufficient, ResultError} {
-		runs += testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerWebhook, r))
+	for _, r := range []string{pruner.ResultOK, pruner.ResultNoop, pruner.ResultInsufficient, pruner.ResultError} {
+		runs += value(t, h.reg, "checkpoint_prune_runs_total", map[string]string{"target": "train", "trigger": pruner.TriggerWebhook, "result": r})
 	}
-	if runs < 1 || testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerWebhook, ResultError)) != 0 {
+	if runs < 1 || value(t, h.reg, "checkpoint_prune_runs_total", map[string]string{"target": "train", "trigger": pruner.TriggerWebhook, "result": pruner.ResultError}) != 0 {
 		t.Errorf("%v runs, some with errors", runs)
 	}
 }
@@ -363,7 +363,7 @@ func TestAutonomousGuard(t *testing.T) {
 	go h.inv.Run(ctx)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if testutil.ToFloat64(h.metrics.runs.WithLabelValues("train", TriggerAutonomous, ResultOK)) > 0 {
+		if value(t, h.reg, "checkpoint_prune_runs_total", map[string]string{"target": "train", "trigger": pruner.TriggerAutonomous, "result": pruner.ResultOK}) > 0 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -371,5 +371,32 @@ func TestAutonomousGuard(t *testing.T) {
 	fs, _ := checkpoint.StatFS(dir)
 	if fs.UsedRatio() > 0.70 {
 		t.Errorf("usage %.1f%%: the guard did not prune without an alert", 100*fs.UsedRatio())
+	}
+}
+
+// A webhook prune is recorded with the alert that asked for it before the
+// webhook answers.
+func TestWebhookRecordsTheAlertThatAsked(t *testing.T) {
+	dir, _ := fillTmpfs(t)
+	h := newHarness(t, dir, defaultPolicy)
+	rec := &memRecorder{}
+	h.svc.RecordTo(rec)
+	labels := map[string]string{"alertname": "CheckpointDiskPruneNeeded", "target": "train", "prune": "true"}
+	code, resp := post(t, h.srv.URL, alertBody("firing", labels), nil)
+	if code != http.StatusOK {
+		t.Fatalf("code %d, response %+v", code, resp)
+	}
+	got := rec.all()
+	if len(got) != 1 {
+		t.Fatalf("%d reports when the webhook answered, want 1", len(got))
+	}
+	r := got[0]
+	if r.Trigger != pruner.TriggerWebhook || len(r.Asked.Alerts) != 1 || r.Result.Result != pruner.ResultOK || len(r.Result.Deleted) == 0 ||
+		r.Result.Target != "train" || r.Time.IsZero() {
+		t.Fatalf("report %+v", r)
+	}
+	a := r.Asked.Alerts[0]
+	if a.Name != "CheckpointDiskPruneNeeded" || a.Fingerprint != "c0ffee" || a.Labels["target"] != "train" {
+		t.Errorf("alert %+v", a)
 	}
 }

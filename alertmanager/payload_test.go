@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"encoding/json"
@@ -31,14 +31,14 @@ func FuzzDecodeAndMatch(f *testing.F) {
 		Labels:      map[string]string{"node": "gpu01"},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msg, err := DecodeMessage(body)
+		msg, err := decodeMessage(body)
 		if err != nil {
 			return
 		}
 		// The streaming decoder reads what encoding/json reads.
 		var std Message
 		if err := json.Unmarshal(body, &std); err != nil {
-			t.Fatalf("DecodeMessage accepted what encoding/json refuses (%v): %q", err, body)
+			t.Fatalf("decodeMessage accepted what encoding/json refuses (%v): %q", err, body)
 		}
 		if len(std.Alerts) != len(msg.Alerts) || (len(msg.Alerts) > 0 && !reflect.DeepEqual(std.Alerts, msg.Alerts)) {
 			t.Fatalf("alerts %+v, encoding/json reads %+v from %q", msg.Alerts, std.Alerts, body)
@@ -47,7 +47,7 @@ func FuzzDecodeAndMatch(f *testing.F) {
 		if !reflect.DeepEqual(&std, msg) {
 			t.Fatalf("message %+v, encoding/json reads %+v from %q", msg, std, body)
 		}
-		matches := m.Match(msg)
+		matches := matchAll(m, msg)
 		if len(matches) != len(msg.Alerts) {
 			t.Fatalf("%d matches for %d alerts", len(matches), len(msg.Alerts))
 		}
@@ -75,12 +75,12 @@ func TestSeedPayloadsMatch(t *testing.T) {
 		"alertmanager-resolved-truncated.json": {},
 	} {
 		b, _ := os.ReadFile(filepath.Join("testdata", file))
-		msg, err := DecodeMessage(b)
+		msg, err := decodeMessage(b)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
 		var got []string
-		for _, r := range m.Match(msg) {
+		for _, r := range matchAll(m, msg) {
 			got = append(got, r.Targets...)
 		}
 		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
@@ -89,9 +89,9 @@ func TestSeedPayloadsMatch(t *testing.T) {
 	}
 	// --webhook.instance ignores other instances' alerts.
 	b, _ := os.ReadFile(filepath.Join("testdata", "alertmanager-firing-target.json"))
-	msg, _ := DecodeMessage(b)
+	msg, _ := decodeMessage(b)
 	m.Instance = "gpu02:9866"
-	if r := m.Match(msg); len(r[0].Targets) != 0 {
+	if r := matchAll(m, msg); len(r[0].Targets) != 0 {
 		t.Errorf("alert for gpu01 selected %v on gpu02", r[0].Targets)
 	}
 }

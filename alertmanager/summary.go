@@ -1,8 +1,10 @@
-package pruner
+package alertmanager
 
 import (
 	"sort"
 	"strings"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 // maxAlertGroups bounds the distinct ignored-alert groups a request's answer
@@ -21,11 +23,11 @@ type alertSummary struct {
 	omitted map[string]int // ignored alerts not listed, by status
 	// asked are, per selected target, the alerts that asked for its prune
 	// (at most MaxAsked kept each).
-	asked map[string]*Asked
+	asked map[string]*pruner.Asked
 }
 
 func newAlertSummary() *alertSummary {
-	return &alertSummary{index: map[string]int{}, omitted: map[string]int{}, asked: map[string]*Asked{}}
+	return &alertSummary{index: map[string]int{}, omitted: map[string]int{}, asked: map[string]*pruner.Asked{}}
 }
 
 // add counts alert a, which the matcher made m of.
@@ -33,10 +35,10 @@ func (s *alertSummary) add(a Alert, m Match) {
 	for _, t := range m.Targets {
 		k := s.asked[t]
 		if k == nil {
-			k = &Asked{}
+			k = &pruner.Asked{}
 			s.asked[t] = k
 		}
-		k.add(AlertRef{Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, Labels: a.Labels})
+		k.Add(pruner.AlertRef{Name: a.Labels["alertname"], Fingerprint: a.Fingerprint, Labels: a.Labels})
 	}
 	s.total++
 	if m.Status == "firing" {
@@ -73,8 +75,8 @@ func (s *alertSummary) targets() []string {
 }
 
 // askedFor is, per selected target, the alerts that asked for its prune.
-func (s *alertSummary) askedFor() map[string]Asked {
-	out := make(map[string]Asked, len(s.asked))
+func (s *alertSummary) askedFor() map[string]pruner.Asked {
+	out := make(map[string]pruner.Asked, len(s.asked))
 	for t, k := range s.asked {
 		out[t] = *k
 	}

@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 // Alert outcomes, as in checkpoint_webhook_alerts_total{outcome}.
@@ -30,11 +32,11 @@ const (
 // prunes and a way to trigger prunes, saying which alerts asked.
 type Pruning interface {
 	Names() []string
-	TriggerFor(trigger string, asked map[string]Asked) map[string]*Flight
+	TriggerFor(trigger string, asked map[string]pruner.Asked) map[string]*pruner.Flight
 }
 
-// WebhookOptions configure the webhook.
-type WebhookOptions struct {
+// Options configure the webhook.
+type Options struct {
 	// TokenFile holds the bearer token Alertmanager must send; it is read
 	// for every request, so a rotation takes effect at once. Empty: no token
 	// is required.
@@ -61,20 +63,21 @@ type Webhook struct {
 	logger    log.Logger
 	pruning   Pruning
 	snapshots func() []*checkpoint.Snapshot
-	metrics   *Metrics
-	opts      WebhookOptions
+	metrics   *metrics
+	opts      Options
 }
 
-// NewWebhook returns the handler. snapshots supplies the latest scans, used
-// to find the targets on a mount point.
-func NewWebhook(logger log.Logger, p Pruning, snapshots func() []*checkpoint.Snapshot, m *Metrics, opts WebhookOptions) (*Webhook, error) {
+// NewWebhook returns the handler, its counters registered with reg.
+// snapshots supplies the latest scans, used to find the targets on a mount
+// point.
+func NewWebhook(logger log.Logger, p Pruning, snapshots func() []*checkpoint.Snapshot, reg prometheus.Registerer, opts Options) (*Webhook, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	w := &Webhook{logger: logger, pruning: p, snapshots: snapshots, metrics: m, opts: opts}
+	w := &Webhook{logger: logger, pruning: p, snapshots: snapshots, metrics: newMetrics(reg), opts: opts}
 	if opts.TokenFile != "" {
 		if _, err := readToken(w.opts.TokenFile); err != nil {
 			return nil, err
@@ -92,13 +95,13 @@ type Response struct {
 	Error  string `json:"error,omitempty"`
 	// Alerts are the request's alerts, equal ones grouped (Match.Count);
 	// AlertsOmitted counts ignored alerts past the listed groups.
-	Alerts        []Match  `json:"alerts,omitempty"`
-	AlertsOmitted int      `json:"alerts_omitted,omitempty"`
-	Results       []Result `json:"results,omitempty"`
+	Alerts        []Match         `json:"alerts,omitempty"`
+	AlertsOmitted int             `json:"alerts_omitted,omitempty"`
+	Results       []pruner.Result `json:"results,omitempty"`
 }
 
 func (w *Webhook) reply(rw http.ResponseWriter, code int, resp Response) {
-	w.metrics.webhookRequest(code)
+	w.metrics.request(code)
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(code)
 	_ = json.NewEncoder(rw).Encode(resp)
@@ -185,9 +188,9 @@ func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Messa
 			return
 		}
 	}
-	flights := map[string]*Flight{}
+	flights := map[string]*pruner.Flight{}
 	if len(targets) > 0 {
-		flights = w.pruning.TriggerFor(TriggerWebhook, sum.askedFor())
+		flights = w.pruning.TriggerFor(pruner.TriggerWebhook, sum.askedFor())
 	}
 	timer := time.NewTimer(w.opts.Timeout)
 	defer timer.Stop()
@@ -214,7 +217,7 @@ wait:
 		w.reply(rw, http.StatusAccepted, Response{Status: "accepted", Alerts: sum.groups, AlertsOmitted: sum.omittedTotal()})
 		return
 	}
-	results := make([]Result, 0, len(targets))
+	results := make([]pruner.Result, 0, len(targets))
 	for _, t := range targets {
 		if f, ok := flights[t]; ok {
 			if r, ok := f.Result(t); ok {
@@ -228,7 +231,7 @@ wait:
 	// it may and answers 200: a retry would not do more.
 	code, status := http.StatusOK, "done"
 	for _, r := range results {
-		if r.Result == ResultError {
+		if r.Result == pruner.ResultError {
 			code, status = http.StatusInternalServerError, "error"
 		}
 	}
@@ -236,7 +239,7 @@ wait:
 }
 
 // countAlerts counts every alert once, by the outcome of its prunes.
-func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*Flight) {
+func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*pruner.Flight) {
 	for _, m := range sum.groups {
 		outcome := OutcomeIgnored
 		if len(m.Targets) > 0 {
@@ -250,20 +253,20 @@ func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*Flight) {
 				outcome = strongerOutcome(outcome, outcomeOf(r))
 			}
 		}
-		w.metrics.webhookAlerts(m.Status, outcome, m.Count)
+		w.metrics.alert(m.Status, outcome, m.Count)
 	}
 	for status, n := range sum.omitted {
-		w.metrics.webhookAlerts(status, OutcomeIgnored, n)
+		w.metrics.alert(status, OutcomeIgnored, n)
 	}
 }
 
-func outcomeOf(r Result) string {
+func outcomeOf(r pruner.Result) string {
 	switch {
-	case r.Result == ResultDryRun:
+	case r.Result == pruner.ResultDryRun:
 		return OutcomeDryRun
 	case len(r.Deleted) > 0:
 		return OutcomePruned
-	case r.Result == ResultError:
+	case r.Result == pruner.ResultError:
 		return OutcomeError
 	}
 	return OutcomeNoop

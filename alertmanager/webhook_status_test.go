@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"errors"
@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 // The status code tells Alertmanager whether to retry: a prune that failed
@@ -24,7 +27,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 		p.Low = checkpoint.MustWatermark("1%") // no disk gets there
 		h := newHarness(t, dir, p)
 		code, r := post(t, h.srv.URL, firing, nil)
-		if code != http.StatusOK || r.Status != "done" || len(r.Results) != 1 || r.Results[0].Result != ResultInsufficient {
+		if code != http.StatusOK || r.Status != "done" || len(r.Results) != 1 || r.Results[0].Result != pruner.ResultInsufficient {
 			t.Fatalf("code %d, %+v", code, r)
 		}
 	})
@@ -36,7 +39,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 		// The directory goes after the last scan: the prune's own scan fails.
 		must(t, os.Rename(dir, dir+".gone"))
 		code, r := post(t, h.srv.URL, firing, nil)
-		if code != http.StatusInternalServerError || r.Status != "error" || len(r.Results) != 1 || r.Results[0].Result != ResultError {
+		if code != http.StatusInternalServerError || r.Status != "error" || len(r.Results) != 1 || r.Results[0].Result != pruner.ResultError {
 			t.Fatalf("code %d, %+v", code, r)
 		}
 	})
@@ -48,7 +51,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 		p.Low = checkpoint.MustWatermark("1%")
 		h := newHarness(t, dir, p)
 		refusal := errors.New("execute targets but no authentication")
-		hook, err := NewWebhook(testLogger(t), h.svc, h.inv.Snapshots, h.metrics, WebhookOptions{Guard: func() error { return refusal }})
+		hook, err := NewWebhook(testLogger(t), h.svc, h.inv.Snapshots, prometheus.NewRegistry(), Options{Guard: func() error { return refusal }})
 		must(t, err)
 		srv := httptest.NewServer(hook)
 		defer srv.Close()

@@ -1,4 +1,4 @@
-package pruner
+package alertmanager
 
 import (
 	"bytes"
@@ -17,9 +17,9 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 // floodBody is a webhook body of n alerts, each naming a different unknown
@@ -64,9 +64,9 @@ func TestWebhookFloodIsBounded(t *testing.T) {
 	logs := &lineCounter{}
 	logger := log.NewLogfmtLogger(logs)
 	reg := prometheus.NewRegistry()
-	metrics := NewMetrics(reg, nil)
-	hook, err := NewWebhook(logger, NewService(logger, nil, nil, nil, metrics), func() []*checkpoint.Snapshot { return nil }, metrics,
-		WebhookOptions{MaxBodyBytes: 4 << 20})
+	metrics := pruner.NewMetrics(reg, nil)
+	hook, err := NewWebhook(logger, pruner.NewService(logger, nil, nil, nil, metrics), func() []*checkpoint.Snapshot { return nil }, reg,
+		Options{MaxBodyBytes: 4 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +109,8 @@ func TestWebhookFloodIsBounded(t *testing.T) {
 	if counted+resp.AlertsOmitted != n {
 		t.Errorf("answer accounts for %d alerts (+%d omitted), want %d", counted, resp.AlertsOmitted, n)
 	}
-	firing := testutil.ToFloat64(metrics.alerts.WithLabelValues("firing", OutcomeIgnored))
-	resolved := testutil.ToFloat64(metrics.alerts.WithLabelValues("resolved", OutcomeIgnored))
+	firing := value(t, reg, "checkpoint_webhook_alerts_total", map[string]string{"status": "firing", "outcome": OutcomeIgnored})
+	resolved := value(t, reg, "checkpoint_webhook_alerts_total", map[string]string{"status": "resolved", "outcome": OutcomeIgnored})
 	if firing != 2*n*9/10 || resolved != 2*n/10 {
 		t.Errorf("alerts counted firing=%v resolved=%v over two requests, want %d and %d", firing, resolved, 2*n*9/10, 2*n/10)
 	}
