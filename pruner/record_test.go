@@ -29,7 +29,6 @@ func (m *memRecorder) all() []Report {
 	return slices.Clone(m.reports)
 }
 
-
 // Triggers that join a queued run are recorded with it: every alert that
 // asked, once.
 func TestCoalescedTriggersRecordEveryAlert(t *testing.T) {
