@@ -1,22 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
-// The one-shot commands (scan, prune, plan, simulate) through the real binary.
+// The one-shot commands (scan, prune, plan) through the real binary.
 
 func TestScanTableAndJSON(t *testing.T) {
 	dir := seedTree(t)
@@ -150,22 +147,5 @@ func TestPlanLive(t *testing.T) {
 	out, _, code := runCLI(t, "plan", "--checkpoint.dir="+dir)
 	if code != 0 || !strings.Contains(out, "more saves fit") || !strings.Contains(out, "one save every 1m40s") {
 		t.Errorf("live plan: %d\n%s", code, out)
-	}
-}
-
-func TestSimulateWritesCheckpoints(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "simulate", "--dir="+dir, "--layout=hf", "--size=64KiB", "--interval=10ms", "--saves=3").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum simulateSummary
-	if err := json.Unmarshal(out, &sum); err != nil || sum.Saves != 3 || sum.Failed != 0 {
-		t.Fatalf("summary %s: %v", out, err)
-	}
-	if got := remaining(t, dir); !reflect.DeepEqual(got, []string{"checkpoint-100", "checkpoint-200", "checkpoint-300"}) {
-		t.Errorf("wrote %v", got)
 	}
 }

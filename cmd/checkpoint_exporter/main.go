@@ -92,7 +92,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sc := addScan(app, c)
 	pr := addPrune(app, c)
 	pl := addPlan(app, c)
-	sim := addSimulate(app, c)
 	cc := addCheckConfig(app, c)
 	hi := addHistory(app, c)
 
@@ -112,8 +111,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pr.run(ctx)
 	case pl.cmd.FullCommand():
 		return pl.run(ctx)
-	case sim.cmd.FullCommand():
-		return sim.run(ctx)
 	case cc.cmd.FullCommand():
 		return cc.run(ctx)
 	case hi.cmd.FullCommand():
