@@ -50,8 +50,8 @@ type Options struct {
 	Instance string
 	// Guard, if set, is asked before every prune a request would start; an
 	// error refuses the request with 503 (Alertmanager retries it) and
-	// deletes nothing. The exporter uses it to refuse deleting once the web
-	// config no longer authenticates the webhook.
+	// deletes nothing. The exporter sets AuthGuard.Allow: it refuses to
+	// delete once the web config no longer authenticates the webhook.
 	Guard func() error
 	// MatchLabels, if set, ignore alerts whose value of one of these labels
 	// differs (see Matcher.Labels).

@@ -23,6 +23,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/alertmanager"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
+	"github.com/checkpoint-exporter/checkpoint_exporter/config"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
@@ -101,11 +102,13 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if err != nil {
 		return err
 	}
-	if err := s.authGuard().check(w.targets); err != nil {
+	reg := prometheus.NewRegistry()
+	guard := alertmanager.NewAuthGuard(logger, alertmanager.AuthOptions{
+		TokenFile: s.tokenFile, WebConfigFile: *s.web.WebConfigFile, AllowUnauthenticated: s.allowUnauthenticated,
+	}, w.targets, reg)
+	if err := guard.Check(w.targets); err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(w.inv), versioncollector.NewCollector(program))
 	if !s.noExporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collector.NewProcessCollector())
@@ -115,13 +118,13 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 			return fmt.Errorf("--webhook.match-label: %q is not a label name", name)
 		}
 	}
-	r := newReloader(s, logger, opts, reg)
-	r.inv = w.inv
-	r.metrics = pruner.NewMetrics(reg, pruner.Names(w.targets))
-	r.offloads = w.offloads
+	metrics := pruner.NewMetrics(reg, pruner.Names(w.targets))
 	w.offloads.start(ctx, w.inv, reg)
-	s.recoverTrash(ctx, logger, w.targets, r.metrics)
-	r.svc = pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, r.metrics)
+	s.recoverTrash(ctx, logger, w.targets, metrics)
+	r := &running{s: s, logger: logger, opts: opts, w: w, metrics: metrics, guard: guard, targets: w.targets,
+		svc: pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, metrics)}
+	coord := config.NewCoordinator(logger, s.loadConfig, reg)
+	r.subscribe(ctx, coord)
 	hist, err := s.history.open(logger)
 	if err != nil {
 		return err
@@ -129,7 +132,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	defer hist.Close()
 	r.svc.RecordTo(historyRecorder{hist})
 	hook, err := alertmanager.NewWebhook(logger, r.svc, w.inv.Snapshots, reg, alertmanager.Options{
-		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: r.guard,
+		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: guard.Allow,
 		MatchLabels: s.matchLabels,
 	})
 	if err != nil {
@@ -138,7 +141,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if s.autonomous {
 		w.inv.OnScan(r.svc.Guard)
 	}
-	r.start(w.targets)
+	coord.Started()
 	// The chart's samples: one a minute from the background scans, a day's
 	// worth, in memory.
 	usage := statuspage.NewUsage(time.Minute, 24*time.Hour)
@@ -147,13 +150,14 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if err != nil {
 		return err
 	}
-	mux := s.routes(logger, reg, hook, r, page)
+	mux := s.routes(logger, reg, hook, reloadHandler(coord), w.inv, page)
 
 	go w.inv.Run(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go r.watchSignals(ctx, hup)
+	go coord.WatchSignals(ctx, hup)
+	go guard.Watch(ctx, time.Second)
 	srv := s.limits.server(logger, reg, mux, s.webhookTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, s.web, slogger) }()
