@@ -172,7 +172,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 		run.Result = dryRun(logger, run.Plan)
 		return run, nil
 	}
-	res, err := s.exec.Execute(ctx, dir, Target{Target: snap.Target, Policy: t.Policy}, run.Plan, req.Trigger)
+	res, err := s.exec.Execute(ctx, dir, t, run.Plan, req.Trigger)
 	run.Result = res
 	l := level.Info(logger)
 	if err != nil || res.Result == ResultInsufficient {
@@ -237,7 +237,10 @@ func (f *Flight) add(target string, asked Asked) {
 
 // hung returns the error of a target whose filesystem does not answer (its
 // last scan, from memory, says so), or nil. A prune of it would only wait
-// behind the stuck call, so it fails at once instead.
+// behind the stuck call, so it fails at once instead. Asked when a trigger
+// would queue a prune (the webhook's answer is then immediate) and when a
+// queued prune starts (the filesystem may have hung while it waited); the
+// one-shot prune command has no earlier scan and always measures.
 func (s *Service) hung(target string) error {
 	snap, ok := s.measure.Latest(target)
 	if !ok || !errors.Is(snap.Err, checkpoint.ErrHung) {

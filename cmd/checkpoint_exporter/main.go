@@ -8,9 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
-	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,6 +22,8 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/logging"
+	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 )
@@ -119,6 +121,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// logger builds the application's logger and exporter-toolkit's from the
+// --log.* flags.
+func (c *common) logger() (log.Logger, *slog.Logger) {
+	return logging.New(c.stderr, c.logFormat, c.logLevel)
+}
+
 // loadConfig reads --config.file or builds the quick-start configuration.
 func (c *common) loadConfig() (*config.Config, error) {
 	if c.configFile != "" {
@@ -131,7 +139,7 @@ func (c *common) loadConfig() (*config.Config, error) {
 type world struct {
 	inv      *checkpoint.Inventory
 	targets  []pruner.Target
-	offloads *offloads
+	offloads *offload.Set
 }
 
 // policy returns the policy of the target called name.
@@ -161,8 +169,8 @@ func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts 
 	if err != nil {
 		return nil, err
 	}
-	w := &world{targets: targets, offloads: newOffloads(logger)}
-	w.offloads.attach(cfg, w.targets)
+	w := &world{targets: targets, offloads: offload.NewSet(logger)}
+	attachOffloads(w.offloads, cfg, w.targets)
 	scanners, err := scannersFor(w.targets, opts, nil)
 	if err != nil {
 		return nil, err
@@ -196,7 +204,7 @@ func selectTargets(cfg *config.Config, only string) ([]pruner.Target, error) {
 func scannersFor(targets []pruner.Target, opts checkpoint.ScanOptions, old []*checkpoint.Scanner) ([]*checkpoint.Scanner, error) {
 	out := make([]*checkpoint.Scanner, 0, len(targets))
 	for _, t := range targets {
-		i := slices.IndexFunc(old, func(s *checkpoint.Scanner) bool { return reflect.DeepEqual(s.Target(), t.Target) })
+		i := slices.IndexFunc(old, func(s *checkpoint.Scanner) bool { return s.Target() == t.Target })
 		if i >= 0 {
 			out = append(out, old[i])
 			continue

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -36,37 +35,15 @@ func addPrune(app *kingpin.Application, c *common) *pruneCmd {
 	return p
 }
 
-// parseFreeTarget turns --free-target into the low watermark a prune aims
-// for: "20%" (a free share) is at most 80% used, "10GiB" is at least that
-// much free.
-func parseFreeTarget(s string) (checkpoint.Watermark, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return checkpoint.Watermark{}, nil
-	}
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		free, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || !(free > 0 && free < 100) {
-			return checkpoint.Watermark{}, fmt.Errorf("--free-target %q: a share must be between 0%% and 100%%", s)
-		}
-		return checkpoint.UsedAtMost(100 - free), nil
-	}
-	w, err := checkpoint.ParseWatermark(s)
-	if err != nil {
-		return w, fmt.Errorf("--free-target: %w", err)
-	}
-	return w, nil
-}
-
 func (p *pruneCmd) run(ctx context.Context) int {
 	logger, _ := p.logger()
 	if p.keep < 0 {
 		fmt.Fprintln(p.stderr, "--keep must be at least 1")
 		return exitUsage
 	}
-	free, err := parseFreeTarget(p.freeTarget)
+	free, err := checkpoint.ParseFreeGoal(p.freeTarget)
 	if err != nil {
-		fmt.Fprintln(p.stderr, err)
+		fmt.Fprintln(p.stderr, "--free-target:", err)
 		return exitUsage
 	}
 	w, ok := p.load(logger, p.target)
@@ -82,7 +59,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			return exitError
 		}
 		defer hist.Close()
-		svc.RecordTo(historyRecorder{hist})
+		svc.RecordTo(hist.PruneRecorder())
 	}
 	mode := pruner.ModeDryRun
 	if p.execute {

@@ -56,7 +56,7 @@ func (r *running) subscribe(ctx context.Context, coord *config.Coordinator) {
 		return func() {
 			r.metrics.SetTargets(pruner.Names(targets))
 			r.s.recoverTrash(ctx, r.logger, added, r.metrics)
-			r.w.offloads.attach(cfg, targets)
+			attachOffloads(r.w.offloads, cfg, targets)
 			r.svc.SetTargets(targets)
 			r.w.inv.Update(time.Duration(cfg.ScanInterval), scanners...)
 			r.mu.Lock()

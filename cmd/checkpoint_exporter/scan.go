@@ -110,7 +110,9 @@ func (s *scanCmd) run(ctx context.Context) int {
 			r.Bytes = snap.Bytes()
 			r.Checkpoints = statuses(snap, w.planPolicy(ctx, snap), now)
 			for i, c := range snap.Checkpoints {
-				r.Checkpoints[i].Offload = w.offloads.status(snap.Target.Name, c)
+				if st, ok := w.offloads.Status(snap.Target.Name, c); ok {
+					r.Checkpoints[i].Offload = &st
+				}
 			}
 		}
 		reports = append(reports, r)

@@ -24,6 +24,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/alertmanager"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/httpserve"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
@@ -50,7 +51,7 @@ type serveCmd struct {
 	autonomous           bool
 	noExporterMetrics    bool
 	idlePriority         bool
-	limits               *httpLimits
+	limits               *httpserve.Limits
 	history              historyFlags
 }
 
@@ -119,7 +120,8 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 		}
 	}
 	metrics := pruner.NewMetrics(reg, pruner.Names(w.targets))
-	w.offloads.start(ctx, w.inv, reg)
+	w.offloads.Start(ctx, reg)
+	w.inv.OnScan(w.offloads.Scanned)
 	s.recoverTrash(ctx, logger, w.targets, metrics)
 	r := &running{s: s, logger: logger, opts: opts, w: w, metrics: metrics, guard: guard, targets: w.targets,
 		svc: pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, metrics)}
@@ -130,7 +132,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 		return err
 	}
 	defer hist.Close()
-	r.svc.RecordTo(historyRecorder{hist})
+	r.svc.RecordTo(hist.PruneRecorder())
 	hook, err := alertmanager.NewWebhook(logger, r.svc, w.inv.Snapshots, reg, alertmanager.Options{
 		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: guard.Allow,
 		MatchLabels: s.matchLabels,
@@ -158,7 +160,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	defer signal.Stop(hup)
 	go coord.WatchSignals(ctx, hup)
 	go guard.Watch(ctx, time.Second)
-	srv := s.limits.server(logger, reg, mux, s.webhookTimeout)
+	srv := s.limits.Server(logger, reg, mux, s.webhookTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, s.web, slogger) }()
 	select {

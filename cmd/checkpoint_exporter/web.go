@@ -13,6 +13,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/history"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/httpserve"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
 )
 
@@ -22,7 +23,7 @@ import (
 // is behind the same TLS and basic auth as /metrics.
 func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook, reload http.Handler, inv *checkpoint.Inventory, page *statuspage.Page) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle(s.metricsPath, newGzipHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle(s.metricsPath, httpserve.NewGzip(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:           stdLogger{logger},
 		EnableOpenMetrics:  true,
 		Registry:           reg,
@@ -57,7 +58,7 @@ func (s *serveCmd) statusPage(w *world, r *running, hist *history.Store, usage *
 	return statuspage.New(statuspage.Sources{
 		Snapshots: w.inv.Snapshots,
 		Targets:   r.currentTargets,
-		Offload:   w.offloads.state,
+		Offload:   offloadState(w.offloads),
 		History:   hist,
 		Usage:     usage,
 	}, statuspage.Options{

@@ -1,4 +1,4 @@
-package main
+package httpserve
 
 import (
 	"compress/gzip"
@@ -40,7 +40,7 @@ func TestAcceptsGzip(t *testing.T) {
 // is the same either way, also for a second response from a reused writer.
 func TestGzipHandler(t *testing.T) {
 	body := strings.Repeat("checkpoint_dir_checkpoints{target=\"run\"} 3\n", 500)
-	h := newGzipHandler(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+	h := NewGzip(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/fail" {
 			http.Error(rw, "boom", http.StatusInternalServerError)
 			return

@@ -1,4 +1,9 @@
-package main
+// Package httpserve holds the exporter's HTTP plumbing that is not an endpoint:
+// the gzip handler /metrics is served through and the server's limits
+// (timeouts, concurrent requests, connections per client).
+//
+// It imports no package of this module but internal/connlimit.
+package httpserve
 
 import (
 	"compress/gzip"
@@ -7,7 +12,7 @@ import (
 	"strings"
 )
 
-// gzipHandler compresses h's responses for clients that accept gzip
+// Gzip compresses h's responses for clients that accept gzip
 // (Prometheus always does). It stands in for promhttp's own compression,
 // which is switched off, for two reasons measured in BENCHMARKS.md: gzip's
 // fastest level compresses an exposition in less than half the time of its
@@ -15,16 +20,17 @@ import (
 // free list survive garbage collections, where promhttp's sync.Pool loses its
 // writers at every other collection, and a new writer allocates and clears
 // 0.8 MB (default level) to 1.2 MB (fastest) of tables at its first write.
-type gzipHandler struct {
+type Gzip struct {
 	h    http.Handler
 	free chan *gzip.Writer
 }
 
-func newGzipHandler(h http.Handler) *gzipHandler {
-	return &gzipHandler{h: h, free: make(chan *gzip.Writer, 4)}
+// NewGzip returns the handler compressing h's responses.
+func NewGzip(h http.Handler) *Gzip {
+	return &Gzip{h: h, free: make(chan *gzip.Writer, 4)}
 }
 
-func (g *gzipHandler) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+func (g *Gzip) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	rw.Header().Add("Vary", "Accept-Encoding")
 	if !acceptsGzip(req.Header.Values("Accept-Encoding")) {
 		g.h.ServeHTTP(rw, req)

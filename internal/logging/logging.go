@@ -1,7 +1,15 @@
-package main
+// Package logging builds the exporter's loggers: the application's go-kit
+// logger and, for exporter-toolkit, an slog logger writing through it, so
+// every line of the process starts with the same keys (ts, caller, level,
+// msg) in logfmt or JSON, at the --log.level chosen, with identical lines
+// written once a minute at most.
+//
+// It imports no package of this module.
+package logging
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -19,19 +27,21 @@ const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 func timestamp() any { return time.Now().UTC().Format(timeFormat) }
 
-// logger builds the application's go-kit logger and, for exporter-toolkit,
-// an slog logger that writes through it with the same keys.
-func (c *common) logger() (log.Logger, *slog.Logger) {
-	w := log.NewSyncWriter(c.stderr)
+// New builds the application's go-kit logger writing to out in format
+// ("logfmt" or "json") from severity lvl ("debug", "info", "warn",
+// "error") and, for exporter-toolkit, an slog logger that writes through it
+// with the same keys.
+func New(out io.Writer, format, lvl string) (log.Logger, *slog.Logger) {
+	w := log.NewSyncWriter(out)
 	var base log.Logger
-	if c.logFormat == "json" {
+	if format == "json" {
 		base = log.NewJSONLogger(w)
 	} else {
 		base = log.NewLogfmtLogger(w)
 	}
 	var opt level.Option
 	var sl slog.Level
-	switch c.logLevel {
+	switch lvl {
 	case "debug":
 		opt, sl = level.AllowDebug(), slog.LevelDebug
 	case "warn":
