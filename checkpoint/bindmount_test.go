@@ -90,9 +90,9 @@ func TestScanRefusesTargetInsideAnotherThroughBindMount(t *testing.T) {
 func TestPeersCompareLocations(t *testing.T) {
 	d, e := unix.Mkdev(254, 0), unix.Mkdev(0, 50)
 	mounts := mountTable{
-		{d, mount{"/", "/", "/dev/vda", "ext4"}},
-		{d, mount{"/y/bound", "/x/a/checkpoint-700", "/dev/vda", "ext4"}},
-		{e, mount{"/y/other", "/", "tmpfs", "tmpfs"}},
+		{dev: d, mount: mount{mountpoint: "/", root: "/", source: "/dev/vda", fstype: "ext4"}},
+		{dev: d, mount: mount{mountpoint: "/y/bound", root: "/x/a/checkpoint-700", source: "/dev/vda", fstype: "ext4"}},
+		{dev: e, mount: mount{mountpoint: "/y/other", root: "/", source: "tmpfs", fstype: "tmpfs"}},
 	}
 	a := place{chain: []DirID{{d, 10}, {d, 2}}, loc: Location{d, "/x/a"}, path: "/x/a"}
 	for _, tt := range []struct {

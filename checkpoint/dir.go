@@ -266,3 +266,39 @@ func containsID(ids []DirID, id DirID) bool {
 	}
 	return false
 }
+
+// Mount is the filesystem a directory lies on, as mountinfo names it.
+type Mount struct {
+	Mountpoint string
+	Source     string
+	FSType     string
+	// Options are the filesystem's own mount options (super options).
+	Options string
+}
+
+// Mount names the filesystem the opened directory lies on: the mount the
+// descriptor was opened through (statx's mount ID, Linux 5.8), else the
+// mount of its device over its path. It reads the mount table, never the
+// directory's filesystem beyond one statx of the descriptor.
+func (d *Dir) Mount() (Mount, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(d.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
+		return Mount{}, &os.PathError{Op: "statx", Path: d.path, Err: err}
+	}
+	mounts, err := readMounts(mountinfoFile)
+	if err != nil {
+		return Mount{}, fmt.Errorf("mount of %s: %w", d.path, err)
+	}
+	m, ok := mount{}, false
+	if stx.Mask&unix.STATX_MNT_ID != 0 {
+		m, ok = mounts.byID(stx.Mnt_id)
+	}
+	if !ok {
+		path, _, _ := d.locate(&FSStats{mounts: mounts})
+		m, ok = mounts.of(d.id.Dev, path)
+	}
+	if !ok {
+		return Mount{}, fmt.Errorf("mount of %s: no mount of device %d:%d in %s", d.path, unix.Major(d.id.Dev), unix.Minor(d.id.Dev), mountinfoFile)
+	}
+	return Mount{Mountpoint: m.mountpoint, Source: m.source, FSType: m.fstype, Options: m.options}, nil
+}
