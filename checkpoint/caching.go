@@ -171,6 +171,20 @@ func option(options, key string) string {
 	return ""
 }
 
+// ClockGrain is added to a cache lifetime: daemons count it in whole
+// seconds (sshfs's cache.c keeps an entry while time(NULL) <= its expiry,
+// so a 20 s timeout serves an entry read at 12.01 s until 32.99 s).
+const ClockGrain = time.Second
+
+// Staleness is how old an attribute or listing read now may be: the
+// lifetime and the clock grain; 0 where a forced statx is fresh.
+func (c Caching) Staleness() time.Duration {
+	if c.Lifetime <= 0 {
+		return 0
+	}
+	return c.Lifetime + ClockGrain
+}
+
 func (c Caching) String() string {
 	s := fmt.Sprintf("%s (%s)", c.FSType, c.Family)
 	if c.Lifetime > 0 {

@@ -93,11 +93,13 @@ func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
 	return checkpoint.StatFS(path)
 }
 
-// Execute deletes what plan says on target t: it takes the target's lock,
-// re-checks each checkpoint (same inode and mtime as scanned, or it is
-// skipped), stops as soon as the plan's free-space goal is met, renames each
-// checkpoint to a trash name and then removes it, and measures the bytes
-// freed. A dry run never gets here (see Service.Prune).
+// Execute deletes what plan says on target t: it refuses a filesystem whose
+// caching it cannot allow for and waits out a FUSE daemon's cache (settle),
+// takes the target's lock, re-checks each checkpoint afresh (same inode and
+// mtime as scanned, nothing changed inside, or it is skipped), stops as soon
+// as the plan's free-space goal is met, renames each checkpoint to a trash
+// name and then removes it, and measures the bytes freed. A dry run never
+// gets here (see Service.Prune).
 func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error) {
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
@@ -107,6 +109,22 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			res.Result = ResultInsufficient
 		}
 		return res, nil
+	}
+
+	// What this node sees of other clients' changes: a deletion is
+	// refused where that cannot be trusted, and waits for a FUSE daemon's
+	// cache to be younger than the scan.
+	cache, err := caching(dir, t.Policy)
+	if err == nil {
+		err = refuseStale(t, cache)
+	}
+	if err == nil {
+		err = x.settle(ctx, logger, cache, plan.Scanned)
+	}
+	if err != nil {
+		err = fmt.Errorf("target %s not pruned: %w", t.Name, err)
+		res.Result, res.Error = ResultError, err.Error()
+		return res, err
 	}
 
 	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
@@ -161,7 +179,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			break
 		}
 		c := it.Checkpoint
-		if cause, why := recheck(dirfd, c); cause != "" {
+		if cause, why := recheck(dirfd, c, cache.InventsInodes); cause != "" {
 			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "cause", cause, "why", why)
 			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Cause: cause, Reason: why})
 			if cause == CauseGone {
@@ -218,29 +236,35 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	return res, firstErr
 }
 
-// recheck compares every entry of c with what the scan saw, then walks c
-// afresh (inspect: nothing changed at any depth, no mount point inside). It
-// returns why c must not be deleted (a Cause* and words), or "".
-func recheck(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
+// recheck compares every entry of c with what the scan saw, read afresh
+// (statxAt), then walks c afresh (inspect: nothing changed at any depth, no
+// mount point inside). Where the filesystem makes inode numbers up
+// (inventedInodes: sshfs, rclone), they are not compared: the same file can
+// get another number once the kernel forgot it, and a replaced file shows
+// in its ctime anyway. It returns why c must not be deleted (a Cause* and
+// words), or "".
+func recheck(dirfd int, c checkpoint.Checkpoint, inventedInodes bool) (cause, why string) {
 	for _, e := range c.Entries {
-		var st unix.Stat_t
-		if err := unix.Fstatat(dirfd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		var stx unix.Statx_t
+		if err := statxAt(dirfd, e.Name, 0, &stx); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return CauseGone, whyGone
 			}
 			return CauseError, "cannot check: " + err.Error()
 		}
-		if st.Ino != e.Ino || uint64(st.Dev) != e.Dev {
+		if unix.Mkdev(stx.Dev_major, stx.Dev_minor) != e.Dev || (!inventedInodes && stx.Ino != e.Ino) {
 			return CauseChanged, "replaced since the scan (different inode)"
 		}
 		// ctime as well: it changes with any write or metadata change and
 		// cannot be set back, and an inode number can be reused at once.
-		if st.Mtim.Nano() != e.Mtime || st.Ctim.Nano() != e.Ctime {
+		if nanos(stx.Mtime) != e.Mtime || nanos(stx.Ctime) != e.Ctime || (!e.Dir && int64(stx.Size) != e.Size) {
 			return CauseChanged, "modified since the scan"
 		}
 	}
 	return inspect(dirfd, c)
 }
+
+func nanos(t unix.StatxTimestamp) int64 { return t.Sec*int64(time.Second) + int64(t.Nsec) }
 
 // whyGone is why a planned checkpoint that is no longer there is skipped.
 const whyGone = "gone since the scan (deleted by someone else)"

@@ -85,7 +85,13 @@ func SSHFS(t testing.TB, backing, mountpoint, options string) *Mount {
 	if _, err := os.Stat(sshd); err != nil {
 		testenv.Missing(t, "%s is not installed (Debian package openssh-server)", sshd)
 	}
-	dir := t.TempDir()
+	// Not t.TempDir: its name comes from the test's, and a comma in the
+	// key's path would split sshfs's -o list.
+	dir, err := os.MkdirTemp("", "netfs-ssh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	for _, key := range []string{"host", "user"} {
 		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, key)).CombinedOutput()
 		if err != nil {

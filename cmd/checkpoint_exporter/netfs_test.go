@@ -1,0 +1,275 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/netfs"
+)
+
+// netfsTargets are the three layouts the issue saw deleted behind a cache:
+// a directory per checkpoint, a file per checkpoint, and a checkpoint of
+// several files.
+var netfsTargets = []string{"hf", "keras", "tf"}
+
+// netfsTree writes, in back, hf/checkpoint-100..500 (directories),
+// keras/checkpoint_step_100..500.keras and tf/ckpt-1..5 (index and data,
+// with TensorFlow's state file), all saved two days ago, a minute apart.
+func netfsTree(t *testing.T, back string) {
+	t.Helper()
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, _ := zw.Create("model.weights.h5")
+	w.Write(make([]byte, 4096))
+	must(t, zw.Close())
+	base := time.Now().Add(-48 * time.Hour)
+	for i := 1; i <= 5; i++ {
+		mt := base.Add(time.Duration(i) * time.Minute)
+		files := map[string][]byte{
+			fmt.Sprintf("hf/checkpoint-%d/pytorch_model.bin", i*100):           zipped.Bytes(),
+			fmt.Sprintf("hf/checkpoint-%d/trainer_state.json", i*100):          []byte(`{"global_step": 1}`),
+			fmt.Sprintf("keras/checkpoint_step_%d.keras", i*100):               zipped.Bytes(),
+			fmt.Sprintf("tf/ckpt-%d.index", i):                                 []byte("not a bundle"),
+			fmt.Sprintf("tf/ckpt-%d.data-00000-of-00001", i):                   make([]byte, 4096),
+			fmt.Sprintf("hf/checkpoint-%d/optimizer/state.bin", i*100):         make([]byte, 4096),
+			fmt.Sprintf("hf/checkpoint-%d/optimizer/shard-00001.bin", i*100):   make([]byte, 4096),
+			fmt.Sprintf("hf/checkpoint-%d/optimizer/nested/deeper.bin", i*100): make([]byte, 512),
+		}
+		for name, data := range files {
+			p := filepath.Join(back, name)
+			must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			must(t, os.WriteFile(p, data, 0o644))
+		}
+		for _, p := range []string{"optimizer/nested/deeper.bin", "optimizer/nested", "optimizer/state.bin", "optimizer/shard-00001.bin",
+			"optimizer", "pytorch_model.bin", "trainer_state.json", ""} {
+			must(t, os.Chtimes(filepath.Join(back, fmt.Sprintf("hf/checkpoint-%d", i*100), p), mt, mt))
+		}
+		for _, p := range []string{fmt.Sprintf("keras/checkpoint_step_%d.keras", i*100), fmt.Sprintf("tf/ckpt-%d.index", i), fmt.Sprintf("tf/ckpt-%d.data-00000-of-00001", i)} {
+			must(t, os.Chtimes(filepath.Join(back, p), mt, mt))
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(back, "tf/checkpoint"), []byte("model_checkpoint_path: \"ckpt-5\"\n"), 0o644))
+}
+
+// netfsTouched are the files inside the oldest checkpoint of each target
+// that the other node rewrites.
+var netfsTouched = []string{"hf/checkpoint-100/optimizer/nested/deeper.bin", "keras/checkpoint_step_100.keras", "tf/ckpt-1.data-00000-of-00001"}
+
+// otherNode rewrites files in place through the backing directory, as a
+// job on another node does, until stopped. It never creates a file: one
+// that is gone is recorded.
+type otherNode struct {
+	stop chan struct{}
+	done chan struct{}
+
+	mu     sync.Mutex // guards writes and gone
+	writes int
+	gone   []string
+}
+
+func rewriteFrom(back string, rel []string) *otherNode {
+	o := &otherNode{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		for {
+			for _, r := range rel {
+				p := filepath.Join(back, r)
+				data, err := os.ReadFile(p)
+				if err == nil {
+					var f *os.File
+					f, err = os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+					if err == nil {
+						_, err = f.Write(data)
+						f.Close()
+					}
+				}
+				o.mu.Lock()
+				if err == nil {
+					o.writes++
+				} else if errors.Is(err, os.ErrNotExist) {
+					o.gone = append(o.gone, r)
+				}
+				o.mu.Unlock()
+			}
+			select {
+			case <-o.stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return o
+}
+
+func (o *otherNode) end(t *testing.T) {
+	t.Helper()
+	close(o.stop)
+	<-o.done
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.writes == 0 {
+		t.Fatal("the other node never wrote")
+	}
+	if len(o.gone) > 0 {
+		t.Errorf("files the other node was writing were deleted under it: %v", dedupe(o.gone))
+	}
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// netfsConfig writes a configuration with the three targets under mnt,
+// keep_last 3, pruning on (the webhook's goal: max_bytes 1, so everything
+// prunable goes; the watermarks are out of reach), with extra prune keys.
+func netfsConfig(t *testing.T, dir, mnt, prune string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("targets:\n")
+	for _, name := range netfsTargets {
+		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n    keep_last: 3\n    max_bytes: 1\n    prune: {execute: true, high_watermark: 99.9%%, low_watermark: 99.8%%%s}\n",
+			name, filepath.Join(mnt, name), prune)
+	}
+	cfg := filepath.Join(dir, "exporter.yml")
+	must(t, os.WriteFile(cfg, []byte(b.String()), 0o644))
+	return cfg
+}
+
+// checkNetfsTree checks back after the prunes: the touched checkpoints and
+// the newest three of each target are there, the untouched old ones and
+// every trash entry are gone.
+func checkNetfsTree(t *testing.T, back string) {
+	t.Helper()
+	want := map[string]bool{
+		"hf/checkpoint-100": true, "hf/checkpoint-200": false,
+		"keras/checkpoint_step_100.keras": true, "keras/checkpoint_step_200.keras": false,
+		"tf/ckpt-1.index": true, "tf/ckpt-1.data-00000-of-00001": true, "tf/ckpt-2.index": false, "tf/ckpt-2.data-00000-of-00001": false,
+	}
+	for i := 3; i <= 5; i++ {
+		want[fmt.Sprintf("hf/checkpoint-%d", i*100)] = true
+		want[fmt.Sprintf("keras/checkpoint_step_%d.keras", i*100)] = true
+		want[fmt.Sprintf("tf/ckpt-%d.index", i)] = true
+	}
+	for p, there := range want {
+		_, err := os.Lstat(filepath.Join(back, p))
+		switch {
+		case there && err != nil:
+			t.Errorf("%s was deleted: %v", p, err)
+		case !there && err == nil:
+			t.Errorf("%s was not deleted", p)
+		}
+	}
+	for _, name := range netfsTargets {
+		for _, e := range mustReadDir(t, filepath.Join(back, name)) {
+			if strings.HasPrefix(e, ".checkpoint_exporter-trash-") || strings.HasPrefix(e, ".checkpoint_exporter-deleting") {
+				t.Errorf("trash left on the server: %s/%s", name, e)
+			}
+		}
+	}
+}
+
+// A job on another node rewrites a file inside the oldest checkpoint of
+// each target while `prune --keep=3 --execute` and a webhook prune run
+// through the mount, on the real sshfs and rclone mount, with their caches
+// as configured by default and as the issue tried them: nothing it touched
+// is deleted, the untouched old checkpoints are. Before the fix each prune
+// read the mount's cached attributes (the old mtimes) in its last check and
+// deleted checkpoint-100, checkpoint_step_100.keras and ckpt-1 under the
+// writer.
+func TestNetworkFSForeignWriteIsNeverDeleted(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		mount func(t *testing.T, back, mnt string) *netfs.Mount
+		prune string // extra prune keys
+	}{
+		{"sshfs defaults", func(t *testing.T, back, mnt string) *netfs.Mount { return netfs.SSHFS(t, back, mnt, "") }, ""},
+		{"sshfs cache=yes,attr_timeout=60", func(t *testing.T, back, mnt string) *netfs.Mount {
+			return netfs.SSHFS(t, back, mnt, "cache=yes,attr_timeout=60")
+		}, ""},
+		// rclone's own default directory cache (5 minutes) would make the
+		// test wait that long: the mount says 10s, the configuration too.
+		{"rclone --vfs-cache-mode off", func(t *testing.T, back, mnt string) *netfs.Mount {
+			return netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "off", "--dir-cache-time", "10s")
+		}, ", attribute_cache: 10s"},
+		{"rclone --vfs-cache-mode writes", func(t *testing.T, back, mnt string) *netfs.Mount {
+			return netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "writes", "--dir-cache-time", "10s")
+		}, ", attribute_cache: 10s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+			netfsTree(t, back)
+			tt.mount(t, back, mnt)
+			cfg := netfsConfig(t, root, mnt, tt.prune)
+			token := filepath.Join(root, "token")
+			must(t, os.WriteFile(token, []byte("s3cret\n"), 0o600))
+			url, logs := serve(t, "--config.file="+cfg, "--webhook.token-file="+token)
+			for _, name := range netfsTargets {
+				scrapeUntil(t, url+"/metrics", fmt.Sprintf(`checkpoint_dir_checkpoints{target=%q} 5`, name))
+			}
+			// The scans read every attribute through the mount: its
+			// caches now hold the old mtimes.
+			writer := rewriteFrom(back, netfsTouched)
+			var wg sync.WaitGroup
+			var cli cliRun
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cli = runBinary("prune", "--config.file="+cfg, "--keep=3", "--execute", "--pruner.lock-wait=5m")
+			}()
+			body := `{"version":"4","status":"firing","alerts":[`
+			for i, name := range netfsTargets {
+				if i > 0 {
+					body += ","
+				}
+				body += fmt.Sprintf(`{"status":"firing","labels":{"alertname":"CheckpointOverMaxBytes","target":%q}}`, name)
+			}
+			body += `]}`
+			if code := postWebhook(t, url, "s3cret", body); code != http.StatusOK && code != http.StatusAccepted {
+				t.Errorf("webhook answered %d", code)
+			}
+			wg.Wait()
+			waitWebhookPrunes(t, url, logs)
+			writer.end(t)
+			if cli.err != nil || cli.code != 0 {
+				t.Errorf("prune --execute: exit %d, %v\n%s\n%s", cli.code, cli.err, cli.stdout, cli.stderr)
+			}
+			checkNetfsTree(t, back)
+			if t.Failed() {
+				t.Logf("prune output:\n%s\n%s\nexporter log:\n%s", cli.stdout, cli.stderr, logs)
+			}
+		})
+	}
+}
+
+// waitWebhookPrunes waits until each target's webhook prune has finished
+// (it may answer 202 and go on in the background).
+func waitWebhookPrunes(t *testing.T, url string, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for _, name := range netfsTargets {
+		for metricValue(t, url, "checkpoint_prune_runs_total", map[string]string{"target": name, "trigger": "webhook"}) < 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the webhook prune of %s never finished; logs:\n%s", name, logs)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
