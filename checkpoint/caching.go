@@ -185,6 +185,15 @@ func (c Caching) Staleness() time.Duration {
 	return c.Lifetime + ClockGrain
 }
 
+// LockfileRefusal says why a lock file cannot keep other hosts out of
+// path, on a filesystem mounted at mountpoint whose listings are cached
+// (ListingCached), and what to do instead.
+func (c Caching) LockfileRefusal(path, mountpoint string) string {
+	return fmt.Sprintf("lockfile cannot keep other hosts out of %s on %s mounted at %s: its client lists directories from a cache, so a lock file another host creates stays unseen here and can be written over; "+
+		"prune this volume from one place only (prune.execute on one exporter, the others watching) with lock: flock, or use flock where the filesystem's flock is cluster-wide",
+		path, c, mountpoint)
+}
+
 func (c Caching) String() string {
 	s := fmt.Sprintf("%s (%s)", c.FSType, c.Family)
 	if c.Lifetime > 0 {

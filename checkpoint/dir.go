@@ -281,24 +281,42 @@ type Mount struct {
 // mount of its device over its path. It reads the mount table, never the
 // directory's filesystem beyond one statx of the descriptor.
 func (d *Dir) Mount() (Mount, error) {
+	return mountOf(d.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, d.path)
+}
+
+// MountAt names the filesystem path (symlinks followed) lies on, as
+// Dir.Mount does.
+func MountAt(path string) (Mount, error) {
+	return mountOf(unix.AT_FDCWD, path, 0, path)
+}
+
+func mountOf(dirfd int, name string, flags int, path string) (Mount, error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(d.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
-		return Mount{}, &os.PathError{Op: "statx", Path: d.path, Err: err}
+	if err := unix.Statx(dirfd, name, flags, unix.STATX_MNT_ID, &stx); err != nil {
+		return Mount{}, &os.PathError{Op: "statx", Path: path, Err: err}
 	}
 	mounts, err := readMounts(mountinfoFile)
 	if err != nil {
-		return Mount{}, fmt.Errorf("mount of %s: %w", d.path, err)
+		return Mount{}, fmt.Errorf("mount of %s: %w", path, err)
 	}
 	m, ok := mount{}, false
 	if stx.Mask&unix.STATX_MNT_ID != 0 {
 		m, ok = mounts.byID(stx.Mnt_id)
 	}
+	dev := unix.Mkdev(stx.Dev_major, stx.Dev_minor)
 	if !ok {
-		path, _, _ := d.locate(&FSStats{mounts: mounts})
-		m, ok = mounts.of(d.id.Dev, path)
+		// No mount IDs (Linux before 5.8): the mount of the device over
+		// the path, as the kernel names it.
+		real := path
+		if dirfd != unix.AT_FDCWD {
+			real, _ = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dirfd))
+		} else if r, err := filepath.EvalSymlinks(path); err == nil {
+			real, _ = filepath.Abs(r)
+		}
+		m, ok = mounts.of(dev, real)
 	}
 	if !ok {
-		return Mount{}, fmt.Errorf("mount of %s: no mount of device %d:%d in %s", d.path, unix.Major(d.id.Dev), unix.Minor(d.id.Dev), mountinfoFile)
+		return Mount{}, fmt.Errorf("mount of %s: no mount of device %d:%d in %s", path, unix.Major(dev), unix.Minor(dev), mountinfoFile)
 	}
 	return Mount{Mountpoint: m.mountpoint, Source: m.source, FSType: m.fstype, Options: m.options}, nil
 }

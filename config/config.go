@@ -263,13 +263,17 @@ func (c *Config) validate(file string) error {
 }
 
 // CheckDirs refuses target paths that exist but are no directory a pruner
-// may work in: what start-up and reload check beyond validation.
+// may work in, and lock files where the filesystem cannot show other hosts'
+// (CheckLocks): what start-up and reload check beyond validation.
 func (c *Config) CheckDirs(file string) error {
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		if err := checkDir(t.Path); err != nil {
 			return t.errorAt(file, i, keyError{"path", err.Error()})
 		}
+	}
+	if err := c.CheckLocks(file); err != nil {
+		return err
 	}
 	return c.CheckOverlap(file)
 }

@@ -82,8 +82,8 @@ type Executor struct {
 	afterRename func(renamed int)
 }
 
-func (x *Executor) lockOptions(t Target) lockOptions {
-	return lockOptions{mode: t.Policy.Lock, wait: x.LockWait, ttl: x.LockTTL, logger: x.Logger, target: t.Name}
+func (x *Executor) lockOptions(t Target, cache fsCaching) lockOptions {
+	return lockOptions{mode: t.Policy.Lock, wait: x.LockWait, ttl: x.LockTTL, logger: x.Logger, target: t.Name, cache: cache}
 }
 
 func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
@@ -127,7 +127,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		return res, err
 	}
 
-	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
+	lk, err := lockTarget(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
 		res.Result, res.Error = ResultError, err.Error()
 		return res, err

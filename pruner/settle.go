@@ -18,14 +18,21 @@ import (
 // longer than min_age.
 var ErrStaleFilesystem = errors.New("deleting is refused on this filesystem as configured")
 
+// fsCaching is what a prune knows of its target's filesystem: its mount and
+// what its client caches.
+type fsCaching struct {
+	checkpoint.Caching
+	mountpoint string
+}
+
 // caching judges the filesystem the target directory lies on, with the
 // target's prune.attribute_cache.
-func caching(dir *checkpoint.Dir, p Policy) (checkpoint.Caching, error) {
+func caching(dir *checkpoint.Dir, p Policy) (fsCaching, error) {
 	m, err := dir.Mount()
 	if err != nil {
-		return checkpoint.Caching{}, err
+		return fsCaching{}, err
 	}
-	return checkpoint.CachingOf(m.FSType, m.Options, p.AttributeCache), nil
+	return fsCaching{checkpoint.CachingOf(m.FSType, m.Options, p.AttributeCache), m.Mountpoint}, nil
 }
 
 // refuseStale says why nothing may be deleted in target t, on a filesystem
@@ -36,7 +43,7 @@ func caching(dir *checkpoint.Dir, p Policy) (checkpoint.Caching, error) {
 // settled. The final walk (see settle) catches a write made before the
 // scan, but a save seen with a stale mtime would otherwise be planned for
 // deletion at every prune, and saved only by that walk's timing.
-func refuseStale(t Target, c checkpoint.Caching) error {
+func refuseStale(t Target, c fsCaching) error {
 	switch {
 	case c.Unknown:
 		return fmt.Errorf("%s is on %s: its client may answer from a cache of its own for an unknown time, so another node's write could stay unseen until after a deletion; set prune.attribute_cache to the longest time it keeps attributes and directory listings (0s if it keeps none): %w",
@@ -56,7 +63,7 @@ func refuseStale(t Target, c checkpoint.Caching) error {
 // scan began. Each
 // checkpoint's walk then fails on any such change (CauseChanged). The wait
 // is bounded by the lifetime and ends with ctx.
-func (x *Executor) settle(ctx context.Context, logger log.Logger, c checkpoint.Caching, scanned time.Time) error {
+func (x *Executor) settle(ctx context.Context, logger log.Logger, c fsCaching, scanned time.Time) error {
 	if c.Lifetime <= 0 {
 		return nil
 	}

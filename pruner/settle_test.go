@@ -138,3 +138,46 @@ func TestCacheWaitEndsWithContext(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A lock file is refused where the filesystem's client lists directories
+// from a cache (another host's lock file would stay unseen), whether asked
+// for or fallen back to for want of flock; where it caches nothing, the
+// fallback works as before.
+func TestLockfileRefusedOnCachedListings(t *testing.T) {
+	backing, h := mountHangFS(t, hangfs.Options{NoFlock: true})
+	kerasFiles(t, backing, 100, 100, 200, 300)
+	tg := checkpoint.Target{Name: "t", Path: h.Dir, MinAge: 10 * time.Minute}
+	plan := MakePlan(scanDir(t, tg), Policy{KeepLast: 1}, Goal{Kind: GoalCount, Keep: 1}, time.Now())
+	x := &Executor{Logger: testLogger(t), LockWait: time.Second}
+	for _, tt := range []struct {
+		name    string
+		mode    LockMode
+		cache   time.Duration
+		refused bool
+	}{
+		{"lockfile asked for, listings cached", LockLockfile, time.Second, true},
+		{"flock missing, listings cached", LockFlock, time.Second, true},
+		{"flock missing, nothing cached", LockFlock, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := x.Execute(context.Background(), openDir(t, h.Dir), Target{Target: tg, Policy: Policy{Lock: tt.mode, AttributeCache: &tt.cache}}, plan, TriggerCLI)
+			if !tt.refused {
+				if err != nil {
+					t.Fatalf("deleted %+v err %v", res.Deleted, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrLockfileUnsafe) || len(res.Deleted) != 0 {
+				t.Fatalf("deleted %+v err %v; want ErrLockfileUnsafe and nothing deleted", res.Deleted, err)
+			}
+			for _, s := range []string{"fuse.hangfs", "lock: flock", "one place only"} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+			if _, err := os.Lstat(filepath.Join(h.Dir, LeaseFile)); err == nil {
+				t.Error("a lock file was made anyway")
+			}
+		})
+	}
+}

@@ -273,3 +273,88 @@ func waitWebhookPrunes(t *testing.T, url string, logs *syncBuffer) {
 		}
 	}
 }
+
+// A live lock file of another host, written through the backing directory
+// after the mount listed the target: prune --execute with lock: lockfile
+// refuses (rclone mount lists from its cache, the lock file is unseen) or
+// waits for it and gives up (sshfs looks names up on the server), and never
+// destroys it. Before the fix the prune through rclone created its own lock
+// file over the foreign one (O_EXCL cannot see what the cached listing
+// hides) and removed it when done.
+func TestNetworkFSForeignLockFileIsNeverDestroyed(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		mount   func(t *testing.T, back, mnt string) *netfs.Mount
+		refused string // in the refusal at load; "" if the lock is waited for
+	}{
+		{"rclone --vfs-cache-mode off", func(t *testing.T, back, mnt string) *netfs.Mount {
+			return netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "off")
+		}, "fuse.rclone"},
+		{"sshfs defaults", func(t *testing.T, back, mnt string) *netfs.Mount { return netfs.SSHFS(t, back, mnt, "") }, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+			netfsTree(t, back)
+			tt.mount(t, back, mnt)
+			cfg := filepath.Join(root, "exporter.yml")
+			must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("targets:\n  - name: hf\n    path: %s\n    keep_last: 3\n    prune: {lock: lockfile}\n",
+				filepath.Join(mnt, "hf"))), 0o644))
+			// The mount lists the target; then the other host takes its lock.
+			mustReadDir(t, filepath.Join(mnt, "hf"))
+			foreign := fmt.Sprintf("owner=foreign\nhost=other-node\npid=4242\npidns=pid:[1]\nexpires=%s\n", time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano))
+			lockPath := filepath.Join(back, "hf", ".checkpoint_exporter.lockfile")
+			must(t, os.WriteFile(lockPath, []byte(foreign), 0o644))
+
+			r := runBinary("prune", "--config.file="+cfg, "--keep=3", "--execute", "--pruner.lock-wait=2s")
+			if r.err != nil || r.code == 0 {
+				t.Errorf("prune --execute exited %d (%v), want a failure:\n%s\n%s", r.code, r.err, r.stdout, r.stderr)
+			}
+			if tt.refused != "" {
+				for _, s := range []string{tt.refused, "prune.lock", "lock: flock"} {
+					if !strings.Contains(r.stderr, s) {
+						t.Errorf("the refusal does not say %q:\n%s", s, r.stderr)
+					}
+				}
+				if c := runBinary("check-config", "--config.file="+cfg); c.code == 0 || !strings.Contains(c.stderr, tt.refused) {
+					t.Errorf("check-config exited %d:\n%s", c.code, c.stderr)
+				}
+			} else if !strings.Contains(r.stderr, "other-node") {
+				t.Errorf("the failure does not name the other host's lock:\n%s", r.stderr)
+			}
+			// Give a write-back or a late removal time to reach the server.
+			time.Sleep(6 * time.Second)
+			if got, err := os.ReadFile(lockPath); err != nil || string(got) != foreign {
+				t.Errorf("the other host's lock file is %q (%v), want it untouched:\n%s", got, err, r.stderr)
+			}
+			for s := 100; s <= 500; s += 100 {
+				if _, err := os.Stat(filepath.Join(back, "hf", fmt.Sprintf("checkpoint-%d", s))); err != nil {
+					t.Errorf("deleted under another host's lock: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// rclone mount caches directory listings for 5 minutes by default, and the
+// default min_age is 2 minutes: a save another node is writing could look
+// finished, so execute is refused, saying why and what to set; nothing is
+// deleted.
+func TestRcloneDefaultCacheRefusesExecute(t *testing.T) {
+	root := t.TempDir()
+	back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+	netfsTree(t, back)
+	netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "off")
+	r := runBinary("prune", "--checkpoint.dir="+filepath.Join(mnt, "keras"), "--keep=3", "--execute")
+	if r.err != nil || r.code == 0 {
+		t.Errorf("prune --execute exited %d (%v), want a failure", r.code, r.err)
+	}
+	for _, s := range []string{"min_age 2m0s", "fuse.rclone", "rclone mount's default --dir-cache-time", "raise min_age above 5m1s", "prune.attribute_cache"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("the refusal does not say %q:\n%s", s, r.stderr)
+		}
+	}
+	if got, _ := filepath.Glob(filepath.Join(back, "keras", "checkpoint_step_*.keras")); len(got) != 5 {
+		t.Errorf("left %v, want all 5", got)
+	}
+}
