@@ -64,6 +64,10 @@ type Result struct {
 	// prune looked (only a prune that deletes does).
 	TrashLeft    []string `json:"trash_left,omitempty"`
 	trashChecked bool
+	// Stopped says why the prune stopped before its free-space goal
+	// while it could have deleted more: the filesystem's free space did
+	// not change after a deletion, so the goal cannot be judged there.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // Executor carries out plans.
@@ -165,10 +169,19 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		fs, err := x.statfs(t.Path)
 		return err == nil && need(fs, plan.Free, plan.Goal.Headroom) == 0
 	}
+	// A free-space goal is judged by statfs; where statfs does not show
+	// the deletions (rclone's cached figure, a made-up one), every
+	// checkpoint prunable would go for nothing. After the first deletion
+	// the free space must have changed, or only the max_bytes part, which
+	// is counted from the checkpoints' sizes, goes on.
+	freeGoal := !plan.Free.IsZero() && plan.Goal.Kind == GoalWatermark
 	var firstErr error
 	for _, it := range plan.Delete {
 		if err := ctx.Err(); err != nil {
 			firstErr = err
+			break
+		}
+		if res.Stopped != "" && covered >= plan.OverBytes {
 			break
 		}
 		if goalMet() {
@@ -207,6 +220,12 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		res.FreedBytes += max(c.Bytes, 0)
 		level.Info(logger).Log("msg", "deleted checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
 		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
+		if freeGoal && len(res.Deleted) == 1 && c.Bytes > 0 && x.statfsUnmoved(dirfd, t.Path, before) {
+			res.Stopped = fmt.Sprintf("free space did not change after deleting %s (%d bytes): %s does not show deletions in its statfs (a cached or made-up figure), so the free-space goal cannot be judged; stopped after one checkpoint",
+				c.Name, c.Bytes, cache.FSType)
+			level.Warn(logger).Log("msg", "free space did not change after a deletion: the free-space goal cannot be judged here, stopping", "name", c.Name,
+				"bytes", c.Bytes, "fstype", cache.FSType, "avail_bytes", before.AvailBytes)
+		}
 	}
 
 	if len(res.Deleted) > 0 {
@@ -234,6 +253,23 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		res.Result = ResultOK
 	}
 	return res, firstErr
+}
+
+// statfsUnmoved reports whether the filesystem of path still shows exactly
+// the free space measured before (before) after a deletion, even once
+// synced: syncfs makes a filesystem that frees at its next commit (btrfs,
+// XFS's background inode inactivation) apply the frees now, so only a
+// statfs that does not reflect deletions at all stays unmoved.
+func (x *Executor) statfsUnmoved(dirfd int, path string, before checkpoint.FSStats) bool {
+	same := func() bool {
+		fs, err := x.statfs(path)
+		return err == nil && fs.AvailBytes == before.AvailBytes && fs.FreeBytes == before.FreeBytes
+	}
+	if !same() {
+		return false
+	}
+	unix.Syncfs(dirfd)
+	return same()
 }
 
 // recheck compares every entry of c with what the scan saw, read afresh

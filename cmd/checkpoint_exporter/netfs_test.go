@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -356,5 +358,83 @@ func TestRcloneDefaultCacheRefusesExecute(t *testing.T) {
 	}
 	if got, _ := filepath.Glob(filepath.Join(back, "keras", "checkpoint_step_*.keras")); len(got) != 5 {
 		t.Errorf("left %v, want all 5", got)
+	}
+}
+
+// rclone mount reports a billion inodes with none free. The series the
+// exporter exports for a target on it, fed to the shipped rules for half an
+// hour, fire no CheckpointInodesLow (promtool test rules). Before the fix
+// checkpoint_filesystem_files 1e9 and _files_free 0 were exported and the
+// alert fired.
+func TestRcloneStatfsFiresNoInodeAlert(t *testing.T) {
+	promtool := needTool(t, "promtool")
+	root := t.TempDir()
+	back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+	netfsTree(t, back)
+	netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "off")
+	url, _ := serve(t, "--checkpoint.dir="+filepath.Join(mnt, "keras"))
+	body := scrapeUntil(t, url+"/metrics", `checkpoint_dir_checkpoints{target="keras"} 5`)
+
+	var series strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "checkpoint_filesystem_") {
+			continue
+		}
+		i := strings.LastIndex(line, " ")
+		name, value := line[:i], line[i+1:]
+		v, err := strconv.ParseFloat(value, 64)
+		must(t, err)
+		name = strings.Replace(name, "{", `{instance="node1:9866",job="checkpoint_exporter",`, 1)
+		fmt.Fprintf(&series, "      - series: '%s'\n        values: '%sx40'\n", name, strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	if !strings.Contains(series.String(), "checkpoint_filesystem_avail_bytes") {
+		t.Fatalf("no filesystem series exported:\n%s", body)
+	}
+	rules, err := filepath.Abs(filepath.Join("..", "..", "alerts", "checkpoint_exporter.rules.yml"))
+	must(t, err)
+	test := filepath.Join(root, "rclone_rules_test.yml")
+	must(t, os.WriteFile(test, []byte(fmt.Sprintf(`rule_files:
+  - %s
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+%s    alert_rule_test:
+      - eval_time: 30m
+        alertname: CheckpointInodesLow
+        exp_alerts: []
+`, rules, series.String())), 0o644))
+	if out, err := exec.Command(promtool, "test", "rules", test).CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules with the series exported for rclone: %v\n%s\nseries:\n%s", err, out, series.String())
+	}
+}
+
+// rclone mount answers statfs from a figure it refreshes once per directory
+// cache lifetime: after a deletion the free space has not moved. A prune to
+// a free-space goal there stops after one checkpoint, says why, and counts
+// what it deleted as freed. Before the fix it deleted every prunable
+// checkpoint (four here) for a goal it could not see coming closer. (The
+// mount keeps its directory cache for an hour, which holds its statfs
+// figure still; the configuration says 2s so that the test does not wait:
+// nothing else writes here.)
+func TestRcloneFreeSpaceGoalStopsAfterOneRound(t *testing.T) {
+	root := t.TempDir()
+	back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+	netfsTree(t, back)
+	netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "off", "--dir-cache-time", "1h")
+	cfg := filepath.Join(root, "exporter.yml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("targets:\n  - name: keras\n    path: %s\n    keep_last: 1\n    prune: {attribute_cache: 2s}\n",
+		filepath.Join(mnt, "keras"))), 0o644))
+	r := runBinary("prune", "--config.file="+cfg, "--free-target=99%", "--execute")
+	if r.err != nil || r.code != exitInsufficient {
+		t.Errorf("prune exited %d (%v), want %d (insufficient)", r.code, r.err, exitInsufficient)
+	}
+	for _, s := range []string{"deleted 1 checkpoints, freed ", "stopped: free space did not change after deleting checkpoint_step_100.keras", "fuse.rclone"} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("output does not say %q:\n%s\n%s", s, r.stdout, r.stderr)
+		}
+	}
+	if got, _ := filepath.Glob(filepath.Join(back, "keras", "checkpoint_step_*.keras")); len(got) != 4 {
+		t.Errorf("left %v, want 4: one deleted", got)
 	}
 }
