@@ -244,6 +244,15 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	if err == nil && !plan.Free.IsZero() {
 		res.ShortBytes = need(after, plan.Free, plan.Goal.Headroom)
 	}
+	if cache.WriteBack > 0 && len(res.Deleted) > 0 {
+		// The lock is not needed to wait: other pruners may go on.
+		lk.release()
+		if left, err := x.verifyTrash(ctx, logger, dir, t, cache); err != nil {
+			level.Warn(logger).Log("msg", "could not check that the trash is gone from the server", "err", err)
+		} else {
+			res.TrashLeft = left
+		}
+	}
 	switch {
 	case firstErr != nil:
 		res.Result, res.Error = ResultError, firstErr.Error()

@@ -95,15 +95,18 @@ func (l *targetLock) check() error {
 }
 
 // release drops the lock; the directory stays open (its owner closes it).
+// Releasing twice is harmless.
 func (l *targetLock) release() {
 	if l.lease != nil {
 		l.lease.release()
+		l.lease = nil
 	}
 	for _, fd := range []int{l.flockFD, l.dirLock} {
 		if fd >= 0 {
 			unix.Close(fd) // closing drops the flock
 		}
 	}
+	l.flockFD, l.dirLock = -1, -1
 }
 
 // lockTarget locks the open target directory dir as opts.mode says, waiting

@@ -438,3 +438,50 @@ func TestRcloneFreeSpaceGoalStopsAfterOneRound(t *testing.T) {
 		t.Errorf("left %v, want 4: one deleted", got)
 	}
 }
+
+// rclone mount with --vfs-cache-mode writes holds files written through it
+// for --vfs-write-back (5s) before sending them. Checkpoints saved through
+// the mount and pruned at once are renamed to trash and removed there, and
+// then sent to the server under their trash names, invisible through the
+// mount. Before the fix the prune reported them deleted and the trash
+// directories stayed on the server with their contents; now the prune checks
+// once the write-back and the listing cache have passed, removes what came
+// back, and nothing is left. (The mount's directory cache is 2s and the
+// configuration says so: the wait before the final walk stays shorter than
+// the write-back, as it would for a large upload.)
+func TestRcloneWriteBackTrashIsVerifiedGone(t *testing.T) {
+	root := t.TempDir()
+	back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+	must(t, os.MkdirAll(back, 0o755))
+	netfs.Rclone(t, back, mnt, "--vfs-cache-mode", "writes", "--dir-cache-time", "2s")
+	// Saved through the mount, a minute apart two days ago.
+	base := time.Now().Add(-48 * time.Hour)
+	for i := 1; i <= 5; i++ {
+		d := filepath.Join(mnt, fmt.Sprintf("checkpoint-%d", i*100))
+		must(t, os.MkdirAll(d, 0o755))
+		for _, f := range []string{"pytorch_model.bin", "trainer_state.json"} {
+			must(t, os.WriteFile(filepath.Join(d, f), make([]byte, 4096), 0o644))
+		}
+		mt := base.Add(time.Duration(i) * time.Minute)
+		for _, f := range []string{"pytorch_model.bin", "trainer_state.json", ""} {
+			must(t, os.Chtimes(filepath.Join(d, f), mt, mt))
+		}
+	}
+	cfg := filepath.Join(root, "exporter.yml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf("targets:\n  - name: hf\n    path: %s\n    prune: {attribute_cache: 2s}\n", mnt)), 0o644))
+	r := runBinary("prune", "--config.file="+cfg, "--keep=2", "--execute")
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("prune exited %d (%v):\n%s\n%s", r.code, r.err, r.stdout, r.stderr)
+	}
+	// Anything still held by the mount reaches the server by then.
+	time.Sleep(8 * time.Second)
+	var got []string
+	for _, e := range mustReadDir(t, back) {
+		if !strings.HasPrefix(e, ".checkpoint_exporter.lock") {
+			got = append(got, e)
+		}
+	}
+	if strings.Join(got, " ") != "checkpoint-400 checkpoint-500" {
+		t.Errorf("on the server after the prune: %v, want checkpoint-400 checkpoint-500 only\n%s\n%s", got, r.stdout, r.stderr)
+	}
+}
