@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -142,6 +143,11 @@ type place struct {
 	// path is the directory's absolute path in this mount namespace ("" if
 	// unknown), for another scan to place it by its own reading of the mounts.
 	path string
+	// inventedInodes: the directory's filesystem makes inode numbers up
+	// (Caching.InventsInodes: sshfs numbers nodes in lookup order, anew
+	// after a remount, which reuses the device number too), so its IDs in
+	// chain identify nothing across scans; loc does.
+	inventedInodes bool
 }
 
 // locate places the opened directory: its path, read from the descriptor,
@@ -204,14 +210,27 @@ func (p *peers) check(target string, pl *place, mounts mountTable) error {
 	return nil
 }
 
-// collide compares the directory at pl with target other's at op.
+// collide compares the directory at pl with target other's at op. IDs on
+// a filesystem that makes inode numbers up are not compared (after a
+// remount another target's directory can get the number this one had):
+// where the directories lie in their filesystems is.
 func collide(pl, op *place, other string, mounts mountTable) error {
+	untrusted := map[uint64]bool{}
+	for _, p := range []*place{pl, op} {
+		if p.inventedInodes {
+			untrusted[p.chain[0].Dev] = true
+		}
+	}
+	same := func(a, b DirID) bool { return a == b && !untrusted[a.Dev] }
+	within := func(ids []DirID, id DirID) bool {
+		return slices.ContainsFunc(ids, func(x DirID) bool { return same(x, id) })
+	}
 	switch {
-	case op.chain[0] == pl.chain[0]:
+	case same(op.chain[0], pl.chain[0]):
 		return fmt.Errorf("the directory is also target %s's: %w", other, ErrRefused)
-	case containsID(pl.chain[1:], op.chain[0]):
+	case within(pl.chain[1:], op.chain[0]):
 		return fmt.Errorf("the directory is inside target %s's: %w", other, ErrRefused)
-	case containsID(op.chain[1:], pl.chain[0]):
+	case within(op.chain[1:], pl.chain[0]):
 		return fmt.Errorf("the directory contains target %s's: %w", other, ErrRefused)
 	}
 	// Where the other directory was at its last scan, and where this scan's
@@ -256,15 +275,6 @@ func (p *peers) forget(keep map[string]bool) {
 			delete(p.places, name)
 		}
 	}
-}
-
-func containsID(ids []DirID, id DirID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // Mount is the filesystem a directory lies on, as mountinfo names it.

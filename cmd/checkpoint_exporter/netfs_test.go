@@ -485,3 +485,117 @@ func TestRcloneWriteBackTrashIsVerifiedGone(t *testing.T) {
 		t.Errorf("on the server after the prune: %v, want checkpoint-400 checkpoint-500 only\n%s\n%s", got, r.stdout, r.stderr)
 	}
 }
+
+// sshfs's FUSE daemon killed with SIGKILL in the middle of a prune's
+// removal, then mounted again. sshfs numbers inodes in lookup order, anew
+// after the remount, on the same device number: the directory of target hf
+// can get the number target keras's had. The next prune of hf is not
+// refused for that, finishes the trash the killed one left, and nothing
+// the kill cut short ever scans as a checkpoint. Before the fix that prune
+// was refused ("the directory is also target keras's") and the trash
+// stayed.
+func TestSSHFSKilledMidPruneAndRemounted(t *testing.T) {
+	root := t.TempDir()
+	back, mnt := filepath.Join(root, "back"), filepath.Join(root, "mnt")
+	hfCheckpoints(t, filepath.Join(back, "b", "hf"), 100, 200, 300, 400, 500)
+	// checkpoint-100 has enough files for its removal to be caught midway.
+	old := time.Now().Add(-time.Hour)
+	for i := range 5000 {
+		p := filepath.Join(back, "b", "hf", "checkpoint-100", "sub", fmt.Sprintf("shard-%05d", i))
+		must(t, os.WriteFile(p, nil, 0o644))
+		must(t, os.Chtimes(p, old, old))
+	}
+	for _, p := range []string{"checkpoint-100/sub", "checkpoint-100"} {
+		must(t, os.Chtimes(filepath.Join(back, "b", "hf", p), old, old))
+	}
+	must(t, os.MkdirAll(filepath.Join(back, "a", "keras"), 0o755))
+	writeKeras(t, filepath.Join(back, "a", "keras"), 5, time.Now().Add(-48*time.Hour), time.Minute)
+	m := netfs.SSHFS(t, back, mnt, "")
+	keras, hf := filepath.Join(mnt, "a", "keras"), filepath.Join(mnt, "b", "hf")
+	lookUp := func(paths ...string) {
+		for _, p := range paths {
+			_, err := os.Stat(p)
+			must(t, err)
+		}
+	}
+	// sshfs numbers nodes as they are looked up: keras's directory first.
+	lookUp(filepath.Join(mnt, "a"), keras, filepath.Join(mnt, "b"), hf)
+
+	cfg := filepath.Join(root, "exporter.yml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`scan_interval: 1h
+targets:
+  - {name: keras, path: %s, keep_last: 3}
+  - name: hf
+    path: %s
+    keep_last: 3
+    max_bytes: 1
+    prune: {execute: true, high_watermark: 99.9%%, low_watermark: 99.8%%}
+`, keras, hf)), 0o644))
+	token := filepath.Join(root, "token")
+	must(t, os.WriteFile(token, []byte("s3cret\n"), 0o600))
+	url, logs := serve(t, "--config.file="+cfg, "--webhook.token-file="+token, "--webhook.timeout=1s")
+	scrapeUntil(t, url+"/metrics", `checkpoint_dir_checkpoints{target="keras"} 5`)
+	scrapeUntil(t, url+"/metrics", `checkpoint_dir_checkpoints{target="hf"} 5`)
+
+	alert := `{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"CheckpointOverMaxBytes","target":"hf"}}]}`
+	runs := func() float64 {
+		return metricValue(t, url, "checkpoint_prune_runs_total", map[string]string{"target": "hf", "trigger": "webhook"})
+	}
+	postWebhook(t, url, "s3cret", alert)
+	// Kill the daemon as soon as checkpoint-100 is trash, mid-removal.
+	deadline := time.Now().Add(5 * time.Minute)
+	for trash := ""; trash == ""; {
+		for _, e := range mustReadDir(t, filepath.Join(back, "b", "hf")) {
+			if strings.HasPrefix(e, ".checkpoint_exporter-trash-checkpoint-100") {
+				trash = e
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoint-100 never became trash; logs:\n%s", logs)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	m.Kill(t)
+	for runs() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed prune never finished; logs:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left, _ := filepath.Glob(filepath.Join(back, "b", "hf", ".checkpoint_exporter-trash-*", "sub", "shard-*")); len(left) == 0 {
+		t.Fatal("the removal finished before the kill: nothing to test")
+	}
+
+	m.Remount(t)
+	// hf's directory is looked up first now: it gets keras's old number.
+	lookUp(filepath.Join(mnt, "b"), hf, filepath.Join(mnt, "a"), keras)
+	// What the kill left is no checkpoint.
+	scan := runBinary("scan", "--config.file="+cfg, "--target=hf")
+	if scan.code != 0 || strings.Contains(scan.stdout, "checkpoint-100 ") {
+		t.Errorf("scan after the remount (exit %d) shows the half-removed checkpoint:\n%s\n%s", scan.code, scan.stdout, scan.stderr)
+	}
+
+	postWebhook(t, url, "s3cret", alert)
+	for runs() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the prune after the remount never finished; logs:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "is also target") {
+		t.Errorf("refused after the remount:\n%s", logs)
+	}
+	if got := metricValue(t, url, "checkpoint_prune_runs_total", map[string]string{"target": "hf", "trigger": "webhook", "result": "error"}); got != 1 {
+		t.Errorf("%v webhook prunes of hf failed, want 1 (the killed one); logs:\n%s", got, logs)
+	}
+	got := mustReadDir(t, filepath.Join(back, "b", "hf"))
+	var names []string
+	for _, n := range got {
+		if !strings.HasPrefix(n, ".checkpoint_exporter.lock") {
+			names = append(names, n)
+		}
+	}
+	if strings.Join(names, " ") != "checkpoint-300 checkpoint-400 checkpoint-500" {
+		t.Errorf("hf on the server: %v, want checkpoint-300 to -500 and no trash; logs:\n%s", names, logs)
+	}
+}
