@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -142,6 +143,11 @@ type place struct {
 	// path is the directory's absolute path in this mount namespace ("" if
 	// unknown), for another scan to place it by its own reading of the mounts.
 	path string
+	// inventedInodes: the directory's filesystem makes inode numbers up
+	// (Caching.InventsInodes: sshfs numbers nodes in lookup order, anew
+	// after a remount, which reuses the device number too), so its IDs in
+	// chain identify nothing across scans; loc does.
+	inventedInodes bool
 }
 
 // locate places the opened directory: its path, read from the descriptor,
@@ -204,14 +210,27 @@ func (p *peers) check(target string, pl *place, mounts mountTable) error {
 	return nil
 }
 
-// collide compares the directory at pl with target other's at op.
+// collide compares the directory at pl with target other's at op. IDs on
+// a filesystem that makes inode numbers up are not compared (after a
+// remount another target's directory can get the number this one had):
+// where the directories lie in their filesystems is.
 func collide(pl, op *place, other string, mounts mountTable) error {
+	untrusted := map[uint64]bool{}
+	for _, p := range []*place{pl, op} {
+		if p.inventedInodes {
+			untrusted[p.chain[0].Dev] = true
+		}
+	}
+	same := func(a, b DirID) bool { return a == b && !untrusted[a.Dev] }
+	within := func(ids []DirID, id DirID) bool {
+		return slices.ContainsFunc(ids, func(x DirID) bool { return same(x, id) })
+	}
 	switch {
-	case op.chain[0] == pl.chain[0]:
+	case same(op.chain[0], pl.chain[0]):
 		return fmt.Errorf("the directory is also target %s's: %w", other, ErrRefused)
-	case containsID(pl.chain[1:], op.chain[0]):
+	case within(pl.chain[1:], op.chain[0]):
 		return fmt.Errorf("the directory is inside target %s's: %w", other, ErrRefused)
-	case containsID(op.chain[1:], pl.chain[0]):
+	case within(op.chain[1:], pl.chain[0]):
 		return fmt.Errorf("the directory contains target %s's: %w", other, ErrRefused)
 	}
 	// Where the other directory was at its last scan, and where this scan's
@@ -258,11 +277,56 @@ func (p *peers) forget(keep map[string]bool) {
 	}
 }
 
-func containsID(ids []DirID, id DirID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
+// Mount is the filesystem a directory lies on, as mountinfo names it.
+type Mount struct {
+	Mountpoint string
+	Source     string
+	FSType     string
+	// Options are the filesystem's own mount options (super options).
+	Options string
+}
+
+// Mount names the filesystem the opened directory lies on: the mount the
+// descriptor was opened through (statx's mount ID, Linux 5.8), else the
+// mount of its device over its path. It reads the mount table, never the
+// directory's filesystem beyond one statx of the descriptor.
+func (d *Dir) Mount() (Mount, error) {
+	return mountOf(d.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, d.path)
+}
+
+// MountAt names the filesystem path (symlinks followed) lies on, as
+// Dir.Mount does.
+func MountAt(path string) (Mount, error) {
+	return mountOf(unix.AT_FDCWD, path, 0, path)
+}
+
+func mountOf(dirfd int, name string, flags int, path string) (Mount, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(dirfd, name, flags, unix.STATX_MNT_ID, &stx); err != nil {
+		return Mount{}, &os.PathError{Op: "statx", Path: path, Err: err}
 	}
-	return false
+	mounts, err := readMounts(mountinfoFile)
+	if err != nil {
+		return Mount{}, fmt.Errorf("mount of %s: %w", path, err)
+	}
+	m, ok := mount{}, false
+	if stx.Mask&unix.STATX_MNT_ID != 0 {
+		m, ok = mounts.byID(stx.Mnt_id)
+	}
+	dev := unix.Mkdev(stx.Dev_major, stx.Dev_minor)
+	if !ok {
+		// No mount IDs (Linux before 5.8): the mount of the device over
+		// the path, as the kernel names it.
+		real := path
+		if dirfd != unix.AT_FDCWD {
+			real, _ = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dirfd))
+		} else if r, err := filepath.EvalSymlinks(path); err == nil {
+			real, _ = filepath.Abs(r)
+		}
+		m, ok = mounts.of(dev, real)
+	}
+	if !ok {
+		return Mount{}, fmt.Errorf("mount of %s: no mount of device %d:%d in %s", path, unix.Major(dev), unix.Minor(dev), mountinfoFile)
+	}
+	return Mount{Mountpoint: m.mountpoint, Source: m.source, FSType: m.fstype, Options: m.options}, nil
 }

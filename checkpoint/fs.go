@@ -28,6 +28,10 @@ type FSStats struct {
 	Files      uint64 `json:"files"`
 	FilesFree  uint64 `json:"files_free"`
 	ReadOnly   bool   `json:"readonly"`
+	// Options are the filesystem's own mount options (mountinfo's super
+	// options: "rw,vers=4.2,actimeo=30,..."), for what they say about
+	// caching (see CachingOf). Empty when the mount is unknown.
+	Options string `json:"-"`
 	// Dev is the st_dev of the target directory; targets with equal Dev share
 	// a filesystem.
 	Dev uint64 `json:"-"`
@@ -70,6 +74,30 @@ func (f FSStats) HostMountpoint(hostPath string) (mountpoint string, ok bool) {
 	}
 	return rest, true
 }
+
+// InodesAccounted reports whether the filesystem's inode figures mean
+// anything. Filesystems that have no inode table report made-up ones:
+// rclone mount reports 1e9 inodes with none free, s3fs and gcsfuse leave
+// both 0 or equal (every inode free), tmpfs without nr_inodes reports 0.
+// Exported as they are, a made-up "none free" fires an inode alert on a
+// filesystem that cannot run out of inodes. A real filesystem out of inodes
+// (a small tmpfs, an ext4 full of small files) has a total below a billion
+// and some in use, and stays accounted.
+func (f FSStats) InodesAccounted() bool {
+	switch {
+	case f.Files == 0, f.FilesFree >= f.Files:
+		return false
+	case f.FilesFree == 0 && f.Files >= madeUpInodes:
+		return false
+	}
+	return true
+}
+
+// madeUpInodes is the total from which "no inode free" is taken for a
+// made-up figure (rclone's is exactly 1e9). A filesystem with that many real
+// inodes, every one in use, would hold a billion files: a full disk long
+// before, which the space alerts report.
+const madeUpInodes = 1_000_000_000
 
 // UsedRatio is the share of the filesystem an unprivileged writer cannot use
 // any more: 1 - avail/size. Watermarks and alert rules use the same formula.
@@ -118,13 +146,13 @@ func StatFS(path string) (FSStats, error) {
 	}
 	fs.mounts = mounts
 	if m, ok := mounts.of(fs.Dev, real); ok {
-		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
+		fs.Mountpoint, fs.Device, fs.FSType, fs.Options = m.mountpoint, m.source, m.fstype, m.options
 		fs.InFS = m.inFS(real)
 	} else if m, ok := mounts.first(fs.Dev); ok {
 		// No mount of the device lies over the path as this process names
 		// it: the labels still name the filesystem, but where the path is
 		// in it is unknown.
-		fs.Mountpoint, fs.Device, fs.FSType = m.mountpoint, m.source, m.fstype
+		fs.Mountpoint, fs.Device, fs.FSType, fs.Options = m.mountpoint, m.source, m.fstype, m.options
 	}
 	return fs, nil
 }
@@ -132,7 +160,11 @@ func StatFS(path string) (FSStats, error) {
 // mountinfoFile lists the mounts of this process's mount namespace.
 const mountinfoFile = "/proc/self/mountinfo"
 
-type mount struct{ mountpoint, root, source, fstype string }
+type mount struct {
+	mountpoint, root, source, fstype string
+	// options are the super options, the filesystem's own (the last field).
+	options string
+}
 
 // over reports whether path (absolute, clean) is the mount point or below it.
 func (m mount) over(path string) bool {
@@ -146,8 +178,10 @@ func (m mount) inFS(path string) string {
 	return filepath.Join(m.root, below)
 }
 
-// mountEntry is one line of mountinfo: a mount and its filesystem's device.
+// mountEntry is one line of mountinfo: a mount, its ID (statx's
+// stx_mnt_id) and its filesystem's device.
 type mountEntry struct {
+	id  uint64
 	dev uint64
 	mount
 }
@@ -181,13 +215,15 @@ func parseMounts(r io.Reader) (mountTable, error) {
 			sep, rest = nextField(rest)
 		}
 		fstype, rest := nextField(rest)
-		source, _ := nextField(rest)
+		source, rest := nextField(rest)
+		options, _ := nextField(rest)
 		dev, ok := parseDev(f[2])
-		if sep != "-" || source == "" || !ok {
+		id, err := strconv.ParseUint(f[0], 10, 64)
+		if sep != "-" || source == "" || !ok || err != nil {
 			continue
 		}
-		mt = append(mt, mountEntry{dev: dev, mount: mount{mountpoint: unescapeMount(f[4]), root: unescapeMount(f[3]),
-			fstype: fstype, source: unescapeMount(source)}})
+		mt = append(mt, mountEntry{id: id, dev: dev, mount: mount{mountpoint: unescapeMount(f[4]), root: unescapeMount(f[3]),
+			fstype: fstype, source: unescapeMount(source), options: options}})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -228,6 +264,16 @@ func (mt mountTable) of(dev uint64, path string) (m mount, ok bool) {
 		}
 	}
 	return m, ok
+}
+
+// byID is the mount whose ID is id.
+func (mt mountTable) byID(id uint64) (mount, bool) {
+	for _, e := range mt {
+		if e.id == id {
+			return e.mount, true
+		}
+	}
+	return mount{}, false
 }
 
 // first is the first mount of device dev, wherever it is.

@@ -291,6 +291,7 @@ func (s *Scanner) openTarget(fs *FSStats) (*Dir, error) {
 	// The system calls are made here, before peers takes its lock.
 	var mounts mountTable
 	pl.path, pl.loc, mounts = dir.locate(fs)
+	pl.inventedInodes = CachingOf(fs.FSType, fs.Options, nil).InventsInodes
 	if err := s.peers.check(s.target.Name, pl, mounts); err != nil {
 		dir.Close()
 		return nil, fmt.Errorf("%s: %w", s.target.Path, err)

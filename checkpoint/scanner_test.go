@@ -325,7 +325,7 @@ func TestParseMountinfo(t *testing.T) {
 31 22 0:27 /sub /mnt/bind\040dir rw - xfs /dev/sdb1 rw
 30 22 0:27 / /data rw,relatime shared:2 - xfs /dev/sdb1 rw
 40 22 0:50 / /data/models rw - nfs4 server:/export rw
-41 40 0:50 /other /data/models rw - nfs4 server:/export rw
+41 40 0:50 /other /data/models rw - nfs4 server:/export rw,vers=4.2,actimeo=30
 `
 	mounts, err := parseMounts(strings.NewReader(mi))
 	if err != nil {
@@ -338,13 +338,13 @@ func TestParseMountinfo(t *testing.T) {
 		want mount
 		inFS string
 	}{
-		{"root filesystem", unix.Mkdev(252, 1), "/home/x", mount{"/", "/", "/dev/vda1", "ext4"}, "/home/x"},
+		{"root filesystem", unix.Mkdev(252, 1), "/home/x", mount{"/", "/", "/dev/vda1", "ext4", "rw"}, "/home/x"},
 		// The bind mount is listed first and its mount point is longer:
 		// still, the path is not below it.
-		{"device mounted twice", unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/", "/dev/sdb1", "xfs"}, "/run1"},
-		{"bind mount of a subdirectory, escaped name", unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs"}, "/sub/x"},
-		{"mount point itself", unix.Mkdev(0, 27), "/mnt/bind dir", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs"}, "/sub"},
-		{"mounted on top of another at one point", unix.Mkdev(0, 50), "/data/models/a", mount{"/data/models", "/other", "server:/export", "nfs4"}, "/other/a"},
+		{"device mounted twice", unix.Mkdev(0, 27), "/data/run1", mount{"/data", "/", "/dev/sdb1", "xfs", "rw"}, "/run1"},
+		{"bind mount of a subdirectory, escaped name", unix.Mkdev(0, 27), "/mnt/bind dir/x", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs", "rw"}, "/sub/x"},
+		{"mount point itself", unix.Mkdev(0, 27), "/mnt/bind dir", mount{"/mnt/bind dir", "/sub", "/dev/sdb1", "xfs", "rw"}, "/sub"},
+		{"mounted on top of another at one point", unix.Mkdev(0, 50), "/data/models/a", mount{"/data/models", "/other", "server:/export", "nfs4", "rw,vers=4.2,actimeo=30"}, "/other/a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,8 +65,8 @@ func New(src Snapshots) *Collector {
 		savesUntilFull: desc("checkpoint_dir_saves_until_full", "How many more checkpoints of the newest one's size fit in the filesystem's available space", targetLabels),
 		fsAvail:        desc("checkpoint_filesystem_avail_bytes", "Filesystem space available to unprivileged users (f_bavail*f_frsize)", fsLabels),
 		fsSize:         desc("checkpoint_filesystem_size_bytes", "Filesystem size (f_blocks*f_frsize)", fsLabels),
-		fsFiles:        desc("checkpoint_filesystem_files", "Filesystem inodes in total", fsLabels),
-		fsFilesFree:    desc("checkpoint_filesystem_files_free", "Filesystem inodes free", fsLabels),
+		fsFiles:        desc("checkpoint_filesystem_files", "Filesystem inodes in total; absent where the filesystem does no inode accounting (none or all free, or a billion with none free: rclone, s3fs)", fsLabels),
+		fsFilesFree:    desc("checkpoint_filesystem_files_free", "Filesystem inodes free; absent where the filesystem does no inode accounting", fsLabels),
 		fsReadonly:     desc("checkpoint_filesystem_readonly", "1 if the filesystem is mounted read-only", fsLabels),
 		scanDuration:   desc("checkpoint_scan_duration_seconds", "Duration of the last scan of the target", targetLabels),
 		scanTime:       desc("checkpoint_scan_timestamp_seconds", "When the last scan of the target finished, in seconds since the epoch", targetLabels),
@@ -149,8 +149,13 @@ func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot
 		l := []string{fs.Mountpoint, fs.Device, fs.FSType}
 		gauge(c.fsAvail, float64(fs.AvailBytes), l...)
 		gauge(c.fsSize, float64(fs.SizeBytes), l...)
-		gauge(c.fsFiles, float64(fs.Files), l...)
-		gauge(c.fsFilesFree, float64(fs.FilesFree), l...)
+		// A filesystem without inode accounting reports made-up figures
+		// (rclone: a billion, none free): not exported, so no inode alert
+		// fires for a filesystem that cannot run out of inodes.
+		if fs.InodesAccounted() {
+			gauge(c.fsFiles, float64(fs.Files), l...)
+			gauge(c.fsFilesFree, float64(fs.FilesFree), l...)
+		}
 		ro := 0.0
 		if fs.ReadOnly {
 			ro = 1

@@ -120,7 +120,18 @@ type Prune struct {
 	HighWatermark checkpoint.Watermark `yaml:"high_watermark"`
 	LowWatermark  checkpoint.Watermark `yaml:"low_watermark"`
 	Headroom      model.Duration       `yaml:"headroom"`
+	// AttributeCache, when set, is how long the target's filesystem client
+	// may answer from a cache of its own: a FUSE daemon's (sshfs's
+	// cache_timeout, rclone's --dir-cache-time). It replaces the default of
+	// the filesystem type, and is required for a FUSE filesystem whose
+	// caching the exporter does not know (README, "Shared and network
+	// filesystems").
+	AttributeCache *model.Duration `yaml:"attribute_cache"`
 }
+
+// MaxAttributeCache bounds prune.attribute_cache: every prune waits that
+// long before its first deletion.
+const MaxAttributeCache = time.Hour
 
 // Error is a configuration error: which file, which key, what is wrong.
 type Error struct {
@@ -253,13 +264,17 @@ func (c *Config) validate(file string) error {
 }
 
 // CheckDirs refuses target paths that exist but are no directory a pruner
-// may work in: what start-up and reload check beyond validation.
+// may work in, and lock files where the filesystem cannot show other hosts'
+// (CheckLocks): what start-up and reload check beyond validation.
 func (c *Config) CheckDirs(file string) error {
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		if err := checkDir(t.Path); err != nil {
 			return t.errorAt(file, i, keyError{"path", err.Error()})
 		}
+	}
+	if err := c.CheckLocks(file); err != nil {
+		return err
 	}
 	return c.CheckOverlap(file)
 }
@@ -330,6 +345,9 @@ func (t *Target) validate() error {
 	if err := t.Prune.validate(); err != nil {
 		return err
 	}
+	if c := t.Prune.AttributeCache; c != nil && *c > 0 && time.Duration(t.MinAge) <= time.Duration(*c)+checkpoint.ClockGrain {
+		return failf("min_age", "%s must exceed prune.attribute_cache %s and a second (caches count whole seconds): a save another node is writing can show an mtime that old on this filesystem and be taken for a finished one", t.MinAge, *c)
+	}
 	return t.Offload.validate()
 }
 
@@ -339,6 +357,12 @@ func (p *Prune) validate() error {
 	}
 	if p.Headroom < 0 {
 		return failf("prune.headroom", "must not be negative")
+	}
+	// (A negative duration is refused by the YAML decoder already.)
+	switch c := p.AttributeCache; {
+	case c == nil:
+	case time.Duration(*c) > MaxAttributeCache:
+		return failf("prune.attribute_cache", "%s is more than %s: every prune would wait that long before its first deletion; lower the mount's cache timeout instead", *c, model.Duration(MaxAttributeCache))
 	}
 	hi, lo := p.HighWatermark, p.LowWatermark
 	switch {

@@ -64,6 +64,10 @@ type Result struct {
 	// prune looked (only a prune that deletes does).
 	TrashLeft    []string `json:"trash_left,omitempty"`
 	trashChecked bool
+	// Stopped says why the prune stopped before its free-space goal
+	// while it could have deleted more: the filesystem's free space did
+	// not change after a deletion, so the goal cannot be judged there.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // Executor carries out plans.
@@ -82,8 +86,8 @@ type Executor struct {
 	afterRename func(renamed int)
 }
 
-func (x *Executor) lockOptions(t Target) lockOptions {
-	return lockOptions{mode: t.Policy.Lock, wait: x.LockWait, ttl: x.LockTTL, logger: x.Logger, target: t.Name}
+func (x *Executor) lockOptions(t Target, cache fsCaching) lockOptions {
+	return lockOptions{mode: t.Policy.Lock, wait: x.LockWait, ttl: x.LockTTL, logger: x.Logger, target: t.Name, cache: cache}
 }
 
 func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
@@ -93,11 +97,13 @@ func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
 	return checkpoint.StatFS(path)
 }
 
-// Execute deletes what plan says on target t: it takes the target's lock,
-// re-checks each checkpoint (same inode and mtime as scanned, or it is
-// skipped), stops as soon as the plan's free-space goal is met, renames each
-// checkpoint to a trash name and then removes it, and measures the bytes
-// freed. A dry run never gets here (see Service.Prune).
+// Execute deletes what plan says on target t: it refuses a filesystem whose
+// caching it cannot allow for and waits out a FUSE daemon's cache (settle),
+// takes the target's lock, re-checks each checkpoint afresh (same inode and
+// mtime as scanned, nothing changed inside, or it is skipped), stops as soon
+// as the plan's free-space goal is met, renames each checkpoint to a trash
+// name and then removes it, and measures the bytes freed. A dry run never
+// gets here (see Service.Prune).
 func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error) {
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
@@ -109,7 +115,23 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		return res, nil
 	}
 
-	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
+	// What this node sees of other clients' changes: a deletion is
+	// refused where that cannot be trusted, and waits for a FUSE daemon's
+	// cache to be younger than the scan.
+	cache, err := caching(dir, t.Policy)
+	if err == nil {
+		err = refuseStale(t, cache)
+	}
+	if err == nil {
+		err = x.settle(ctx, logger, cache, plan.Scanned)
+	}
+	if err != nil {
+		err = fmt.Errorf("target %s not pruned: %w", t.Name, err)
+		res.Result, res.Error = ResultError, err.Error()
+		return res, err
+	}
+
+	lk, err := lockTarget(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
 		res.Result, res.Error = ResultError, err.Error()
 		return res, err
@@ -147,10 +169,19 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		fs, err := x.statfs(t.Path)
 		return err == nil && need(fs, plan.Free, plan.Goal.Headroom) == 0
 	}
+	// A free-space goal is judged by statfs; where statfs does not show
+	// the deletions (rclone's cached figure, a made-up one), every
+	// checkpoint prunable would go for nothing. After the first deletion
+	// the free space must have changed, or only the max_bytes part, which
+	// is counted from the checkpoints' sizes, goes on.
+	freeGoal := !plan.Free.IsZero() && plan.Goal.Kind == GoalWatermark
 	var firstErr error
 	for _, it := range plan.Delete {
 		if err := ctx.Err(); err != nil {
 			firstErr = err
+			break
+		}
+		if res.Stopped != "" && covered >= plan.OverBytes {
 			break
 		}
 		if goalMet() {
@@ -161,7 +192,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 			break
 		}
 		c := it.Checkpoint
-		if cause, why := recheck(dirfd, c); cause != "" {
+		if cause, why := recheck(dirfd, c, cache.InventsInodes); cause != "" {
 			level.Warn(logger).Log("msg", "not deleting checkpoint", "name", c.Name, "step", c.Step, "cause", cause, "why", why)
 			res.Skipped = append(res.Skipped, Skipped{Name: c.Name, Step: c.Step, Cause: cause, Reason: why})
 			if cause == CauseGone {
@@ -189,6 +220,12 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		res.FreedBytes += max(c.Bytes, 0)
 		level.Info(logger).Log("msg", "deleted checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
 		res.Deleted = append(res.Deleted, Deleted{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Reason: it.Reason})
+		if freeGoal && len(res.Deleted) == 1 && c.Bytes > 0 && x.statfsUnmoved(dirfd, t.Path, before) {
+			res.Stopped = fmt.Sprintf("free space did not change after deleting %s (%d bytes): %s does not show deletions in its statfs (a cached or made-up figure), so the free-space goal cannot be judged; stopped after one checkpoint",
+				c.Name, c.Bytes, cache.FSType)
+			level.Warn(logger).Log("msg", "free space did not change after a deletion: the free-space goal cannot be judged here, stopping", "name", c.Name,
+				"bytes", c.Bytes, "fstype", cache.FSType, "avail_bytes", before.AvailBytes)
+		}
 	}
 
 	if len(res.Deleted) > 0 {
@@ -210,6 +247,15 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	if err == nil && !plan.Free.IsZero() {
 		res.ShortBytes = need(after, plan.Free, plan.Goal.Headroom)
 	}
+	if cache.WriteBack > 0 && len(res.Deleted) > 0 {
+		// The lock is not needed to wait: other pruners may go on.
+		lk.release()
+		if left, err := x.verifyTrash(ctx, logger, dir, t, cache); err != nil {
+			level.Warn(logger).Log("msg", "could not check that the trash is gone from the server", "err", err)
+		} else {
+			res.TrashLeft = left
+		}
+	}
 	switch {
 	case firstErr != nil:
 		res.Result, res.Error = ResultError, firstErr.Error()
@@ -221,24 +267,45 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	return res, firstErr
 }
 
-// recheck compares every entry of c with what the scan saw, then walks c
-// afresh (inspect: nothing changed at any depth, no mount point inside). It
-// returns why c must not be deleted (a Cause* and words), or "".
-func recheck(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
+// statfsUnmoved reports whether the filesystem of path still shows exactly
+// the free space measured before (before) after a deletion, even once
+// synced: syncfs makes a filesystem that frees at its next commit (btrfs,
+// XFS's background inode inactivation) apply the frees now, so only a
+// statfs that does not reflect deletions at all stays unmoved.
+func (x *Executor) statfsUnmoved(dirfd int, path string, before checkpoint.FSStats) bool {
+	same := func() bool {
+		fs, err := x.statfs(path)
+		return err == nil && fs.AvailBytes == before.AvailBytes && fs.FreeBytes == before.FreeBytes
+	}
+	if !same() {
+		return false
+	}
+	unix.Syncfs(dirfd)
+	return same()
+}
+
+// recheck compares every entry of c with what the scan saw, read afresh
+// (statxAt), then walks c afresh (inspect: nothing changed at any depth, no
+// mount point inside). Where the filesystem makes inode numbers up
+// (inventedInodes: sshfs, rclone), they are not compared: the same file can
+// get another number once the kernel forgot it, and a replaced file shows
+// in its ctime anyway. It returns why c must not be deleted (a Cause* and
+// words), or "".
+func recheck(dirfd int, c checkpoint.Checkpoint, inventedInodes bool) (cause, why string) {
 	for _, e := range c.Entries {
-		var st unix.Stat_t
-		if err := unix.Fstatat(dirfd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		var stx unix.Statx_t
+		if err := statxAt(dirfd, e.Name, 0, &stx); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return CauseGone, whyGone
 			}
 			return CauseError, "cannot check: " + err.Error()
 		}
-		if st.Ino != e.Ino || uint64(st.Dev) != e.Dev {
+		if unix.Mkdev(stx.Dev_major, stx.Dev_minor) != e.Dev || (!inventedInodes && stx.Ino != e.Ino) {
 			return CauseChanged, "replaced since the scan (different inode)"
 		}
 		// ctime as well: it changes with any write or metadata change and
 		// cannot be set back, and an inode number can be reused at once.
-		if st.Mtim.Nano() != e.Mtime || st.Ctim.Nano() != e.Ctime {
+		if nanos(stx.Mtime) != e.Mtime || nanos(stx.Ctime) != e.Ctime || (!e.Dir && int64(stx.Size) != e.Size) {
 			return CauseChanged, "modified since the scan"
 		}
 	}
@@ -256,6 +323,7 @@ func stillThere(dirfd int, names []string) []string {
 	}
 	return out
 }
+func nanos(t unix.StatxTimestamp) int64 { return t.Sec*int64(time.Second) + int64(t.Nsec) }
 
 // whyGone is why a planned checkpoint that is no longer there is skipped.
 const whyGone = "gone since the scan (deleted by someone else)"

@@ -35,11 +35,18 @@ type fsID struct {
 	hasMnt bool // the kernel reports mount IDs (statx STATX_MNT_ID, Linux 5.8)
 }
 
-const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_MTIME | unix.STATX_CTIME | unix.STATX_MNT_ID
+const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME | unix.STATX_MNT_ID
 
+// statxAt reads name's attributes as the server has them now, not as this
+// node's kernel cached them: AT_STATX_FORCE_SYNC makes NFS, SMB, CephFS and
+// FUSE ask their server or daemon (see checkpoint.Caching; local
+// filesystems ignore it). It is what every check before a deletion reads:
+// another client's write must be seen there, whatever actimeo or
+// attr_timeout says. A FUSE daemon may still answer from a cache of its
+// own; Executor.settle waits that out.
 func statxAt(dirfd int, name string, flags int, stx *unix.Statx_t) error {
 	for {
-		err := unix.Statx(dirfd, name, flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, statxMask, stx)
+		err := unix.Statx(dirfd, name, flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, statxMask, stx)
 		if err != unix.EINTR {
 			return err
 		}

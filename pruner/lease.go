@@ -25,14 +25,29 @@ const LeaseFile = ".checkpoint_exporter.lockfile"
 
 // leaseRecord is the content of LeaseFile.
 type leaseRecord struct {
-	Owner   string // random, one per acquisition
-	Host    string
-	PID     int
+	Owner string // random, one per acquisition
+	Host  string
+	PID   int
+	// PIDNS names the PID namespace PID is in (/proc/self/ns/pid,
+	// "pid:[4026531836]"). Two containers can share a hostname (pods with
+	// hostNetwork on one node) and not each other's PIDs: a PID is judged
+	// gone only by a process of the same host and namespace. Empty in
+	// lock files of earlier versions: those wait for their expiry.
+	PIDNS   string
 	Expires time.Time
 }
 
 func (r leaseRecord) String() string {
-	return fmt.Sprintf("owner=%s\nhost=%s\npid=%d\nexpires=%s\n", r.Owner, r.Host, r.PID, r.Expires.UTC().Format(time.RFC3339Nano))
+	return fmt.Sprintf("owner=%s\nhost=%s\npid=%d\npidns=%s\nexpires=%s\n", r.Owner, r.Host, r.PID, r.PIDNS, r.Expires.UTC().Format(time.RFC3339Nano))
+}
+
+// pidNamespace names this process's PID namespace ("" if unknown).
+func pidNamespace() string {
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return ns
 }
 
 func parseLease(data []byte) (leaseRecord, error) {
@@ -50,6 +65,8 @@ func parseLease(data []byte) (leaseRecord, error) {
 			r.Host = v
 		case "pid":
 			r.PID, err = strconv.Atoi(v)
+		case "pidns":
+			r.PIDNS = v
 		case "expires":
 			r.Expires, err = time.Parse(time.RFC3339Nano, v)
 		}
@@ -106,7 +123,7 @@ func newOwner() string {
 func acquireLease(ctx context.Context, dirfd int, path string, opts lockOptions, deadline time.Time) (*lease, error) {
 	host, _ := os.Hostname()
 	l := &lease{dirfd: dirfd, path: path, ttl: opts.ttl, logger: opts.logger,
-		rec: leaseRecord{Owner: newOwner(), Host: host, PID: os.Getpid()}}
+		rec: leaseRecord{Owner: newOwner(), Host: host, PID: os.Getpid(), PIDNS: pidNamespace()}}
 	file := filepath.Join(path, LeaseFile)
 	for takeovers := 0; ; {
 		l.rec.Expires = time.Now().Add(l.ttl)
@@ -220,9 +237,10 @@ func (l *lease) fromSpareFile() error {
 	return nil
 }
 
-// inspect reads the current lock file and says whether it is stale: expired,
-// left by a process of this host that is gone, or unreadable and older than
-// a TTL (a holder that died between creating and writing it). An error says
+// inspect reads the current lock file, by name and as the server has it
+// (readAt), and says whether it is stale: expired, left by a process of
+// this host and PID namespace that is gone, or unreadable and older than a
+// TTL (a holder that died between creating and writing it). An error says
 // the lock path holds something that is not a readable lock file (a
 // symlink, a directory, a file this process may not read): it is never
 // taken for stale.
@@ -238,7 +256,7 @@ func (l *lease) inspect() (leaseRecord, bool, error) {
 		return rec, now.Sub(mtime) > l.ttl, nil
 	case now.After(rec.Expires):
 		return rec, true, nil
-	case rec.Host == l.rec.Host && rec.PID != l.rec.PID && !processAlive(rec.PID):
+	case rec.Host == l.rec.Host && rec.PIDNS != "" && rec.PIDNS == l.rec.PIDNS && rec.PID != l.rec.PID && !processAlive(rec.PID):
 		return rec, true, nil
 	}
 	return rec, false, nil
@@ -336,8 +354,19 @@ func (l *lease) release() {
 }
 
 // readAt reads a small file below dirfd without following symlinks, and
-// returns its mtime.
+// returns its mtime. Another host's lock file is read as the server has it:
+// the directory's attributes first (an NFS client trusts the names it
+// cached while the directory's cached attributes look unchanged), then the
+// name's, both forced (statxAt); opening the file revalidates its data
+// (close-to-open). A filesystem whose client lists directories from a
+// cache of its own cannot promise even that: lock files are refused there
+// (lockOptions.cache).
 func readAt(dirfd int, name string) ([]byte, time.Time, error) {
+	var stx unix.Statx_t
+	statxAt(dirfd, "", unix.AT_EMPTY_PATH, &stx) // refreshes the names below; the open says what is wrong
+	if err := statxAt(dirfd, name, 0, &stx); err != nil {
+		return nil, time.Time{}, err
+	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, time.Time{}, err

@@ -61,6 +61,10 @@ var ErrLockLost = errors.New("target lock lost")
 // DefaultLockTTL is how long a lock file stays valid without renewal.
 const DefaultLockTTL = 2 * time.Minute
 
+// ErrLockfileUnsafe refuses a lock file on a filesystem whose client lists
+// directories from a cache: another host's lock file is not seen there.
+var ErrLockfileUnsafe = errors.New("a lock file cannot work on this filesystem")
+
 // lockOptions say how to lock one target.
 type lockOptions struct {
 	mode   LockMode
@@ -68,6 +72,9 @@ type lockOptions struct {
 	ttl    time.Duration // lock file validity (lockfile mode)
 	logger log.Logger
 	target string
+	// cache is what the target's filesystem caches: a lock file is
+	// refused where listings are cached.
+	cache fsCaching
 }
 
 // targetLock is a held lock on a target directory, with the directory's
@@ -88,15 +95,18 @@ func (l *targetLock) check() error {
 }
 
 // release drops the lock; the directory stays open (its owner closes it).
+// Releasing twice is harmless.
 func (l *targetLock) release() {
 	if l.lease != nil {
 		l.lease.release()
+		l.lease = nil
 	}
 	for _, fd := range []int{l.flockFD, l.dirLock} {
 		if fd >= 0 {
 			unix.Close(fd) // closing drops the flock
 		}
 	}
+	l.flockFD, l.dirLock = -1, -1
 }
 
 // lockTarget locks the open target directory dir as opts.mode says, waiting
@@ -117,6 +127,10 @@ func lockTarget(ctx context.Context, dir *checkpoint.Dir, opts lockOptions) (*ta
 		}
 		level.Warn(opts.logger).Log("msg", "no flock on this filesystem: using a lock file instead (set prune.lock: lockfile to say so)",
 			"target", opts.target, "path", path, "err", err)
+	}
+	if opts.cache.ListingCached {
+		l.release()
+		return nil, fmt.Errorf("lock %s: %s: %w", path, opts.cache.LockfileRefusal(path, opts.cache.mountpoint), ErrLockfileUnsafe)
 	}
 	if opts.ttl <= 0 {
 		opts.ttl = DefaultLockTTL

@@ -53,9 +53,13 @@ func TestLockfileTakeover(t *testing.T) {
 		takeIt bool
 	}{
 		{"expired", leaseRecord{Owner: "x", Host: "elsewhere", PID: 1, Expires: time.Now().Add(-time.Second)}, true},
-		{"dead process here", leaseRecord{Owner: "x", Host: host, PID: 1 << 22, Expires: time.Now().Add(time.Hour)}, true},
+		{"dead process here", leaseRecord{Owner: "x", Host: host, PID: 1 << 22, PIDNS: pidNamespace(), Expires: time.Now().Add(time.Hour)}, true},
 		{"live elsewhere", leaseRecord{Owner: "x", Host: "elsewhere", PID: 1, Expires: time.Now().Add(time.Hour)}, false},
-		{"live here", leaseRecord{Owner: "x", Host: host, PID: os.Getppid(), Expires: time.Now().Add(time.Hour)}, false},
+		{"live here", leaseRecord{Owner: "x", Host: host, PID: os.Getppid(), PIDNS: pidNamespace(), Expires: time.Now().Add(time.Hour)}, false},
+		// A container of the same hostname (hostNetwork pods on one
+		// node) whose PIDs this one cannot see: live until it expires.
+		{"same hostname, another PID namespace", leaseRecord{Owner: "x", Host: host, PID: 1 << 22, PIDNS: "pid:[1]", Expires: time.Now().Add(time.Hour)}, false},
+		{"same hostname, an earlier version's record without a namespace", leaseRecord{Owner: "x", Host: host, PID: 1 << 22, Expires: time.Now().Add(time.Hour)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

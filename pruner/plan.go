@@ -34,6 +34,10 @@ type Policy struct {
 	Offloaded func(checkpoint.Checkpoint) bool `json:"-"`
 	// Lock says how a prune keeps other pruners of the directory out.
 	Lock LockMode
+	// AttributeCache, when set, is how long the target's filesystem client
+	// may answer from a cache of its own (a FUSE daemon's): it replaces
+	// the default of the filesystem type (see checkpoint.CachingOf).
+	AttributeCache *time.Duration `json:",omitempty"`
 }
 
 // GoalKind says what a prune tries to reach.
@@ -88,6 +92,10 @@ type Plan struct {
 	// ShortBytes says by how much.
 	Insufficient bool
 	ShortBytes   uint64
+	// Scanned is when the scan the plan was made from began: the final
+	// walk on a filesystem with a client-side cache waits until that cache
+	// is younger (see Executor.settle).
+	Scanned time.Time
 }
 
 // Keep reasons.
@@ -203,6 +211,9 @@ func need(fs checkpoint.FSStats, free checkpoint.Watermark, headroom uint64) uin
 // anything keepReason keeps. It reads nothing but its arguments.
 func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 	plan := Plan{Target: s.Target.Name, Goal: goal, Keep: make([]Item, 0, len(s.Checkpoints))}
+	if !s.Time.IsZero() {
+		plan.Scanned = s.Time.Add(-s.Duration)
+	}
 	keepLast := max(p.KeepLast, 1)
 	if goal.Kind == GoalCount {
 		keepLast = max(goal.Keep, 1)

@@ -178,7 +178,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 	if err != nil || res.Result == ResultInsufficient {
 		l = level.Warn(logger)
 	}
-	l.Log("msg", "prune finished", "result", res.Result,
+	l.Log("msg", "prune finished", "result", res.Result, "stopped", res.Stopped,
 		"deleted", len(res.Deleted), "planned_bytes", res.PlannedBytes, "freed_bytes", res.FreedBytes, "free_space_change_bytes", res.FreeSpaceChange,
 		"short_bytes", res.ShortBytes, "err", res.Error)
 	return run, err

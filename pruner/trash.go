@@ -111,8 +111,12 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 	if names, err := listNames(dir.Fd(), func(n string) bool { return isTrashName(n) || isMarkName(n) }); err == nil && len(names) == 0 {
 		return Recovery{}, nil
 	}
+	cache, err := caching(dir, t.Policy)
+	if err != nil {
+		return Recovery{}, err
+	}
 	x := &Executor{Logger: logger, LockWait: wait}
-	lk, err := lockTarget(ctx, dir, x.lockOptions(t))
+	lk, err := lockTarget(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
 		return Recovery{}, err
 	}

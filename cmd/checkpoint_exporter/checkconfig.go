@@ -45,6 +45,12 @@ func (k *checkConfigCmd) run(context.Context) int {
 		fmt.Fprintln(k.stderr, err)
 		return exitError
 	}
+	// So is a lock file on a filesystem that lists from a cache, where the
+	// path exists here.
+	if err := cfg.CheckLocks(k.configFile); err != nil {
+		fmt.Fprintln(k.stderr, err)
+		return exitError
+	}
 	targets, err := selectTargets(cfg, "")
 	if err != nil {
 		fmt.Fprintln(k.stderr, err)

@@ -236,7 +236,7 @@ func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
 // targetOf is the one conversion of a configured target into what the
 // scanner and the pruner work with.
 func targetOf(t *config.Target) pruner.Target {
-	return pruner.Target{
+	pt := pruner.Target{
 		Target: checkpoint.Target{
 			Name:     t.Name,
 			Path:     t.Path,
@@ -258,4 +258,9 @@ func targetOf(t *config.Target) pruner.Target {
 			Lock:       pruner.LockMode(t.Prune.Lock),
 		},
 	}
+	if c := t.Prune.AttributeCache; c != nil {
+		d := time.Duration(*c)
+		pt.Policy.AttributeCache = &d
+	}
+	return pt
 }

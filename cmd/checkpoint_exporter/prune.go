@@ -104,8 +104,17 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			for _, name := range res.TrashLeft {
 				fmt.Fprintf(p.stdout, "could not remove trash %s (see the log); it takes space until removed by hand\n", name)
 			}
+			if res.Stopped != "" {
+				fmt.Fprintf(p.stdout, "stopped: %s\n", res.Stopped)
+			}
 		}
-		if planned && (plan.Insufficient || res.Result == pruner.ResultInsufficient) && code == exitOK {
+		switch {
+		case !planned || code != exitOK || (!plan.Insufficient && res.Result != pruner.ResultInsufficient):
+		case res.Stopped != "":
+			fmt.Fprintf(p.stdout, "goal not reached: the filesystem reports %s more to free, and its free space does not show deletions\n",
+				formatBytes(int64(res.ShortBytes)))
+			code = exitInsufficient
+		default:
 			fmt.Fprintf(p.stdout, "goal not reachable: %s more must be freed, but everything left is kept\n",
 				formatBytes(int64(max(plan.ShortBytes, res.ShortBytes))))
 			code = exitInsufficient

@@ -132,7 +132,9 @@ func TestHungFilesystemsDoNotStopTheProcess(t *testing.T) {
 	b.WriteString("scan_interval: 200ms\ntargets:\n")
 	for _, tg := range [][2]string{{"a", hA.Dir}, {"b", hB.Dir}, {"c", dirC}} {
 		// The guard never fires (99%); an alert prunes all it may (1%).
-		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n    keep_last: 2\n    prune: {execute: true, high_watermark: 99%%, low_watermark: 1%%}\n", tg[0], tg[1])
+		// hangfs caches nothing (attribute_cache: 0s), or the pruner
+		// would refuse a FUSE filesystem it does not know.
+		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n    keep_last: 2\n    prune: {execute: true, high_watermark: 99%%, low_watermark: 1%%, attribute_cache: 0s}\n", tg[0], tg[1])
 	}
 	os.WriteFile(cfg, []byte(b.String()), 0o644)
 	base, logs := serve(t, "--config.file="+cfg, "--webhook.allow-unauthenticated", "--webhook.timeout=2s",
@@ -239,9 +241,13 @@ func deletedNames(logs string) []string {
 func TestPruneWithoutFlockUsesLockFile(t *testing.T) {
 	needFUSE(t)
 	h := hangfs.Mount(t, seedTree(t), filepath.Join(t.TempDir(), "mnt"), hangfs.Options{NoFlock: true})
+	// hangfs caches nothing: said so, or the pruner refuses a FUSE
+	// filesystem it does not know (and a lock file on it).
+	cfg := filepath.Join(t.TempDir(), "c.yml")
+	must(t, os.WriteFile(cfg, []byte("targets:\n  - name: mnt\n    path: "+h.Dir+"\n    prune: {attribute_cache: 0s}\n"), 0o644))
 	outs := make(chan cliRun, 2)
 	for range 2 {
-		go func() { outs <- runBinary("prune", "--checkpoint.dir="+h.Dir, "--keep=3", "--execute") }()
+		go func() { outs <- runBinary("prune", "--config.file="+cfg, "--keep=3", "--execute") }()
 	}
 	seen := map[string]int{}
 	for range 2 {

@@ -31,7 +31,7 @@ targets:
   - name: slow
     path: %s
     keep_last: 3
-    prune: {execute: true, high_watermark: 30MiB, low_watermark: 39MiB, headroom: 0s}
+    prune: {execute: true, high_watermark: 30MiB, low_watermark: 39MiB, headroom: 0s, attribute_cache: 0s}
 `, h.Dir)), 0o644))
 	p := startServe(t, "--config.file="+cfg, "--webhook.allow-unauthenticated",
 		"--collector.statfs-timeout=5m", "--collector.hang-timeout=5m")

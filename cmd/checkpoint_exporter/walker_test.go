@@ -215,7 +215,7 @@ func TestStoppedWalkerIsNotAHungFilesystem(t *testing.T) {
 	tok := filepath.Join(root, "token")
 	os.WriteFile(tok, []byte("t0ken"), 0o600)
 	cfg := filepath.Join(root, "c.yml")
-	os.WriteFile(cfg, []byte("scan_interval: 200ms\ntargets:\n  - name: t\n    path: "+h.Dir+"\n    prune: {execute: true}\n"), 0o644)
+	os.WriteFile(cfg, []byte("scan_interval: 200ms\ntargets:\n  - name: t\n    path: "+h.Dir+"\n    prune: {execute: true, attribute_cache: 0s}\n"), 0o644)
 	p := startServe(t, "--config.file="+cfg, "--collector.full-rescan-interval=-1s", "--collector.hang-timeout=3s", "--webhook.token-file="+tok)
 	scrapeUntil(t, p.base+"/metrics", `checkpoint_dir_up{target="t"} 1`)
 
