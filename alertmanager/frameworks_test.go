@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // firing posts a firing prune alert for the harness's target and returns its
@@ -32,7 +32,7 @@ func TestWebhookResumedRunKeepsNewSaves(t *testing.T) {
 	dir := tmpfs(t, "64m")
 	var high []int
 	for s := 1000; ; s += 100 {
-		if fs, _ := checkpoint.StatFS(dir); fs.UsedRatio() >= 0.86 {
+		if fs, _ := targetdir.StatFS(dir); fs.UsedRatio() >= 0.86 {
 			break
 		}
 		kerasFiles(t, dir, 1<<20, s)
@@ -78,7 +78,7 @@ func TestWebhookMidSaveHFKeepsBest(t *testing.T) {
 	}
 	step := 100
 	for ; ; step += 100 {
-		if fs, _ := checkpoint.StatFS(dir); fs.UsedRatio() >= 0.88 {
+		if fs, _ := targetdir.StatFS(dir); fs.UsedRatio() >= 0.88 {
 			break
 		}
 		d := filepath.Join(dir, fmt.Sprintf("checkpoint-%d", step))

@@ -18,6 +18,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // old is an mtime well past any min_age.
@@ -141,7 +142,7 @@ func names(t *testing.T, dir string) []string {
 	}
 	out := []string{}
 	for _, e := range es {
-		if e.Name() != pruner.LockFile {
+		if e.Name() != targetdir.LockFile {
 			out = append(out, e.Name())
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 const token = "s3cret-token"
@@ -98,7 +99,7 @@ func fillTmpfs(t *testing.T) (string, []int) {
 	dir := tmpfs(t, "64m")
 	var list []int
 	for s := 100; ; s += 100 {
-		fs, _ := checkpoint.StatFS(dir)
+		fs, _ := targetdir.StatFS(dir)
 		if fs.UsedRatio() >= 0.90 {
 			break
 		}
@@ -123,7 +124,7 @@ func TestWebhookPrunesToLowWatermarkThenNoop(t *testing.T) {
 	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 || res.FreedBytes <= 0 {
 		t.Fatalf("result %+v", res)
 	}
-	fs, _ := checkpoint.StatFS(dir)
+	fs, _ := targetdir.StatFS(dir)
 	if fs.UsedRatio() > 0.70 {
 		t.Errorf("usage %.1f%% after prune, want at most 70%%", 100*fs.UsedRatio())
 	}
@@ -175,7 +176,7 @@ func TestWebhookDryRun(t *testing.T) {
 func TestWebhookMountpointAlert(t *testing.T) {
 	dir, _ := fillTmpfs(t)
 	h := newHarness(t, dir, defaultPolicy)
-	fs, _ := checkpoint.StatFS(dir)
+	fs, _ := targetdir.StatFS(dir)
 	labels := map[string]string{"alertname": "NodeFilesystemAlmostOutOfSpace", "mountpoint": fs.Mountpoint, "fstype": "tmpfs", "instance": "node:9100"}
 	code, r := post(t, h.srv.URL, alertBody("firing", labels), nil)
 	if code != http.StatusOK || len(r.Results) != 1 || len(r.Results[0].Deleted) == 0 {
@@ -368,7 +369,7 @@ func TestAutonomousGuard(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	fs, _ := checkpoint.StatFS(dir)
+	fs, _ := targetdir.StatFS(dir)
 	if fs.UsedRatio() > 0.70 {
 		t.Errorf("usage %.1f%%: the guard did not prune without an alert", 100*fs.UsedRatio())
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Checkpoint is one checkpoint of a target: a single top-level file or
@@ -76,8 +78,8 @@ type Snapshot struct {
 	// Ignored are top-level names that are not part of any checkpoint.
 	Ignored []string `json:"ignored,omitempty"`
 	// Err is set when the scan failed as a whole (the target is down).
-	Err error    `json:"-"`
-	FS  *FSStats `json:"filesystem,omitempty"`
+	Err error              `json:"-"`
+	FS  *targetdir.FSStats `json:"filesystem,omitempty"`
 	// Errors counts entries that could not be read in this scan; ErrorsTotal
 	// counts them over the life of the scanner.
 	Errors      uint64        `json:"errors"`

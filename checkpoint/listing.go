@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // listing is the top level of a target directory, read once per scan. The
@@ -20,34 +20,28 @@ import (
 type listing struct {
 	fd      int
 	entries []layout.Entry
-	// own are the exporter's own entries (OwnPrefix): lock files, trash,
+	// own are the exporter's own entries (targetdir.OwnPrefix): lock files, trash,
 	// deletion marks. They are never part of entries, so no layout can
 	// take one for a checkpoint, whatever its name looks like.
 	own []layout.Entry
 }
-
-// OwnPrefix starts the name of every entry the exporter itself makes in a
-// target directory (lock and lease files, trash, deletion records and
-// anchors, the offload state). Scans never count such an entry, list it as
-// ignored or hand it to a layout.
-const OwnPrefix = ".checkpoint_exporter"
 
 // maxStateFile bounds what a layout reads of a framework state file.
 const maxStateFile = 1 << 20
 
 // readListing reads the top level of the open target directory dir. The
 // listing uses dir's descriptor, which stays the caller's to close.
-func readListing(dir *Dir) (*listing, error) {
-	d := &listing{fd: dir.fd}
-	err := readEntries(dir.fd, ".", func(e layout.Entry) {
-		if strings.HasPrefix(e.Name, OwnPrefix) {
+func readListing(dir *targetdir.Dir) (*listing, error) {
+	d := &listing{fd: dir.Fd()}
+	err := readEntries(dir.Fd(), ".", func(e layout.Entry) {
+		if targetdir.IsOwn(e.Name) {
 			d.own = append(d.own, e)
 		} else {
 			d.entries = append(d.entries, e)
 		}
 	})
 	if err != nil {
-		return nil, &os.PathError{Op: "readdir", Path: dir.path, Err: err}
+		return nil, &os.PathError{Op: "readdir", Path: dir.Path(), Err: err}
 	}
 	return d, nil
 }

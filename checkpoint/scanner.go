@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Target is one directory that a training job writes checkpoints into.
@@ -26,7 +26,7 @@ type Target struct {
 	MinAge time.Duration
 	// HostPath, when set, is Path's name on the node (Path is the name in
 	// this process's mount namespace, a container's): the filesystem's mount
-	// point is then reported as the node sees it (FSStats.HostMountpoint), so
+	// point is then reported as the node sees it (targetdir.FSStats.HostMountpoint), so
 	// that node_exporter's mountpoint label matches.
 	HostPath string
 	// MaxBytes caps the disk usage of the target's checkpoints (0: no cap):
@@ -37,7 +37,7 @@ type Target struct {
 // ScanOptions tune a Scanner. The zero value is usable.
 type ScanOptions struct {
 	// StatFS returns filesystem stats; nil means the real StatFS.
-	StatFS func(path string) (FSStats, error)
+	StatFS func(path string) (targetdir.FSStats, error)
 	// StatFSTimeout bounds one statfs call (default 5s).
 	StatFSTimeout time.Duration
 	// HangTimeout: a scan that makes no progress for this long (one system
@@ -69,7 +69,7 @@ const maxIgnoredListed = 200
 type Scanner struct {
 	target Target
 	opts   ScanOptions
-	guard  statGuard
+	guard  targetdir.StatGuard
 
 	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal, walkerFailures
 	cache       map[string]cachedEntry
@@ -84,7 +84,7 @@ type Scanner struct {
 	alive progress // of the scan running now, if any
 	// peers are the directories of the other targets of the scanner's
 	// inventory (nil outside one).
-	peers *peers
+	peers *targetdir.Peers
 
 	bgMu     sync.Mutex // guards urgent and bgCancel
 	urgent   int        // Scan calls waiting or running
@@ -115,7 +115,7 @@ func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 		}
 	}
 	if opts.StatFS == nil {
-		opts.StatFS = StatFS
+		opts.StatFS = targetdir.StatFS
 	}
 	if opts.StatFSTimeout <= 0 {
 		opts.StatFSTimeout = 5 * time.Second
@@ -138,10 +138,78 @@ func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 // Target returns the scanned target.
 func (s *Scanner) Target() Target { return s.target }
 
+// The ways into a scan: on demand (Scan, ScanHeld: normal priority, first in
+// line) and in the background (ScanBackground: idle priority, gives way).
+
+// errPreempted ends a background scan that a Scan call overtook.
+var errPreempted = errors.New("background scan preempted by an on-demand scan")
+
+// Scan measures the target now, at normal priority. A failed scan is
+// reported in Snapshot.Err. A background scan in progress is preempted, so an
+// on-demand caller (a prune while the disk fills) never waits behind a long
+// idle-priority walk.
+func (s *Scanner) Scan(ctx context.Context) *Snapshot {
+	snap, _ := s.scanNow(ctx, false)
+	return snap
+}
+
+// ScanHeld is Scan that also returns the target directory it scanned, still
+// open, for a prune to lock and delete through (nil when the scan failed);
+// the caller closes it.
+func (s *Scanner) ScanHeld(ctx context.Context) (*Snapshot, *targetdir.Dir) {
+	return s.scanNow(ctx, true)
+}
+
+func (s *Scanner) scanNow(ctx context.Context, hold bool) (*Snapshot, *targetdir.Dir) {
+	s.bgMu.Lock()
+	s.urgent++
+	if s.bgCancel != nil {
+		s.bgCancel(errPreempted)
+	}
+	s.bgMu.Unlock()
+	defer func() {
+		s.bgMu.Lock()
+		s.urgent--
+		s.bgMu.Unlock()
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scan(ctx, false, hold)
+}
+
+// ScanBackground is Scan for the periodic background refresh: it sizes
+// checkpoints in a walker process at idle priority when ScanOptions.Walker
+// is set, and it gives way to any
+// Scan call. ok is false when it gave way; the scanner's state is then as if
+// it had not run, and the caller keeps its previous snapshot.
+func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.bgMu.Lock()
+	if s.urgent > 0 {
+		s.bgMu.Unlock()
+		return nil, false
+	}
+	s.bgCancel = cancel
+	s.bgMu.Unlock()
+	defer func() {
+		s.bgMu.Lock()
+		s.bgCancel = nil
+		s.bgMu.Unlock()
+	}()
+	snap, _ = s.scan(ctx, true, false)
+	if errors.Is(context.Cause(ctx), errPreempted) {
+		return nil, false
+	}
+	return snap, true
+}
+
 // scan does the work of Scan and ScanBackground; s.mu is held. Scanner state
 // (cache, full-rescan time, error total) changes only if the scan was not
 // cancelled. With hold, a successful scan returns the target directory open.
-func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held *Dir) {
+func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held *targetdir.Dir) {
 	s.alive.start()
 	defer s.alive.stop()
 	start := s.opts.Now()
@@ -155,7 +223,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		snap.Time = end
 	}()
 
-	fs, err := s.guard.stat(ctx, s.opts.StatFSTimeout, s.opts.StatFS, s.target.Path)
+	fs, err := s.guard.Stat(ctx, s.opts.StatFSTimeout, s.opts.StatFS, s.target.Path)
 	if err != nil {
 		snap.Err = err
 		return snap, nil
@@ -168,8 +236,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	snap.FS = &fs
 
 	s.alive.beat()
-	dir, err := s.openTarget(&fs)
-	fs.mounts = nil // a snapshot outlives the scan: it keeps no mount table
+	dir, err := s.peers.Open(s.target.Name, s.target.Path, &fs)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
 			snap.Errors++
@@ -209,7 +276,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
-	sized, werr := s.size(ctx, v, dir.id.Dev, r.Found, full, idle)
+	sized, werr := s.size(ctx, v, dir.ID().Dev, r.Found, full, idle)
 	snap.WalkerErr = werr
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
@@ -270,33 +337,6 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		}
 	}
 	return snap, held
-}
-
-// openTarget opens the target directory and applies the refusals (the root
-// directory, not a directory, another target's directory or one inside or
-// around it, through a bind mount too) that the configuration check applies
-// at start-up: a symlinked target can be re-pointed, and a mount made, at
-// run time. fs is this scan's statfs of the target.
-func (s *Scanner) openTarget(fs *FSStats) (*Dir, error) {
-	dir, err := OpenDir(s.target.Path)
-	if err != nil {
-		s.peers.check(s.target.Name, nil, nil)
-		return nil, err
-	}
-	pl := &place{}
-	pl.chain, err = dir.ancestry()
-	if err != nil {
-		pl.chain = []DirID{dir.id} // parents unreadable: compare the directory alone
-	}
-	// The system calls are made here, before peers takes its lock.
-	var mounts mountTable
-	pl.path, pl.loc, mounts = dir.locate(fs)
-	pl.inventedInodes = CachingOf(fs.FSType, fs.Options, nil).InventsInodes
-	if err := s.peers.check(s.target.Name, pl, mounts); err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("%s: %w", s.target.Path, err)
-	}
-	return dir, nil
 }
 
 type sizedCheckpoint struct {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/units"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // ParseBytes parses a byte size: "84MB" (powers of 1000), "10GiB" (powers of
@@ -111,7 +113,7 @@ func (w Watermark) String() string { return w.text }
 func (w Watermark) IsZero() bool { return w.text == "" }
 
 // Reached reports whether fs is at or past w used as a high watermark.
-func (w Watermark) Reached(fs FSStats) bool {
+func (w Watermark) Reached(fs targetdir.FSStats) bool {
 	if w.isBytes {
 		return fs.AvailBytes < w.Free
 	}
@@ -121,7 +123,7 @@ func (w Watermark) Reached(fs FSStats) bool {
 // Shortfall is how many bytes must be freed on fs for w, used as a low
 // watermark, to hold (usage at or below the ratio, or free space at least the
 // size). Zero means it holds.
-func (w Watermark) Shortfall(fs FSStats) uint64 {
+func (w Watermark) Shortfall(fs targetdir.FSStats) uint64 {
 	var want uint64
 	if w.isBytes {
 		want = w.Free

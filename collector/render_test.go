@@ -15,6 +15,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Target metrics are built once per snapshot, and every new scan is seen at
@@ -74,7 +75,7 @@ func BenchmarkCollect(b *testing.B) {
 	var snaps fixed
 	for i := range 50 {
 		s := &checkpoint.Snapshot{Target: checkpoint.Target{Name: fmt.Sprint("t", i), Path: "/data"},
-			FS: &checkpoint.FSStats{Mountpoint: "/data", SizeBytes: 1 << 40, AvailBytes: 1 << 39}, Time: time.Now()}
+			FS: &targetdir.FSStats{Mountpoint: "/data", SizeBytes: 1 << 40, AvailBytes: 1 << 39}, Time: time.Now()}
 		for step := range 20 {
 			s.Checkpoints = append(s.Checkpoints, checkpoint.Checkpoint{Step: int64(step), Bytes: 1 << 30, ModTime: time.Now().Add(time.Duration(step) * time.Minute)})
 		}

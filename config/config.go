@@ -23,6 +23,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // MinScanInterval is the shortest scan_interval accepted: at 1ms the
@@ -345,7 +346,7 @@ func (t *Target) validate() error {
 	if err := t.Prune.validate(); err != nil {
 		return err
 	}
-	if c := t.Prune.AttributeCache; c != nil && *c > 0 && time.Duration(t.MinAge) <= time.Duration(*c)+checkpoint.ClockGrain {
+	if c := t.Prune.AttributeCache; c != nil && *c > 0 && time.Duration(t.MinAge) <= time.Duration(*c)+targetdir.ClockGrain {
 		return failf("min_age", "%s must exceed prune.attribute_cache %s and a second (caches count whole seconds): a save another node is writing can show an mtime that old on this filesystem and be taken for a finished one", t.MinAge, *c)
 	}
 	return t.Offload.validate()

@@ -9,6 +9,8 @@
 // adapter, the autonomous guard): it re-measures, plans and executes, one
 // prune per filesystem at a time.
 //
-// It imports checkpoint (targets and snapshots) and must not import the
-// collector, the Alertmanager adapter or cmd.
+// Locks, trash names, deletion marks and the filesystem judgements it acts
+// on are targetdir's. It imports checkpoint (targets and snapshots) and
+// targetdir, and must not import the collector, the Alertmanager adapter or
+// cmd.
 package pruner

@@ -3,7 +3,6 @@ package pruner
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,17 +12,11 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/hangfs"
-	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 func mountHangFS(t *testing.T, opts hangfs.Options) (backing string, h *hangfs.FS) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "needs root to mount FUSE")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		testenv.Missing(t, "needs /dev/fuse")
-	}
 	backing = t.TempDir()
 	return backing, hangfs.Mount(t, backing, filepath.Join(t.TempDir(), "mnt"), opts)
 }
@@ -67,7 +60,7 @@ func TestHungTargetFailsFastOthersPrune(t *testing.T) {
 	defer func() { h.Release(); cancel(); <-ran }()
 	waitFor(t, "hung target marked down", func() bool {
 		s, _ := inv.Latest("hung")
-		return errors.Is(s.Err, checkpoint.ErrHung)
+		return errors.Is(s.Err, targetdir.ErrHung)
 	})
 
 	triggered := make(chan map[string]*Flight, 1)

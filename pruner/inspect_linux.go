@@ -10,6 +10,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Causes of a planned deletion that did not happen, as in
@@ -35,28 +36,10 @@ type fsID struct {
 	hasMnt bool // the kernel reports mount IDs (statx STATX_MNT_ID, Linux 5.8)
 }
 
-const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME | unix.STATX_MNT_ID
-
-// statxAt reads name's attributes as the server has them now, not as this
-// node's kernel cached them: AT_STATX_FORCE_SYNC makes NFS, SMB, CephFS and
-// FUSE ask their server or daemon (see checkpoint.Caching; local
-// filesystems ignore it). It is what every check before a deletion reads:
-// another client's write must be seen there, whatever actimeo or
-// attr_timeout says. A FUSE daemon may still answer from a cache of its
-// own; Executor.settle waits that out.
-func statxAt(dirfd int, name string, flags int, stx *unix.Statx_t) error {
-	for {
-		err := unix.Statx(dirfd, name, flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, statxMask, stx)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
 // fsOf returns the filesystem and mount of the open directory fd.
 func fsOf(fd int) (fsID, error) {
 	var stx unix.Statx_t
-	if err := statxAt(fd, "", unix.AT_EMPTY_PATH, &stx); err != nil {
+	if err := targetdir.StatxFresh(fd, "", unix.AT_EMPTY_PATH, &stx); err != nil {
 		return fsID{}, err
 	}
 	return fsID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id, hasMnt: stx.Mask&unix.STATX_MNT_ID != 0}, nil
@@ -109,7 +92,7 @@ func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 	in := &inspection{fs: fs}
 	for _, e := range c.Entries {
 		var stx unix.Statx_t
-		if err := statxAt(dirfd, e.Name, 0, &stx); err != nil {
+		if err := targetdir.StatxFresh(dirfd, e.Name, 0, &stx); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return CauseGone, whyGone
 			}
@@ -159,7 +142,7 @@ func (in *inspection) walk(dirfd int, name, rel string, depth int) error {
 	err = dirfs.ReadDirents(fd, in.bufs[depth], func(nameZ []byte, _ byte) bool {
 		child := string(nameZ[:len(nameZ)-1])
 		var stx unix.Statx_t
-		if err := statxAt(fd, child, 0, &stx); err != nil {
+		if err := targetdir.StatxFresh(fd, child, 0, &stx); err != nil {
 			walkErr = fmt.Errorf("%s: %w", path.Join(rel, child), err)
 			return false
 		}

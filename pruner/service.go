@@ -12,20 +12,21 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Measurer rescans a target on demand, returning the target directory it
 // scanned still open (nil if the scan failed), and tells its last scan
 // without touching the disk; checkpoint.Inventory is one.
 type Measurer interface {
-	RescanHeld(ctx context.Context, target string) (*checkpoint.Snapshot, *checkpoint.Dir, bool)
+	RescanHeld(ctx context.Context, target string) (*checkpoint.Snapshot, *targetdir.Dir, bool)
 	Latest(target string) (*checkpoint.Snapshot, bool)
 }
 
 // Deleter deletes what a plan says in the target directory dir, the one the
 // plan was made in; *Executor is the real one.
 type Deleter interface {
-	Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error)
+	Execute(ctx context.Context, dir *targetdir.Dir, t Target, plan Plan, trigger string) (Result, error)
 }
 
 // Mode says whether a prune deletes.
@@ -243,7 +244,7 @@ func (f *Flight) add(target string, asked Asked) {
 // one-shot prune command has no earlier scan and always measures.
 func (s *Service) hung(target string) error {
 	snap, ok := s.measure.Latest(target)
-	if !ok || !errors.Is(snap.Err, checkpoint.ErrHung) {
+	if !ok || !errors.Is(snap.Err, targetdir.ErrHung) {
 		return nil
 	}
 	return fmt.Errorf("target %s not pruned: %w", target, snap.Err)

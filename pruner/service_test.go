@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // blockingDeleter is a Deleter whose first call waits until released, so a
@@ -26,7 +27,7 @@ func newBlockingDeleter() *blockingDeleter {
 	return &blockingDeleter{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (d *blockingDeleter) Execute(_ context.Context, _ *checkpoint.Dir, t Target, plan Plan, _ string) (Result, error) {
+func (d *blockingDeleter) Execute(_ context.Context, _ *targetdir.Dir, t Target, plan Plan, _ string) (Result, error) {
 	d.mu.Lock()
 	d.calls = append(d.calls, t.Name)
 	first := len(d.calls) == 1

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // The one-shot commands (scan, prune, plan) through the real binary.
@@ -42,7 +42,7 @@ func remaining(t *testing.T, dir string) []string {
 	es, _ := os.ReadDir(dir)
 	var out []string
 	for _, e := range es {
-		if e.Name() != pruner.LockFile && e.Name() != pruner.SpareLeaseFile { // the pruner's own, made ahead of need
+		if e.Name() != targetdir.LockFile && e.Name() != targetdir.SpareLeaseFile { // the pruner's own, made ahead of need
 			out = append(out, e.Name())
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 const program = "checkpoint_exporter"
@@ -255,7 +256,7 @@ func targetOf(t *config.Target) pruner.Target {
 			Low:        t.Prune.LowWatermark,
 			Headroom:   time.Duration(t.Prune.Headroom),
 			Execute:    t.Prune.Execute,
-			Lock:       pruner.LockMode(t.Prune.Lock),
+			Lock:       targetdir.LockMode(t.Prune.Lock),
 		},
 	}
 	if c := t.Prune.AttributeCache; c != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 type pruneCmd struct {
@@ -74,7 +75,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 		if p.execute {
 			// Made while there is room, for a later prune of a full disk;
 			// on a full disk this one manages without (see pruner.Provision).
-			pruner.Provision(t)
+			targetdir.Provision(t.Path, t.Policy.Lock)
 			// Trash left by an interrupted prune goes first, even when
 			// nothing is to be deleted now; what cannot be removed is logged
 			// and the prune goes on.

@@ -28,6 +28,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // labelNameRe is what Prometheus accepts as a label name everywhere.
@@ -183,7 +184,7 @@ func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets 
 			continue
 		}
 		if t.Policy.Execute {
-			if err := pruner.Provision(t); err != nil {
+			if err := targetdir.Provision(t.Path, t.Policy.Lock); err != nil {
 				level.Warn(logger).Log("msg", "could not make the files a prune needs on a full disk; they are made after the next prune that frees space",
 					"target", t.Name, "err", err)
 			}

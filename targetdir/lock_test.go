@@ -1,4 +1,4 @@
-package pruner
+package targetdir
 
 import (
 	"context"
@@ -11,31 +11,40 @@ import (
 
 	"github.com/go-kit/log"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/hangfs"
 )
 
-func lockOpts(mode LockMode, wait time.Duration) lockOptions {
-	return lockOptions{mode: mode, wait: wait, ttl: time.Minute, logger: log.NewNopLogger(), target: "t"}
+func lockOpts(mode LockMode, wait time.Duration) LockOptions {
+	return LockOptions{Mode: mode, Wait: wait, TTL: time.Minute, Logger: log.NewNopLogger(), Target: "t"}
+}
+
+func openDir(t testing.TB, path string) *Dir {
+	t.Helper()
+	d, err := OpenDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }
 
 func TestLockExcludesAndTimesOut(t *testing.T) {
 	for _, mode := range []LockMode{LockFlock, LockLockfile} {
 		t.Run(string(mode), func(t *testing.T) {
 			dir := t.TempDir()
-			first, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, time.Second))
+			first, err := Acquire(context.Background(), openDir(t, dir), lockOpts(mode, time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
+			if _, err := Acquire(context.Background(), openDir(t, dir), lockOpts(mode, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
 				t.Fatalf("second lock: %v, want ErrLocked", err)
 			}
-			first.release()
-			second, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, 50*time.Millisecond))
+			first.Release()
+			second, err := Acquire(context.Background(), openDir(t, dir), lockOpts(mode, 50*time.Millisecond))
 			if err != nil {
 				t.Fatalf("lock after release: %v", err)
 			}
-			second.release()
+			second.Release()
 			if _, err := os.Lstat(filepath.Join(dir, LeaseFile)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("lock file left after release: %v", err)
 			}
@@ -64,7 +73,7 @@ func TestLockfileTakeover(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			must(t, os.WriteFile(filepath.Join(dir, LeaseFile), []byte(tt.rec.String()), 0o644))
-			l, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(LockLockfile, 100*time.Millisecond))
+			l, err := Acquire(context.Background(), openDir(t, dir), lockOpts(LockLockfile, 100*time.Millisecond))
 			if tt.takeIt != (err == nil) {
 				t.Fatalf("lock: %v, want taken over: %v", err, tt.takeIt)
 			}
@@ -74,7 +83,7 @@ func TestLockfileTakeover(t *testing.T) {
 				if err != nil || rec.PID != os.Getpid() || rec.Host != host || !rec.Expires.After(time.Now()) {
 					t.Errorf("lock file after takeover: %q (%v)", data, err)
 				}
-				l.release()
+				l.Release()
 			}
 			names, _ := filepath.Glob(filepath.Join(dir, LeaseFile+".*"))
 			if len(names) != 0 {
@@ -87,17 +96,17 @@ func TestLockfileTakeover(t *testing.T) {
 // A holder whose lock file was taken over stops before its next deletion.
 func TestLockfileLossIsNoticed(t *testing.T) {
 	dir := t.TempDir()
-	l, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(LockLockfile, time.Second))
+	l, err := Acquire(context.Background(), openDir(t, dir), lockOpts(LockLockfile, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.release()
-	if err := l.check(); err != nil {
+	defer l.Release()
+	if err := l.Check(); err != nil {
 		t.Fatal(err)
 	}
 	other := leaseRecord{Owner: "other", Host: "elsewhere", PID: 7, Expires: time.Now().Add(time.Hour)}
 	must(t, os.WriteFile(filepath.Join(dir, LeaseFile), []byte(other.String()), 0o644))
-	if err := l.check(); !errors.Is(err, ErrLockLost) {
+	if err := l.Check(); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("check after takeover: %v, want ErrLockLost", err)
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, LeaseFile)); string(data) != other.String() {
@@ -108,18 +117,18 @@ func TestLockfileLossIsNoticed(t *testing.T) {
 // On a filesystem whose flock fails with ENOSYS (Lustre noflock), the flock
 // mode falls back to the lock file, which still excludes a second pruner.
 func TestFlockFallsBackToLockfile(t *testing.T) {
-	_, h := mountHangFS(t, hangfs.Options{NoFlock: true})
-	first, err := lockTarget(context.Background(), openDir(t, h.Dir), lockOpts(LockFlock, time.Second))
+	h := hangfs.Mount(t, t.TempDir(), filepath.Join(t.TempDir(), "mnt"), hangfs.Options{NoFlock: true})
+	first, err := Acquire(context.Background(), openDir(t, h.Dir), lockOpts(LockFlock, time.Second))
 	if err != nil {
 		t.Fatalf("flock mode on a filesystem without flock: %v", err)
 	}
 	if first.lease == nil {
 		t.Fatal("no lock file taken")
 	}
-	if _, err := lockTarget(context.Background(), openDir(t, h.Dir), lockOpts(LockFlock, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
+	if _, err := Acquire(context.Background(), openDir(t, h.Dir), lockOpts(LockFlock, 50*time.Millisecond)); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second pruner: %v, want ErrLocked", err)
 	}
-	first.release()
+	first.Release()
 }
 
 // Many pruners racing for one stale lock file: at every moment at most one
@@ -135,7 +144,7 @@ func TestLockfileRaceHasOneHolder(t *testing.T) {
 	for i := range n {
 		d := openDir(t, dir)
 		go func() {
-			l, err := lockTarget(context.Background(), d, lockOpts(LockLockfile, 30*time.Second))
+			l, err := Acquire(context.Background(), d, lockOpts(LockLockfile, 30*time.Second))
 			if err != nil {
 				errs <- fmt.Errorf("pruner %d: %w", i, err)
 				return
@@ -145,13 +154,13 @@ func TestLockfileRaceHasOneHolder(t *testing.T) {
 			maxHolders = max(maxHolders, holders)
 			<-mu
 			time.Sleep(5 * time.Millisecond)
-			if err := l.check(); err != nil {
+			if err := l.Check(); err != nil {
 				errs <- fmt.Errorf("pruner %d lost its lock: %w", i, err)
 			}
 			mu <- struct{}{}
 			holders--
 			<-mu
-			l.release()
+			l.Release()
 			errs <- nil
 		}()
 	}
@@ -162,22 +171,5 @@ func TestLockfileRaceHasOneHolder(t *testing.T) {
 	}
 	if maxHolders != 1 {
 		t.Errorf("%d pruners held the lock at once", maxHolders)
-	}
-}
-
-// Start-up recovery of a directory without trash takes no lock, so a target
-// the exporter only watches (and may not be allowed to write) gets no lock
-// file.
-func TestRecoverTrashWithoutTrashWritesNothing(t *testing.T) {
-	dir := t.TempDir()
-	kerasFiles(t, dir, 10, 100, 200)
-	rec, err := RecoverTrash(context.Background(), testLogger(t), Target{Target: checkpoint.Target{Name: "t", Path: dir}}, time.Second)
-	if err != nil || rec.Removed != 0 || len(rec.Left) != 0 {
-		t.Fatalf("recovery: %+v, %v", rec, err)
-	}
-	for _, name := range []string{LockFile, LeaseFile} {
-		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s created: %v", name, err)
-		}
 	}
 }

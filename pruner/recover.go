@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,13 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
-	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
-
-// TrashPrefix starts the hidden name a checkpoint is renamed to before it is
-// removed. No layout recognises it, so a crash mid-delete never leaves a
-// partial checkpoint under a name that looks valid.
-const TrashPrefix = ".checkpoint_exporter-trash-"
 
 // Recovery is what a pass over a target's trash did.
 type Recovery struct {
@@ -30,47 +24,6 @@ type Recovery struct {
 	// Left are trash entries that could not be removed (each is logged);
 	// they take space but never stop a prune.
 	Left []string
-}
-
-func renameToTrash(dirfd int, name string) (string, error) {
-	return renameUnique(dirfd, name, trashName(name))
-}
-
-// trashName is the trash name an entry called name is renamed to (before a
-// suffix that makes it unique).
-func trashName(name string) string {
-	base := TrashPrefix + name
-	if len(base) > 200 {
-		base = base[:200]
-	}
-	return base
-}
-
-// renameUnique renames name to base, or base.1, base.2... if taken, never
-// replacing an entry; it returns the new name.
-func renameUnique(dirfd int, name, base string) (string, error) {
-	for i := 0; ; i++ {
-		to := base
-		if i > 0 {
-			to = base + "." + strconv.Itoa(i)
-		}
-		err := unix.Renameat2(dirfd, name, dirfd, to, unix.RENAME_NOREPLACE)
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-			// No RENAME_NOREPLACE on this filesystem: check, then rename.
-			var st unix.Stat_t
-			if unix.Fstatat(dirfd, to, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-				continue
-			}
-			err = unix.Renameat(dirfd, name, dirfd, to)
-		}
-		if errors.Is(err, unix.EEXIST) && i < 100 {
-			continue
-		}
-		if err != nil {
-			return "", &os.LinkError{Op: "rename", Old: name, New: to, Err: err}
-		}
-		return to, nil
-	}
 }
 
 // removeTrash removes one trash entry: a file or symlink is unlinked (a
@@ -100,7 +53,7 @@ func removeTrash(dirfd int, dir, name string) error {
 // listed in Recovery.Left, and recovery goes on past it; the error is only
 // for a target that cannot be locked or listed.
 func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Duration) (Recovery, error) {
-	dir, err := checkpoint.OpenDir(t.Path)
+	dir, err := targetdir.OpenDir(t.Path)
 	if err != nil {
 		return Recovery{}, err
 	}
@@ -108,19 +61,19 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 	// Nothing to recover (the usual case, and always for a watch-only
 	// target): no lock, so a directory the exporter may only read gets no
 	// lock file and no warning.
-	if names, err := listNames(dir.Fd(), func(n string) bool { return isTrashName(n) || isMarkName(n) }); err == nil && len(names) == 0 {
+	if names, err := targetdir.ListNames(dir.Fd(), func(n string) bool { return targetdir.IsTrash(n) || targetdir.IsMark(n) }); err == nil && len(names) == 0 {
 		return Recovery{}, nil
 	}
-	cache, err := caching(dir, t.Policy)
+	cache, err := dir.Caching(t.Policy.AttributeCache)
 	if err != nil {
 		return Recovery{}, err
 	}
 	x := &Executor{Logger: logger, LockWait: wait}
-	lk, err := lockTarget(ctx, dir, x.lockOptions(t, cache))
+	lk, err := targetdir.Acquire(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
 		return Recovery{}, err
 	}
-	defer lk.release()
+	defer lk.Release()
 	if err := dir.Recheck(); err != nil {
 		return Recovery{}, err
 	}
@@ -128,7 +81,7 @@ func RecoverTrash(ctx context.Context, logger log.Logger, t Target, wait time.Du
 }
 
 // recoverTrash is RecoverTrash on the locked target directory dir.
-func recoverTrash(logger log.Logger, dir *checkpoint.Dir, t checkpoint.Target) (Recovery, error) {
+func recoverTrash(logger log.Logger, dir *targetdir.Dir, t checkpoint.Target) (Recovery, error) {
 	var rec Recovery
 	dirfd, path := dir.Fd(), t.Path
 	// Multi-file deletions that were begun are finished first: their
@@ -138,7 +91,7 @@ func recoverTrash(logger log.Logger, dir *checkpoint.Dir, t checkpoint.Target) (
 		return rec, fmt.Errorf("list %s: %w", path, err)
 	}
 	rec.Left = left
-	names, err := listNames(dirfd, isTrashName)
+	names, err := targetdir.ListNames(dirfd, targetdir.IsTrash)
 	if err != nil {
 		return rec, fmt.Errorf("list %s: %w", path, err)
 	}
@@ -155,23 +108,47 @@ func recoverTrash(logger log.Logger, dir *checkpoint.Dir, t checkpoint.Target) (
 	return rec, nil
 }
 
-func isTrashName(name string) bool { return strings.HasPrefix(name, TrashPrefix) }
-
-// listNames lists the entries of the directory dirfd whose names match,
-// reading it through a descriptor of its own so that dirfd's offset is left
-// alone.
-func listNames(dirfd int, match func(string) bool) ([]string, error) {
-	fd, err := dirfs.OpenDirAt(dirfd, []byte(".\x00"))
+// finishPending completes the deletions that a crash cut short in the
+// locked target directory dir: every entry a mark still covers is renamed to
+// trash (removed with the rest of the trash afterwards), then the mark goes.
+// Intent records never completed (temporary names) are removed: no entry was
+// touched under them. It returns the marks it could not finish.
+func finishPending(logger log.Logger, dir *targetdir.Dir, t checkpoint.Target) (left []string, err error) {
+	dirfd := dir.Fd()
+	stale, err := targetdir.ListNames(dirfd, func(n string) bool {
+		return strings.HasPrefix(n, targetdir.DeletingPrefix) && !targetdir.IsIntentRecord(n)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	var names []string
-	err = dirfs.ReadDirents(fd, make([]byte, dirfs.BufSize), func(nameZ []byte, _ byte) bool {
-		if name := dirfs.Name(nameZ); match(name) {
-			names = append(names, strings.Clone(name))
+	for _, n := range stale {
+		unix.Unlinkat(dirfd, n, 0)
+	}
+	pending, err := checkpoint.PendingDeletions(dir, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pending {
+		if err := finishOne(dirfd, p); err != nil {
+			level.Error(logger).Log("msg", "cannot finish a deletion an earlier prune began; what it covers stays hidden from scans",
+				"mark", p.Mark, "err", err)
+			left = append(left, p.Mark)
+			continue
 		}
-		return true
-	})
-	return names, err
+		level.Info(logger).Log("msg", "finished a deletion an interrupted prune began", "mark", p.Mark, "entries", len(p.Names))
+	}
+	return left, nil
+}
+
+func finishOne(dirfd int, p checkpoint.Pending) error {
+	for _, n := range p.Names {
+		if _, err := targetdir.RenameToTrash(dirfd, n); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	_, err := targetdir.Unmark(dirfd, p.Mark)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // finished by another pruner meanwhile
+	}
+	return err
 }

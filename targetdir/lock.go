@@ -1,4 +1,4 @@
-package pruner
+package targetdir
 
 import (
 	"context"
@@ -11,12 +11,10 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"golang.org/x/sys/unix"
-
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
 // LockMode says how a prune keeps other pruners of the same target
-// directory out (DESIGN invariant 4).
+// directory out (docs/architecture.md, invariant 4).
 type LockMode string
 
 const (
@@ -29,17 +27,6 @@ const (
 	// where flock is missing or only node-local (Lustre localflock).
 	LockLockfile LockMode = "lockfile"
 )
-
-// ParseLockMode reads a prune.lock setting ("" is the default, flock).
-func ParseLockMode(s string) (LockMode, error) {
-	switch LockMode(s) {
-	case "", LockFlock:
-		return LockFlock, nil
-	case LockLockfile:
-		return LockLockfile, nil
-	}
-	return "", fmt.Errorf("unknown lock mode %q (want flock or lockfile)", s)
-}
 
 // LockFile is the file a prune flocks in the target directory.
 const LockFile = ".checkpoint_exporter.lock"
@@ -65,38 +52,41 @@ const DefaultLockTTL = 2 * time.Minute
 // directories from a cache: another host's lock file is not seen there.
 var ErrLockfileUnsafe = errors.New("a lock file cannot work on this filesystem")
 
-// lockOptions say how to lock one target.
-type lockOptions struct {
-	mode   LockMode
-	wait   time.Duration // how long to wait for another pruner
-	ttl    time.Duration // lock file validity (lockfile mode)
-	logger log.Logger
-	target string
-	// cache is what the target's filesystem caches: a lock file is
+// LockOptions say how to lock one target.
+type LockOptions struct {
+	Mode LockMode
+	// Wait is how long to wait for another pruner.
+	Wait time.Duration
+	// TTL is a lock file's validity without renewal (0: DefaultLockTTL).
+	TTL    time.Duration
+	Logger log.Logger
+	// Target names the target, for log lines.
+	Target string
+	// Cache is what the target's filesystem caches: a lock file is
 	// refused where listings are cached.
-	cache fsCaching
+	Cache FSCaching
 }
 
-// targetLock is a held lock on a target directory, with the directory's
+// Lock is a held lock on a target directory, with the directory's
 // descriptor that the prune's *at calls go through.
-type targetLock struct {
+type Lock struct {
 	dirfd   int
 	dirLock int // -1 unless the directory itself is flocked
 	flockFD int // -1 unless LockFile is flocked
 	lease   *lease
 }
 
-// check returns nil while the lock is still this prune's.
-func (l *targetLock) check() error {
+// Check returns nil while the lock is still this prune's.
+func (l *Lock) Check() error {
 	if l.lease == nil {
 		return nil
 	}
 	return l.lease.check()
 }
 
-// release drops the lock; the directory stays open (its owner closes it).
+// Release drops the lock; the directory stays open (its owner closes it).
 // Releasing twice is harmless.
-func (l *targetLock) release() {
+func (l *Lock) Release() {
 	if l.lease != nil {
 		l.lease.release()
 		l.lease = nil
@@ -109,35 +99,35 @@ func (l *targetLock) release() {
 	l.flockFD, l.dirLock = -1, -1
 }
 
-// lockTarget locks the open target directory dir as opts.mode says, waiting
-// up to opts.wait for another pruner. The lock is taken through dir, the
+// Acquire locks the open target directory dir as opts.Mode says, waiting
+// up to opts.Wait for another pruner. The lock is taken through dir, the
 // handle the prune was planned with, never by path.
-func lockTarget(ctx context.Context, dir *checkpoint.Dir, opts lockOptions) (*targetLock, error) {
+func Acquire(ctx context.Context, dir *Dir, opts LockOptions) (*Lock, error) {
 	dirfd, path := dir.Fd(), dir.Path()
-	l := &targetLock{dirfd: dirfd, dirLock: -1, flockFD: -1}
-	deadline := time.Now().Add(opts.wait)
-	if opts.mode != LockLockfile {
-		err := flockTarget(ctx, l, path, deadline, opts.logger)
+	l := &Lock{dirfd: dirfd, dirLock: -1, flockFD: -1}
+	deadline := time.Now().Add(opts.Wait)
+	if opts.Mode != LockLockfile {
+		err := flockTarget(ctx, l, path, deadline, opts.Logger)
 		if err == nil {
 			return l, nil
 		}
 		if !noFlock(err) {
-			l.release()
+			l.Release()
 			return nil, err
 		}
-		level.Warn(opts.logger).Log("msg", "no flock on this filesystem: using a lock file instead (set prune.lock: lockfile to say so)",
-			"target", opts.target, "path", path, "err", err)
+		level.Warn(opts.Logger).Log("msg", "no flock on this filesystem: using a lock file instead (set prune.lock: lockfile to say so)",
+			"target", opts.Target, "path", path, "err", err)
 	}
-	if opts.cache.ListingCached {
-		l.release()
-		return nil, fmt.Errorf("lock %s: %s: %w", path, opts.cache.LockfileRefusal(path, opts.cache.mountpoint), ErrLockfileUnsafe)
+	if opts.Cache.ListingCached {
+		l.Release()
+		return nil, fmt.Errorf("lock %s: %s: %w", path, opts.Cache.LockfileRefusal(path, opts.Cache.Mountpoint), ErrLockfileUnsafe)
 	}
-	if opts.ttl <= 0 {
-		opts.ttl = DefaultLockTTL
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultLockTTL
 	}
 	ls, err := acquireLease(ctx, dirfd, path, opts, deadline)
 	if err != nil {
-		l.release()
+		l.Release()
 		return nil, err
 	}
 	l.lease = ls
@@ -157,7 +147,7 @@ func noFlock(err error) bool {
 // an exclusive lock on a directory opened read-only). One of the two must be
 // had: LockFile is skipped only when there is no room to create it, the
 // directory only where the filesystem cannot lock it.
-func flockTarget(ctx context.Context, l *targetLock, path string, deadline time.Time, logger log.Logger) error {
+func flockTarget(ctx context.Context, l *Lock, path string, deadline time.Time, logger log.Logger) error {
 	fd, err := unix.Openat(l.dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}

@@ -1,4 +1,4 @@
-package pruner
+package targetdir
 
 import (
 	"errors"
@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 )
 
 // A prune is most needed when the filesystem is full, and then it cannot
@@ -17,7 +15,7 @@ import (
 // renames and links, which need neither:
 //
 //   - a multi-entry checkpoint's deletion is marked by renaming its first
-//     entry to an anchor (markDeletion), not by writing a record;
+//     entry to an anchor (MarkDeletion), not by writing a record;
 //   - flock mode locks the target directory itself, and LockFile, made here;
 //   - lockfile mode writes its record into SpareLeaseFile, made here, and
 //     links that to LeaseFile.
@@ -25,19 +23,22 @@ import (
 // Provision runs at start-up for every target that deletes and after every
 // prune that deleted something (there is room again then).
 
-// Provision makes, in target t's directory and while its filesystem has
-// room, the files a prune of t needs on a full disk (see above). A file that
+// Provision makes, in the target directory path and while its filesystem
+// has room, the files a prune in mode needs on a full disk (see above). A file that
 // exists is left alone; an error says what could not be made.
-func Provision(t Target) error {
-	dir, err := checkpoint.OpenDir(t.Path)
+func Provision(path string, mode LockMode) error {
+	dir, err := OpenDir(path)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	return provision(dir.Fd(), dir.Path(), t.Policy.Lock)
+	return dir.Provision(mode)
 }
 
-func provision(dirfd int, path string, mode LockMode) error {
+// Provision is the package's Provision in the open directory d (after a
+// prune that deleted something: there is room again).
+func (d *Dir) Provision(mode LockMode) error {
+	dirfd, path := d.Fd(), d.Path()
 	spare := mode == LockLockfile
 	if !spare {
 		fd, err := unix.Openat(dirfd, LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -68,7 +69,7 @@ func provision(dirfd int, path string, mode LockMode) error {
 	err = writeAll(fd, make([]byte, spareSize))
 	unix.Close(fd)
 	if err == nil {
-		err = renameNoReplace(dirfd, tmp, SpareLeaseFile)
+		err = RenameNoReplace(dirfd, tmp, SpareLeaseFile)
 	}
 	if err != nil {
 		unix.Unlinkat(dirfd, tmp, 0)

@@ -1,4 +1,4 @@
-package pruner
+package targetdir
 
 import (
 	"context"
@@ -120,9 +120,9 @@ func newOwner() string {
 // Whatever sits at LeaseFile (another pruner's lock, a symlink, a directory,
 // a file that cannot be read or taken over), it tries again every 50ms and
 // gives up at deadline or when ctx ends, saying what was there.
-func acquireLease(ctx context.Context, dirfd int, path string, opts lockOptions, deadline time.Time) (*lease, error) {
+func acquireLease(ctx context.Context, dirfd int, path string, opts LockOptions, deadline time.Time) (*lease, error) {
 	host, _ := os.Hostname()
-	l := &lease{dirfd: dirfd, path: path, ttl: opts.ttl, logger: opts.logger,
+	l := &lease{dirfd: dirfd, path: path, ttl: opts.TTL, logger: opts.Logger,
 		rec: leaseRecord{Owner: newOwner(), Host: host, PID: os.Getpid(), PIDNS: pidNamespace()}}
 	file := filepath.Join(path, LeaseFile)
 	for takeovers := 0; ; {
@@ -226,7 +226,7 @@ func (l *lease) fromSpareFile() error {
 		// No hard links here, or (tmpfs) a link counts as an inode:
 		// a rename that never replaces is as exclusive on a local
 		// filesystem.
-		err = renameNoReplace(l.dirfd, SpareLeaseFile, LeaseFile)
+		err = RenameNoReplace(l.dirfd, SpareLeaseFile, LeaseFile)
 	} else if err == nil {
 		unix.Unlinkat(l.dirfd, SpareLeaseFile, 0)
 	}
@@ -347,7 +347,7 @@ func (l *lease) release() {
 	if l.check() != nil {
 		return
 	}
-	if l.fromSpare && renameNoReplace(l.dirfd, LeaseFile, SpareLeaseFile) == nil {
+	if l.fromSpare && RenameNoReplace(l.dirfd, LeaseFile, SpareLeaseFile) == nil {
 		return // the spare is ready for the next full disk
 	}
 	unix.Unlinkat(l.dirfd, LeaseFile, 0)
@@ -357,14 +357,14 @@ func (l *lease) release() {
 // returns its mtime. Another host's lock file is read as the server has it:
 // the directory's attributes first (an NFS client trusts the names it
 // cached while the directory's cached attributes look unchanged), then the
-// name's, both forced (statxAt); opening the file revalidates its data
+// name's, both forced (StatxFresh); opening the file revalidates its data
 // (close-to-open). A filesystem whose client lists directories from a
 // cache of its own cannot promise even that: lock files are refused there
-// (lockOptions.cache).
+// (LockOptions.Cache).
 func readAt(dirfd int, name string) ([]byte, time.Time, error) {
 	var stx unix.Statx_t
-	statxAt(dirfd, "", unix.AT_EMPTY_PATH, &stx) // refreshes the names below; the open says what is wrong
-	if err := statxAt(dirfd, name, 0, &stx); err != nil {
+	StatxFresh(dirfd, "", unix.AT_EMPTY_PATH, &stx) // refreshes the names below; the open says what is wrong
+	if err := StatxFresh(dirfd, name, 0, &stx); err != nil {
 		return nil, time.Time{}, err
 	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)

@@ -1,127 +1,16 @@
 package checkpoint
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
-
-// A checkpoint made of several top-level entries (TensorFlow's index and
-// shards, a custom pattern's files) cannot be renamed away in one step. So
-// that a deletion cut short (SIGKILL, power loss) never leaves part of it
-// looking like a checkpoint, the pruner first marks the deletion as begun,
-// durably, before it touches the rest; scans hide what a mark covers and the
-// pruner's recovery finishes it. Two marks exist:
-//
-//   - An anchor (AnchorPrefix + an entry's name): the checkpoint's first
-//     entry renamed. A rename needs no free block and no free inode, so this
-//     works on a full disk. The entries it covers are the other entries of
-//     the checkpoint the anchor's original name belongs to, by the target's
-//     own layout, that have not changed since the rename (their ctime is not
-//     newer than the anchor's, which the rename set): a new save under the
-//     same name later is never taken for the old one.
-//   - An intent record (DeletingPrefix + the checkpoint's name), the format
-//     of earlier versions and of names too long for an anchor: a small file
-//     that lists the entries with their inode numbers. A record still being
-//     written ends in DeletingTmpSuffix and means nothing.
-
-// AnchorPrefix starts the name a multi-entry checkpoint's first entry is
-// renamed to when its deletion begins.
-const AnchorPrefix = OwnPrefix + "-deleting@"
-
-// DeletingPrefix starts the name of an intent record.
-const DeletingPrefix = OwnPrefix + "-deleting-"
-
-// DeletingTmpSuffix ends an intent record that is not complete yet.
-const DeletingTmpSuffix = ".tmp"
-
-// intentHeader starts every intent record.
-const intentHeader = "checkpoint_exporter deleting v1\x00"
-
-// IntentEntry is one top-level entry an intent record names: its name and
-// the inode it had, so that a new entry saved under the same name later is
-// never taken for it.
-type IntentEntry struct {
-	Name string
-	Ino  uint64
-}
-
-// EncodeIntent is the content of an intent record for entries.
-func EncodeIntent(entries []Entry) []byte {
-	var b bytes.Buffer
-	b.WriteString(intentHeader)
-	for _, e := range entries {
-		b.WriteString(strconv.FormatUint(e.Ino, 10))
-		b.WriteByte(0)
-		b.WriteString(e.Name)
-		b.WriteByte(0)
-	}
-	return b.Bytes()
-}
-
-// ParseIntent reads an intent record.
-func ParseIntent(data []byte) ([]IntentEntry, error) {
-	rest, ok := bytes.CutPrefix(data, []byte(intentHeader))
-	if !ok {
-		return nil, errors.New("not an intent record")
-	}
-	fields := strings.Split(string(rest), "\x00")
-	if len(fields)%2 != 1 || fields[len(fields)-1] != "" {
-		return nil, errors.New("truncated intent record")
-	}
-	out := make([]IntentEntry, 0, len(fields)/2)
-	for i := 0; i+1 < len(fields); i += 2 {
-		ino, err := strconv.ParseUint(fields[i], 10, 64)
-		if err != nil || fields[i+1] == "" || strings.Contains(fields[i+1], "/") {
-			return nil, errors.New("malformed intent record")
-		}
-		out = append(out, IntentEntry{Name: fields[i+1], Ino: ino})
-	}
-	return out, nil
-}
-
-// maxIntent bounds what is read of an intent record (tens of thousands of
-// entry names).
-const maxIntent = 64 << 20
-
-// ReadIntentAt reads the intent record name in the directory dirfd, without
-// following a symlink and only if it is a regular file.
-func ReadIntentAt(dirfd int, name string) ([]byte, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > maxIntent {
-		return nil, errors.New(name + ": not an intent record")
-	}
-	return io.ReadAll(io.LimitReader(f, maxIntent))
-}
-
-// IsIntentRecord reports whether name is a complete intent record's.
-func IsIntentRecord(name string) bool {
-	return strings.HasPrefix(name, DeletingPrefix) && !strings.HasSuffix(name, DeletingTmpSuffix)
-}
-
-// IsAnchor reports whether name is an anchor's, and the entry name it had.
-func IsAnchor(name string) (original string, ok bool) {
-	original, ok = strings.CutPrefix(name, AnchorPrefix)
-	return original, ok && original != ""
-}
 
 // Pending is a deletion that was begun and not finished.
 type Pending struct {
@@ -135,7 +24,7 @@ type Pending struct {
 // PendingDeletions lists the deletions begun in the open target directory
 // dir and not finished, reading the anchors by target t's layout. The
 // pruner's recovery finishes them; scans hide what they cover.
-func PendingDeletions(dir *Dir, t Target) ([]Pending, error) {
+func PendingDeletions(dir *targetdir.Dir, t Target) ([]Pending, error) {
 	d, err := readListing(dir)
 	if err != nil {
 		return nil, err
@@ -149,11 +38,11 @@ func PendingDeletions(dir *Dir, t Target) ([]Pending, error) {
 func (d *listing) pendingDeletions(layoutName, pattern string) (out []Pending, errs uint64) {
 	var anchors []layout.Entry
 	for _, e := range d.own {
-		if _, ok := IsAnchor(e.Name); ok {
+		if _, ok := targetdir.IsAnchor(e.Name); ok {
 			anchors = append(anchors, e)
 			continue
 		}
-		if !IsIntentRecord(e.Name) {
+		if !targetdir.IsIntentRecord(e.Name) {
 			continue
 		}
 		named, err := d.readRecord(e.Name)
@@ -178,12 +67,12 @@ func (d *listing) pendingDeletions(layoutName, pattern string) (out []Pending, e
 	return out, errs
 }
 
-func (d *listing) readRecord(name string) ([]IntentEntry, error) {
-	data, err := ReadIntentAt(d.fd, name)
+func (d *listing) readRecord(name string) ([]targetdir.IntentEntry, error) {
+	data, err := targetdir.ReadIntentAt(d.fd, name)
 	if err != nil {
 		return nil, err
 	}
-	return ParseIntent(data)
+	return targetdir.ParseIntent(data)
 }
 
 // withOriginals is a listing with every anchor back under its original
@@ -217,7 +106,7 @@ func (d *listing) anchored(anchors []layout.Entry, layoutName, pattern string) [
 	}
 	origin := map[string]int{} // original name → anchor
 	for i, a := range anchors {
-		orig, _ := IsAnchor(a.Name)
+		orig, _ := targetdir.IsAnchor(a.Name)
 		origin[orig] = i
 		if !real[orig] {
 			w.entries = append(w.entries, layout.Entry{Name: orig, Kind: a.Kind})

@@ -1,4 +1,4 @@
-package checkpoint
+package targetdir
 
 import (
 	"errors"
@@ -174,13 +174,46 @@ func (d *Dir) locate(fs *FSStats) (path string, loc Location, mounts mountTable)
 	return path, loc, mounts
 }
 
-// peers remembers where each target of one inventory was last scanned, so
+// Peers remembers where each target of one inventory was last scanned, so
 // that a scan can refuse a target whose path now leads to another target's
 // directory, or into or around it. Only memory is consulted: another
-// target's hung mount never stalls this scan.
-type peers struct {
+// target's hung mount never stalls this scan. A nil *Peers compares
+// nothing.
+type Peers struct {
 	mu     sync.Mutex // guards places
 	places map[string]place
+}
+
+// NewPeers returns an empty set of targets' directories.
+func NewPeers() *Peers { return &Peers{places: map[string]place{}} }
+
+// Open opens the directory of target at path and applies the refusals the
+// configuration check applies at start-up (the root directory, not a
+// directory, another target's directory or one inside or around it,
+// through a bind mount too): a symlinked target can be re-pointed, and a
+// mount made, at run time. fs is the scan's statfs of path (StatFS); Open
+// drops its mount table, which a snapshot must not keep.
+func (p *Peers) Open(target, path string, fs *FSStats) (*Dir, error) {
+	defer func() { fs.mounts = nil }()
+	dir, err := OpenDir(path)
+	if err != nil {
+		p.check(target, nil, nil)
+		return nil, err
+	}
+	pl := &place{}
+	pl.chain, err = dir.ancestry()
+	if err != nil {
+		pl.chain = []DirID{dir.id} // parents unreadable: compare the directory alone
+	}
+	// The system calls are made here, before p takes its lock.
+	var mounts mountTable
+	pl.path, pl.loc, mounts = dir.locate(fs)
+	pl.inventedInodes = CachingOf(fs.FSType, fs.Options, nil).InventsInodes
+	if err := p.check(target, pl, mounts); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return dir, nil
 }
 
 // check records pl (where target's directory was found) and returns an
@@ -188,7 +221,7 @@ type peers struct {
 // mount table the scan read (nil if none), to place the other targets'
 // paths as they are now. A nil pl forgets the target (its directory could
 // not be opened).
-func (p *peers) check(target string, pl *place, mounts mountTable) error {
+func (p *Peers) check(target string, pl *place, mounts mountTable) error {
 	if p == nil {
 		return nil
 	}
@@ -265,9 +298,12 @@ func collide(pl, op *place, other string, mounts mountTable) error {
 	return nil
 }
 
-// forget drops the directories of every target not in keep (a reload
+// Forget drops the directories of every target not in keep (a reload
 // removed or replaced it).
-func (p *peers) forget(keep map[string]bool) {
+func (p *Peers) Forget(keep map[string]bool) {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name := range p.places {

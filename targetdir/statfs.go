@@ -1,8 +1,9 @@
-package checkpoint
+package targetdir
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -319,12 +320,18 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
+// ErrHung marks a target whose filesystem stopped answering: a statfs that
+// did not return in time, or a scan that made no progress for its hang
+// timeout. Prunes of such a target fail at once instead of queueing behind
+// the stuck call.
+var ErrHung = errors.New("filesystem not answering (hung mount?)")
+
 // ErrStatFSHung is returned while an earlier statfs of the same target has
 // not come back within the timeout: a hung network mount is not asked again
 // and again.
 var ErrStatFSHung = fmt.Errorf("statfs has not returned: %w", ErrHung)
 
-// statGuard runs one statfs of a target at a time, under a timeout, and
+// StatGuard runs one statfs of a target at a time, under a timeout, and
 // remembers a call that hangs. A caller that finds a call in flight waits
 // for it and then asks again itself: the answer it gets was measured after
 // it asked (the pruner re-measures after each deletion and must not act on
@@ -332,13 +339,13 @@ var ErrStatFSHung = fmt.Errorf("statfs has not returned: %w", ErrHung)
 // been in flight longer than the timeout: a caller waits for the call ahead
 // of it as long as that call's own time allows, then gets a full timeout for
 // its own, so a slow but answering filesystem is never reported hung.
-type statGuard struct {
+type StatGuard struct {
 	mu    sync.Mutex    // guards busy and since
 	busy  chan struct{} // closed when the call in flight returns; nil if none
 	since time.Time     // when the call in flight started
 }
 
-func (g *statGuard) stat(ctx context.Context, timeout time.Duration, fn func(string) (FSStats, error), path string) (FSStats, error) {
+func (g *StatGuard) Stat(ctx context.Context, timeout time.Duration, fn func(string) (FSStats, error), path string) (FSStats, error) {
 	g.mu.Lock()
 	for g.busy != nil {
 		// Wait for the call in flight until it answers or its own time is up.

@@ -1,9 +1,13 @@
-package checkpoint
+package targetdir
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 )
 
 // Caching is what a filesystem's client may keep from this node about what
@@ -192,6 +196,59 @@ func (c Caching) LockfileRefusal(path, mountpoint string) string {
 	return fmt.Sprintf("lockfile cannot keep other hosts out of %s on %s mounted at %s: its client lists directories from a cache, so a lock file another host creates stays unseen here and can be written over; "+
 		"prune this volume from one place only (prune.execute on one exporter, the others watching) with lock: flock, or use flock where the filesystem's flock is cluster-wide",
 		path, c, mountpoint)
+}
+
+// FSCaching is what a prune knows of its target's filesystem: the mount
+// the target directory lies on and what its client caches.
+type FSCaching struct {
+	Caching
+	Mountpoint string
+}
+
+// Caching judges the filesystem the directory lies on (Dir.Mount), with the
+// target's prune.attribute_cache (configured, nil if unset).
+func (d *Dir) Caching(configured *time.Duration) (FSCaching, error) {
+	m, err := d.Mount()
+	if err != nil {
+		return FSCaching{}, err
+	}
+	return FSCaching{CachingOf(m.FSType, m.Options, configured), m.Mountpoint}, nil
+}
+
+// Settle waits until what a forced statx reads can show every change
+// another client made before a scan that began at scanned: a FUSE daemon's
+// cache answers for up to Staleness() after it read a file, so once that
+// long has passed since the scan began, what is read was read from the
+// server after the scan began. The wait is bounded by the lifetime and
+// ends with ctx.
+func (c FSCaching) Settle(ctx context.Context, logger log.Logger, scanned time.Time) error {
+	if c.Lifetime <= 0 {
+		return nil
+	}
+	now := time.Now()
+	if scanned.IsZero() || scanned.After(now) {
+		scanned = now
+	}
+	wait := scanned.Add(c.Staleness()).Sub(now)
+	if wait <= 0 {
+		return nil
+	}
+	level.Info(logger).Log("msg", "waiting out the filesystem's attribute cache before the final check", "fstype", c.FSType,
+		"cache", c.Lifetime, "source", c.Source, "wait", wait.Round(time.Millisecond))
+	if err := sleepCtx(ctx, wait); err != nil {
+		return fmt.Errorf("waiting out the attribute cache of %s: %w", c.FSType, err)
+	}
+	return nil
+}
+
+// WaitWriteBack waits until files written or renamed through the mount
+// before now have reached the server and its listing shows them: the
+// write-back delay and the cache (see Caching.WriteBack).
+func (c FSCaching) WaitWriteBack(ctx context.Context, logger log.Logger) error {
+	wait := c.WriteBack + c.Staleness()
+	level.Info(logger).Log("msg", "waiting for the filesystem's write-back before checking that the trash is gone", "fstype", c.FSType,
+		"write_back", c.WriteBack, "cache", c.Lifetime, "wait", wait)
+	return sleepCtx(ctx, wait)
 }
 
 func (c Caching) String() string {

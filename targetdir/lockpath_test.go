@@ -1,4 +1,4 @@
-package pruner
+package targetdir
 
 import (
 	"context"
@@ -40,9 +40,9 @@ func TestLockPathOccupiedNeverSpins(t *testing.T) {
 				o.make(t, filepath.Join(dir, file))
 				done := make(chan error, 1)
 				go func() {
-					l, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(mode, 200*time.Millisecond))
+					l, err := Acquire(context.Background(), openDir(t, dir), lockOpts(mode, 200*time.Millisecond))
 					if err == nil {
-						l.release()
+						l.Release()
 					}
 					done <- err
 				}()
@@ -70,7 +70,7 @@ func TestLockWaitEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := lockTarget(ctx, openDir(t, dir), lockOpts(LockLockfile, time.Hour))
+		_, err := Acquire(ctx, openDir(t, dir), lockOpts(LockLockfile, time.Hour))
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -90,7 +90,7 @@ func TestLockWaitEndsWithContext(t *testing.T) {
 // reported; the prune never spins on it.
 func TestExpiredLockThatCannotBeTakenOver(t *testing.T) {
 	if dir := os.Getenv("CKPT_STICKY_CHILD"); dir != "" {
-		_, err := lockTarget(context.Background(), openDir(t, dir), lockOpts(LockLockfile, 200*time.Millisecond))
+		_, err := Acquire(context.Background(), openDir(t, dir), lockOpts(LockLockfile, 200*time.Millisecond))
 		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "cannot be taken over") {
 			t.Fatalf("lock: %v; want ErrLocked saying the stale lock cannot be taken over", err)
 		}
