@@ -1,9 +1,6 @@
 package checkpoint
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -78,29 +75,14 @@ func (d *listing) readlink(name string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-// readSmall reads a small regular file below the directory, without following
-// a symlink in its last component and without blocking on a FIFO. It returns
-// the file's mtime in nanoseconds.
+// readSmall reads a small regular file below the directory (a framework's
+// state file: at most maxStateFile bytes), without following a symlink in
+// its last component and without blocking on a FIFO. It returns the file's
+// mtime in nanoseconds.
 func (d *listing) readSmall(rel string) ([]byte, int64, error) {
-	fd, err := unix.Openat(d.fd, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	data, st, err := dirfs.ReadSmall(d.fd, rel, maxStateFile)
 	if err != nil {
 		return nil, 0, err
-	}
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, 0, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, 0, fmt.Errorf("%s: not a regular file", rel)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(data) > maxStateFile {
-		return nil, 0, errors.New(rel + ": too large for a state file")
 	}
 	return data, st.Mtim.Nano(), nil
 }

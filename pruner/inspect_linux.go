@@ -67,7 +67,7 @@ type inspection struct {
 	files int64
 	mtime int64
 	ctime int64
-	bufs  [][]byte
+	tree  dirfs.Tree
 	// mount is the path (inside the checkpoint) of a mount point found.
 	mount string
 }
@@ -103,7 +103,7 @@ func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 		}
 		in.add(&stx)
 		if stx.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if err := in.walk(dirfd, e.Name, e.Name, 0); err != nil {
+			if err := in.walk(dirfd, e.Name, e.Name); err != nil {
 				if errors.Is(err, unix.ENOENT) {
 					return CauseChanged, "changed inside since the scan (an entry vanished)"
 				}
@@ -127,41 +127,36 @@ func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 	return "", ""
 }
 
+// errMountFound ends a walk at a mount point (inspection.mount).
+var errMountFound = errors.New("mount point found")
+
 // walk adds up the directory name below dirfd (rel is its path inside the
 // checkpoint), stopping at the first mount point (recorded in in.mount).
-func (in *inspection) walk(dirfd int, name, rel string, depth int) error {
-	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
-	if err != nil {
-		return fmt.Errorf("open %s: %w", rel, err)
-	}
-	defer unix.Close(fd)
-	for len(in.bufs) <= depth {
-		in.bufs = append(in.bufs, make([]byte, dirfs.BufSize))
-	}
-	var walkErr error
-	err = dirfs.ReadDirents(fd, in.bufs[depth], func(nameZ []byte, _ byte) bool {
+func (in *inspection) walk(dirfd int, name, rel string) error {
+	// dirs[d] is the path inside the checkpoint of the directory whose
+	// entries are visited at depth d.
+	dirs := []string{rel}
+	err := in.tree.Walk(dirfd, append([]byte(name), 0), func(fd int, nameZ []byte, _ byte, depth int) (bool, error) {
 		child := string(nameZ[:len(nameZ)-1])
 		var stx unix.Statx_t
 		if err := targetdir.StatxFresh(fd, child, 0, &stx); err != nil {
-			walkErr = fmt.Errorf("%s: %w", path.Join(rel, child), err)
-			return false
+			return false, fmt.Errorf("%s: %w", path.Join(dirs[depth], child), err)
 		}
 		if in.fs.other(&stx) {
-			in.mount = path.Join(rel, child)
-			return false
+			in.mount = path.Join(dirs[depth], child)
+			return false, errMountFound
 		}
 		in.add(&stx)
-		if stx.Mode&unix.S_IFMT == unix.S_IFDIR {
-			walkErr = in.walk(fd, child, path.Join(rel, child), depth+1)
-			return walkErr == nil && in.mount == ""
+		if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return false, nil
 		}
-		return true
+		dirs = append(dirs[:depth+1], path.Join(dirs[depth], child))
+		return true, nil
+	}, func(nameZ []byte, depth int, err error) error {
+		return fmt.Errorf("read %s: %w", dirs[depth], err)
 	})
-	if walkErr != nil {
-		return walkErr
+	if errors.Is(err, errMountFound) {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", rel, err)
-	}
-	return nil
+	return err
 }

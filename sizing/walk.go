@@ -80,7 +80,7 @@ type Walker struct {
 	// parent's), moved on when yielding, so a walk stuck in one system call
 	// (a hung mount) shows as stalled.
 	alive Progress
-	bufs  [][]byte
+	tree  dirfs.Tree
 	n     int // entries seen, for yielding
 
 	// startProc, when set, starts the walker process that walks for this
@@ -148,7 +148,7 @@ func (w *Walker) measure(dirfd int, nameZ []byte, st *unix.Stat_t) Usage {
 	var u Usage
 	u.add(st, w.s.firstLink(st))
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		w.walkDir(dirfd, nameZ, 0, &u)
+		w.walkDir(dirfd, nameZ, &u)
 	}
 	return u
 }
@@ -168,24 +168,14 @@ const yieldEvery = 256
 
 // walkDir adds up everything below the directory dirfd/nameZ (the directory
 // itself is counted by the caller). An entry that vanishes is skipped; one
-// that cannot be read is counted in u.Errors.
-func (w *Walker) walkDir(dirfd int, nameZ []byte, depth int, u *Usage) {
-	fd, err := dirfs.OpenDirAt(dirfd, nameZ)
-	if err != nil {
-		if !errors.Is(err, unix.ENOENT) {
-			u.Errors++
-		}
-		return
-	}
-	defer unix.Close(fd)
-	for len(w.bufs) <= depth {
-		w.bufs = append(w.bufs, make([]byte, dirfs.BufSize))
-	}
+// that cannot be read is counted in u.Errors. Another filesystem is never
+// entered.
+func (w *Walker) walkDir(dirfd int, nameZ []byte, u *Usage) {
 	var st unix.Stat_t
-	err = dirfs.ReadDirents(fd, w.bufs[depth], func(child []byte, typ byte) bool {
+	w.tree.Walk(dirfd, nameZ, func(fd int, child []byte, _ byte, _ int) (bool, error) {
 		if w.n++; w.n%yieldEvery == 0 {
-			if w.ctx.Err() != nil {
-				return false // the scan is discarded: stop walking
+			if err := w.ctx.Err(); err != nil {
+				return false, err // the scan is discarded: stop walking
 			}
 			w.alive.Beat()
 			runtime.Gosched()
@@ -194,18 +184,17 @@ func (w *Walker) walkDir(dirfd int, nameZ []byte, depth int, u *Usage) {
 			if !errors.Is(err, unix.ENOENT) {
 				u.Errors++
 			}
-			return true
+			return false, nil
 		}
 		if st.Dev != w.s.dev {
-			return true
+			return false, nil
 		}
 		u.add(&st, w.s.firstLink(&st))
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			w.walkDir(fd, child, depth+1, u)
+		return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
+	}, func(_ []byte, _ int, err error) error {
+		if !errors.Is(err, unix.ENOENT) {
+			u.Errors++
 		}
-		return true
+		return nil
 	})
-	if err != nil && !errors.Is(err, unix.ENOENT) {
-		u.Errors++
-	}
 }

@@ -29,11 +29,11 @@ func TestVanishDuringWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &Walker{s: NewSizer(uint64(st.Dev)), ctx: context.Background()}
-	w.walkDir(fd, []byte("gone\x00"), 0, &u)
+	w.walkDir(fd, []byte("gone\x00"), &u)
 	if err := os.RemoveAll(filepath.Join(dir, "checkpoint-1")); err != nil {
 		t.Fatal(err)
 	}
-	w.walkDir(fd, []byte("checkpoint-1\x00"), 0, &u)
+	w.walkDir(fd, []byte("checkpoint-1\x00"), &u)
 	if u.Errors != 0 {
 		t.Errorf("vanished entries counted as %d errors", u.Errors)
 	}

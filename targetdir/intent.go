@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 // A checkpoint made of several top-level entries (TensorFlow's index and
@@ -93,20 +94,8 @@ const maxIntent = 64 << 20
 // ReadIntentAt reads the intent record name in the directory dirfd, without
 // following a symlink and only if it is a regular file.
 func ReadIntentAt(dirfd int, name string) ([]byte, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > maxIntent {
-		return nil, errors.New(name + ": not an intent record")
-	}
-	return io.ReadAll(io.LimitReader(f, maxIntent))
+	data, _, err := dirfs.ReadSmall(dirfd, name, maxIntent)
+	return data, err
 }
 
 // IsIntentRecord reports whether name is a complete intent record's.

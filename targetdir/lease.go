@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 // LeaseFile is the lock file of the lockfile mode: it exists while a
@@ -367,22 +368,12 @@ func readAt(dirfd int, name string) ([]byte, time.Time, error) {
 	if err := StatxFresh(dirfd, name, 0, &stx); err != nil {
 		return nil, time.Time{}, err
 	}
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, time.Time{}, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, time.Time{}, fmt.Errorf("%s is %s, not a regular file", name, fileType(st.Mode))
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 4096))
+	data, st, err := dirfs.ReadSmall(dirfd, name, maxLease)
 	return data, time.Unix(st.Mtim.Unix()), err
 }
+
+// maxLease bounds what is read of a lock record (a line of text).
+const maxLease = 4096
 
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {

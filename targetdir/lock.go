@@ -11,6 +11,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
 )
 
 // LockMode says how a prune keeps other pruners of the same target
@@ -173,7 +175,7 @@ func flockTarget(ctx context.Context, l *Lock, path string, deadline time.Time, 
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
 		if err == nil {
-			err = fmt.Errorf("%s, not a regular file", fileType(st.Mode))
+			err = fmt.Errorf("%s, not a regular file", dirfs.FileType(st.Mode))
 		}
 		return fmt.Errorf("lock file %s: %w", filepath.Join(path, LockFile), err)
 	}
@@ -203,23 +205,6 @@ func flockWait(ctx context.Context, fd int, what string, deadline time.Time) err
 			return fmt.Errorf("flock %s: %w", what, err)
 		}
 	}
-}
-
-// fileType names the type of a file that is not a regular one, for messages.
-func fileType(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return "a directory"
-	case unix.S_IFLNK:
-		return "a symlink"
-	case unix.S_IFIFO:
-		return "a named pipe"
-	case unix.S_IFSOCK:
-		return "a socket"
-	case unix.S_IFCHR, unix.S_IFBLK:
-		return "a device"
-	}
-	return "a regular file"
 }
 
 // noRoom reports an error that says the filesystem has no free block or
