@@ -53,7 +53,8 @@ func TestScanRefusesTargetInsideAnotherThroughBindMount(t *testing.T) {
 			inv := NewInventory(log.NewNopLogger(), time.Hour, scanners...)
 			scan := func(name, want string) {
 				t.Helper()
-				snap, _ := inv.Rescan(t.Context(), name)
+				snap, dir, _ := inv.RescanHeld(t.Context(), name)
+				dir.Close()
 				switch err := snap.Err; {
 				case want == "" && err != nil:
 					t.Errorf("scan of %s: %v, want none", name, err)

@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +43,7 @@ func (s *Scanner) Stalled(now time.Time) time.Duration { return s.alive.stalled(
 // no filesystem figures (the last ones may be stale) and its error total.
 func hungSnapshot(last *Snapshot, t Target, stalled time.Duration, now time.Time) *Snapshot {
 	snap := &Snapshot{Target: t, Time: now,
-		Err: fmt.Errorf("scan of %s has made no progress for %s: %w", t.Path, stalled.Round(100*time.Millisecond), targetdir.ErrHung)}
+		Err: &targetdir.Hung{What: "scan of " + t.Path, For: stalled}}
 	if last != nil {
 		snap.ErrorsTotal = last.ErrorsTotal
 	}

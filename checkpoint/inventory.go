@@ -146,7 +146,7 @@ func (inv *Inventory) loop(ctx context.Context, s *Scanner) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		// A background scan that gave way to an on-demand one (Rescan)
+		// A background scan that gave way to an on-demand one (RescanHeld)
 		// stores nothing: that scan stores its own.
 		if snap, ok := s.ScanBackground(ctx); ok && inv.store(s, snap) {
 			inv.mu.RLock()
@@ -194,20 +194,11 @@ func (inv *Inventory) ScanAll(ctx context.Context) []*Snapshot {
 	return out
 }
 
-// Rescan measures one target now at normal priority (a background scan of it
-// in progress gives way) and stores the result. ok is false for an unknown target.
-func (inv *Inventory) Rescan(ctx context.Context, name string) (snap *Snapshot, ok bool) {
-	for _, s := range inv.Scanners() {
-		if s.Target().Name == name {
-			return inv.scan(ctx, s), true
-		}
-	}
-	return nil, false
-}
-
-// RescanHeld is Rescan that also returns the scanned target directory, still
-// open (nil when the scan failed), so that a prune locks and deletes in the
-// very directory it planned for; the caller closes it.
+// RescanHeld measures one target now at normal priority (a background scan
+// of it in progress gives way), stores the result and returns it with the
+// scanned target directory, still open (nil when the scan failed), so that a
+// prune locks and deletes in the very directory it planned for; the caller
+// closes it. ok is false for an unknown target.
 func (inv *Inventory) RescanHeld(ctx context.Context, name string) (snap *Snapshot, dir *targetdir.Dir, ok bool) {
 	for _, s := range inv.Scanners() {
 		if s.Target().Name == name {

@@ -18,7 +18,27 @@ import (
 // leads there). The start-up checks refuse these in the configuration; a
 // symlinked target re-pointed, or a bind mount made, at run time is refused
 // by every scan and before every prune.
-var ErrRefused = errors.New("refused")
+var ErrRefused = errors.New("target directory refused")
+
+// refusal is an ErrRefused error that says what is wrong once, without
+// ErrRefused's own words.
+type refusal struct {
+	msg   string
+	cause error // nil, or what made the check fail
+}
+
+func refused(cause error, format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+func (r *refusal) Error() string { return r.msg }
+
+func (r *refusal) Unwrap() []error {
+	if r.cause == nil {
+		return []error{ErrRefused}
+	}
+	return []error{ErrRefused, r.cause}
+}
 
 // DirID identifies a directory: device and inode.
 type DirID struct{ Dev, Ino uint64 }
@@ -38,7 +58,7 @@ type Dir struct {
 func OpenDir(path string) (*Dir, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOTDIR) {
-		return nil, fmt.Errorf("%s is not a directory: %w", path, ErrRefused)
+		return nil, refused(nil, "%s is not a directory", path)
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
@@ -81,7 +101,7 @@ func (d *Dir) refuseRoot() error {
 		return &os.PathError{Op: "stat", Path: "/", Err: err}
 	}
 	if (DirID{Dev: root.Dev, Ino: root.Ino}) == d.id {
-		return fmt.Errorf("%s is the root directory: %w", d.path, ErrRefused)
+		return refused(nil, "%s is the root directory", d.path)
 	}
 	return nil
 }
@@ -96,10 +116,10 @@ func (d *Dir) Recheck() error {
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(d.path, &st); err != nil {
-		return fmt.Errorf("%s no longer names the directory that was scanned (%w): %w", d.path, err, ErrRefused)
+		return refused(err, "%s no longer names the directory that was scanned (%v)", d.path, err)
 	}
 	if (DirID{Dev: st.Dev, Ino: st.Ino}) != d.id {
-		return fmt.Errorf("%s names another directory than the one scanned (re-pointed symlink?): %w", d.path, ErrRefused)
+		return refused(nil, "%s names another directory than the one scanned (re-pointed symlink?)", d.path)
 	}
 	return nil
 }
@@ -260,11 +280,11 @@ func collide(pl, op *place, other string, mounts mountTable) error {
 	}
 	switch {
 	case same(op.chain[0], pl.chain[0]):
-		return fmt.Errorf("the directory is also target %s's: %w", other, ErrRefused)
+		return refused(nil, "the directory is also target %s's", other)
 	case within(pl.chain[1:], op.chain[0]):
-		return fmt.Errorf("the directory is inside target %s's: %w", other, ErrRefused)
+		return refused(nil, "the directory is inside target %s's", other)
 	case within(op.chain[1:], pl.chain[0]):
-		return fmt.Errorf("the directory contains target %s's: %w", other, ErrRefused)
+		return refused(nil, "the directory contains target %s's", other)
 	}
 	// Where the other directory was at its last scan, and where this scan's
 	// reading of the mounts puts its path now: a mount that appeared on it
@@ -292,8 +312,8 @@ func collide(pl, op *place, other string, mounts mountTable) error {
 		default:
 			continue
 		}
-		return fmt.Errorf("the directory %s target %s's through a bind mount (on device %d:%d this one is %s, %s's is %s%s): %w",
-			how, other, unix.Major(pl.loc.Dev), unix.Minor(pl.loc.Dev), pl.loc.Path, other, o.loc.Path, o.by, ErrRefused)
+		return refused(nil, "the directory %s target %s's through a bind mount (on device %d:%d this one is %s, %s's is %s%s)",
+			how, other, unix.Major(pl.loc.Dev), unix.Minor(pl.loc.Dev), pl.loc.Path, other, o.loc.Path, o.by)
 	}
 	return nil
 }

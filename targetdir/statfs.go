@@ -326,10 +326,30 @@ func unescapeMount(s string) string {
 // the stuck call.
 var ErrHung = errors.New("filesystem not answering (hung mount?)")
 
-// ErrStatFSHung is returned while an earlier statfs of the same target has
-// not come back within the timeout: a hung network mount is not asked again
-// and again.
-var ErrStatFSHung = fmt.Errorf("statfs has not returned: %w", ErrHung)
+// ErrStatFSHung marks a statfs that did not return within its timeout, or
+// that was not tried because an earlier one of the same target has not
+// returned: a hung network mount is not asked again and again. It is an
+// ErrHung.
+var ErrStatFSHung = errors.New("statfs not answering (hung mount?)")
+
+// Hung is the error of a system call (or a whole scan) that has not
+// returned: What says which, For for how long. It is an ErrHung, and an
+// ErrStatFSHung for a statfs.
+type Hung struct {
+	What string
+	For  time.Duration
+	// statfs marks a statfs's, an ErrStatFSHung.
+	statfs bool
+}
+
+func (h *Hung) Error() string {
+	return fmt.Sprintf("%s: no answer for %s (hung mount?)", h.What, h.For.Round(100*time.Millisecond))
+}
+
+// Is makes a Hung an ErrHung, and a statfs's an ErrStatFSHung.
+func (h *Hung) Is(target error) bool {
+	return target == ErrHung || (h.statfs && target == ErrStatFSHung)
+}
 
 // StatGuard runs one statfs of a target at a time, under a timeout, and
 // remembers a call that hangs. A caller that finds a call in flight waits
@@ -352,14 +372,14 @@ func (g *StatGuard) Stat(ctx context.Context, timeout time.Duration, fn func(str
 		busy, left := g.busy, timeout-time.Since(g.since)
 		g.mu.Unlock()
 		if left <= 0 {
-			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
+			return FSStats{}, &Hung{What: "statfs " + path, For: time.Since(g.since), statfs: true}
 		}
 		t := time.NewTimer(left)
 		select {
 		case <-busy:
 			t.Stop()
 		case <-t.C:
-			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ErrStatFSHung)
+			return FSStats{}, &Hung{What: "statfs " + path, For: time.Since(g.since), statfs: true}
 		case <-ctx.Done():
 			t.Stop()
 			return FSStats{}, fmt.Errorf("statfs %s: %w", path, ctx.Err())
@@ -389,7 +409,7 @@ func (g *StatGuard) Stat(ctx context.Context, timeout time.Duration, fn func(str
 	case r := <-done:
 		return r.fs, r.err
 	case <-t.C:
-		return FSStats{}, fmt.Errorf("statfs %s: no answer within %s: %w", path, timeout, ErrStatFSHung)
+		return FSStats{}, &Hung{What: "statfs " + path, For: timeout, statfs: true}
 	case <-ctx.Done():
 		return FSStats{}, fmt.Errorf("statfs %s: %w", path, ctx.Err())
 	}

@@ -3,6 +3,7 @@ package targetdir
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -188,5 +189,24 @@ func TestStatFSReal(t *testing.T) {
 	}
 	if fs.SizeBytes == 0 || fs.AvailBytes > fs.SizeBytes || fs.Mountpoint == "" || fs.FSType == "" {
 		t.Errorf("implausible stats: %+v", fs)
+	}
+}
+
+// An error says once what failed and why, and still matches its sentinels.
+func TestErrorsSayItOnce(t *testing.T) {
+	h := &Hung{What: "statfs /data/ckpt", For: 5 * time.Second, statfs: true}
+	if got, want := h.Error(), "statfs /data/ckpt: no answer for 5s (hung mount?)"; got != want {
+		t.Errorf("Hung: %q, want %q", got, want)
+	}
+	if !errors.Is(h, ErrHung) || !errors.Is(h, ErrStatFSHung) {
+		t.Error("a statfs's Hung is not ErrHung and ErrStatFSHung")
+	}
+	if scan := (&Hung{What: "scan of /x", For: time.Minute}); !errors.Is(scan, ErrHung) || errors.Is(scan, ErrStatFSHung) {
+		t.Error("a scan's Hung must be ErrHung only")
+	}
+	cause := os.ErrNotExist
+	r := refused(cause, "%s no longer names the directory that was scanned (%v)", "/x", cause)
+	if strings.Contains(r.Error(), ErrRefused.Error()) || !errors.Is(r, ErrRefused) || !errors.Is(r, os.ErrNotExist) {
+		t.Errorf("refusal %q: Is(ErrRefused)=%v Is(cause)=%v", r, errors.Is(r, ErrRefused), errors.Is(r, os.ErrNotExist))
 	}
 }
