@@ -49,7 +49,7 @@ func TestWebhookResumedRunKeepsNewSaves(t *testing.T) {
 	}
 	h := newHarness(t, dir, defaultPolicy)
 	res := firing(t, h)
-	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 {
+	if res.Outcome != pruner.ResultOK || len(res.Deleted) == 0 {
 		t.Fatalf("result %+v", res)
 	}
 	left := names(t, dir)
@@ -94,7 +94,7 @@ func TestWebhookMidSaveHFKeepsBest(t *testing.T) {
 
 	h := newHarness(t, dir, defaultPolicy)
 	res := firing(t, h)
-	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 {
+	if res.Outcome != pruner.ResultOK || len(res.Deleted) == 0 {
 		t.Fatalf("result %+v", res)
 	}
 	left := names(t, dir)

@@ -32,7 +32,7 @@ const (
 // prunes and a way to trigger prunes, saying which alerts asked.
 type Pruning interface {
 	Names() []string
-	TriggerFor(trigger string, asked map[string]pruner.Asked) map[string]*pruner.Flight
+	TriggerFor(trigger string, asked map[string]pruner.Asked) map[string]*pruner.QueuedRun
 }
 
 // Options configure the webhook.
@@ -188,7 +188,7 @@ func (w *Webhook) handle(ctx context.Context, rw http.ResponseWriter, msg *Messa
 			return
 		}
 	}
-	flights := map[string]*pruner.Flight{}
+	flights := map[string]*pruner.QueuedRun{}
 	if len(targets) > 0 {
 		flights = w.pruning.TriggerFor(pruner.TriggerWebhook, sum.askedFor())
 	}
@@ -231,7 +231,7 @@ wait:
 	// it may and answers 200: a retry would not do more.
 	code, status := http.StatusOK, "done"
 	for _, r := range results {
-		if r.Result == pruner.ResultError {
+		if r.Outcome == pruner.ResultError {
 			code, status = http.StatusInternalServerError, "error"
 		}
 	}
@@ -239,7 +239,7 @@ wait:
 }
 
 // countAlerts counts every alert once, by the outcome of its prunes.
-func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*pruner.Flight) {
+func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*pruner.QueuedRun) {
 	for _, m := range sum.groups {
 		outcome := OutcomeIgnored
 		if len(m.Targets) > 0 {
@@ -262,11 +262,11 @@ func (w *Webhook) countAlerts(sum *alertSummary, flights map[string]*pruner.Flig
 
 func outcomeOf(r pruner.Result) string {
 	switch {
-	case r.Result == pruner.ResultDryRun:
+	case r.Outcome == pruner.ResultDryRun:
 		return OutcomeDryRun
 	case len(r.Deleted) > 0:
 		return OutcomePruned
-	case r.Result == pruner.ResultError:
+	case r.Outcome == pruner.ResultError:
 		return OutcomeError
 	}
 	return OutcomeNoop

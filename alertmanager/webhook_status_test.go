@@ -27,7 +27,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 		p.Low = checkpoint.MustWatermark("1%") // no disk gets there
 		h := newHarness(t, dir, p)
 		code, r := post(t, h.srv.URL, firing, nil)
-		if code != http.StatusOK || r.Status != "done" || len(r.Results) != 1 || r.Results[0].Result != pruner.ResultInsufficient {
+		if code != http.StatusOK || r.Status != "done" || len(r.Results) != 1 || r.Results[0].Outcome != pruner.ResultInsufficient {
 			t.Fatalf("code %d, %+v", code, r)
 		}
 	})
@@ -39,7 +39,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 		// The directory goes after the last scan: the prune's own scan fails.
 		must(t, os.Rename(dir, dir+".gone"))
 		code, r := post(t, h.srv.URL, firing, nil)
-		if code != http.StatusInternalServerError || r.Status != "error" || len(r.Results) != 1 || r.Results[0].Result != pruner.ResultError {
+		if code != http.StatusInternalServerError || r.Status != "error" || len(r.Results) != 1 || r.Results[0].Outcome != pruner.ResultError {
 			t.Fatalf("code %d, %+v", code, r)
 		}
 	})

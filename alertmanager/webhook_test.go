@@ -121,7 +121,7 @@ func TestWebhookPrunesToLowWatermarkThenNoop(t *testing.T) {
 		t.Fatalf("code %d, response %+v", code, r)
 	}
 	res := r.Results[0]
-	if res.Result != pruner.ResultOK || len(res.Deleted) == 0 || res.FreedBytes <= 0 {
+	if res.Outcome != pruner.ResultOK || len(res.Deleted) == 0 || res.FreedBytes <= 0 {
 		t.Fatalf("result %+v", res)
 	}
 	fs, _ := targetdir.StatFS(dir)
@@ -141,7 +141,7 @@ func TestWebhookPrunesToLowWatermarkThenNoop(t *testing.T) {
 	// Alertmanager repeats itself: the same notification again is a no-op.
 	before := names(t, dir)
 	code, r = post(t, h.srv.URL, alertBody("firing", map[string]string{"alertname": "CheckpointDiskPruneNeeded", "target": "train"}), nil)
-	if code != http.StatusOK || r.Results[0].Result != pruner.ResultNoop || len(r.Results[0].Deleted) != 0 {
+	if code != http.StatusOK || r.Results[0].Outcome != pruner.ResultNoop || len(r.Results[0].Deleted) != 0 {
 		t.Errorf("repeat: code %d %+v", code, r)
 	}
 	if after := names(t, dir); len(after) != len(before) {
@@ -165,7 +165,7 @@ func TestWebhookDryRun(t *testing.T) {
 	h := newHarness(t, dir, p)
 	before := names(t, dir)
 	code, r := post(t, h.srv.URL, alertBody("firing", map[string]string{"target": "train"}), nil)
-	if code != http.StatusOK || r.Results[0].Result != pruner.ResultDryRun || len(r.Results[0].Deleted) == 0 {
+	if code != http.StatusOK || r.Results[0].Outcome != pruner.ResultDryRun || len(r.Results[0].Deleted) == 0 {
 		t.Fatalf("code %d %+v", code, r)
 	}
 	if after := names(t, dir); len(after) != len(before) {
@@ -392,7 +392,7 @@ func TestWebhookRecordsTheAlertThatAsked(t *testing.T) {
 		t.Fatalf("%d reports when the webhook answered, want 1", len(got))
 	}
 	r := got[0]
-	if r.Trigger != pruner.TriggerWebhook || len(r.Asked.Alerts) != 1 || r.Result.Result != pruner.ResultOK || len(r.Result.Deleted) == 0 ||
+	if r.Trigger != pruner.TriggerWebhook || len(r.Asked.Alerts) != 1 || r.Result.Outcome != pruner.ResultOK || len(r.Result.Deleted) == 0 ||
 		r.Result.Target != "train" || r.Time.IsZero() {
 		t.Fatalf("report %+v", r)
 	}

@@ -14,7 +14,7 @@ func (s *Store) PruneRecorder() pruner.Recorder { return prunes{s} }
 type prunes struct{ store *Store }
 
 func (p prunes) Record(ctx context.Context, r pruner.Report) error {
-	run := Run{Time: r.Time, Target: r.Result.Target, Trigger: r.Trigger, Result: r.Result.Result, Error: r.Result.Error,
+	run := Run{Time: r.Time, Target: r.Result.Target, Trigger: r.Trigger, Result: r.Result.Outcome, Error: r.Result.Error,
 		AlertsOmitted: r.Asked.Omitted, Deleted: make([]Item, 0, len(r.Result.Deleted)),
 		PlannedBytes: r.Result.PlannedBytes, FreedBytes: r.Result.FreedBytes, FreeSpaceChange: r.Result.FreeSpaceChange, ShortBytes: r.Result.ShortBytes}
 	for _, a := range r.Asked.Alerts {

@@ -15,7 +15,7 @@ func TestPruneRecorderKeepsTheReport(t *testing.T) {
 	at := time.Date(2026, 12, 3, 17, 0, 0, 0, time.UTC)
 	rep := pruner.Report{Time: at, Trigger: pruner.TriggerWebhook,
 		Asked: pruner.Asked{Alerts: []pruner.AlertRef{{Name: "CheckpointDiskPruneNeeded", Fingerprint: "f1", Labels: map[string]string{"target": "a"}}}, Omitted: 2},
-		Result: pruner.Result{Target: "a", Result: pruner.ResultOK, PlannedBytes: 300, FreedBytes: 200, FreeSpaceChange: -5, ShortBytes: 7, Error: "partly",
+		Result: pruner.Result{Target: "a", Outcome: pruner.ResultOK, PlannedBytes: 300, FreedBytes: 200, FreeSpaceChange: -5, ShortBytes: 7, Error: "partly",
 			Deleted: []pruner.Deleted{{Name: "checkpoint-100", Step: 100, Bytes: 200, Reason: "oldest"}},
 			Skipped: []pruner.Skipped{{Name: "checkpoint-200", Step: 200, Cause: pruner.CauseChanged, Reason: "written meanwhile"}}},
 	}

@@ -45,8 +45,10 @@ type Skipped struct {
 
 // Result is what one prune of one target did.
 type Result struct {
-	Target  string    `json:"target"`
-	Result  string    `json:"result"`
+	Target string `json:"target"`
+	// Outcome is one of the Result* constants (checkpoint_prune_runs_total's
+	// result label; "result" in JSON).
+	Outcome string    `json:"result"`
 	Deleted []Deleted `json:"deleted"`
 	Skipped []Skipped `json:"skipped,omitempty"`
 	// PlannedBytes is the disk usage of what was planned; FreedBytes is
@@ -109,9 +111,9 @@ func (x *Executor) Execute(ctx context.Context, dir *targetdir.Dir, t Target, pl
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
 	if plan.Noop || len(plan.Delete) == 0 {
-		res.Result = ResultNoop
+		res.Outcome = ResultNoop
 		if plan.Insufficient {
-			res.Result = ResultInsufficient
+			res.Outcome = ResultInsufficient
 		}
 		return res, nil
 	}
@@ -128,20 +130,20 @@ func (x *Executor) Execute(ctx context.Context, dir *targetdir.Dir, t Target, pl
 	}
 	if err != nil {
 		err = fmt.Errorf("target %s not pruned: %w", t.Name, err)
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, err
 	}
 
 	lk, err := targetdir.Acquire(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, err
 	}
 	defer lk.Release()
 	// The plan was made in dir: the configured path must still name it (a
 	// symlinked target may have been re-pointed since), or nothing is deleted.
 	if err := dir.Recheck(); err != nil {
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, fmt.Errorf("target %s not pruned: %w", t.Name, err)
 	}
 	dirfd := dir.Fd()
@@ -156,7 +158,7 @@ func (x *Executor) Execute(ctx context.Context, dir *targetdir.Dir, t Target, pl
 
 	before, err := x.statfs(t.Path)
 	if err != nil {
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, fmt.Errorf("measure before prune: %w", err)
 	}
 	// covered counts the planned bytes that are gone, deleted here or by
@@ -259,11 +261,11 @@ func (x *Executor) Execute(ctx context.Context, dir *targetdir.Dir, t Target, pl
 	}
 	switch {
 	case firstErr != nil:
-		res.Result, res.Error = ResultError, firstErr.Error()
+		res.Outcome, res.Error = ResultError, firstErr.Error()
 	case res.ShortBytes > 0:
-		res.Result = ResultInsufficient
+		res.Outcome = ResultInsufficient
 	default:
-		res.Result = ResultOK
+		res.Outcome = ResultOK
 	}
 	return res, firstErr
 }

@@ -32,11 +32,11 @@ func TestExecuteKeepsNewestAndPinnedByRename(t *testing.T) {
 
 	// Dry run deletes nothing.
 	res := dryRun(testLogger(t), plan)
-	if res.Result != ResultDryRun || len(res.Deleted) != 2 || len(names(t, dir)) != 5 {
+	if res.Outcome != ResultDryRun || len(res.Deleted) != 2 || len(names(t, dir)) != 5 {
 		t.Fatalf("dry run: %+v, files %v", res, names(t, dir))
 	}
 	res, err := x.Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
-	if err != nil || res.Result != ResultOK {
+	if err != nil || res.Outcome != ResultOK {
 		t.Fatalf("execute: %+v %v", res, err)
 	}
 	want := []string{"checkpoint_step_400.keras", "checkpoint_step_500.keras", "important_backup_200.keras"}
@@ -139,7 +139,7 @@ func TestConcurrentExecutors(t *testing.T) {
 	wg.Wait()
 	deleted := map[int64]int{}
 	for _, r := range results {
-		if r.Result != ResultOK {
+		if r.Outcome != ResultOK {
 			t.Errorf("result %+v", r)
 		}
 		for _, d := range r.Deleted {
@@ -291,7 +291,7 @@ func TestWatermarkOnTmpfs(t *testing.T) {
 		t.Fatalf("plan at %.0f%% used: %+v", 100*snap.FS.UsedRatio(), plan)
 	}
 	res, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
-	if err != nil || res.Result != ResultOK {
+	if err != nil || res.Outcome != ResultOK {
 		t.Fatalf("execute: %+v %v", res, err)
 	}
 	after, _ := targetdir.StatFS(dir)

@@ -115,7 +115,7 @@ func TestPruneFullDisk(t *testing.T) {
 							}
 							return
 						}
-						if err != nil || res.Result != ResultOK || len(res.Deleted) != 3 {
+						if err != nil || res.Outcome != ResultOK || len(res.Deleted) != 3 {
 							t.Fatalf("prune of a full disk: %+v, %v; want 3 deleted", res, err)
 						}
 						var st unix.Statfs_t

@@ -58,8 +58,8 @@ func TestTargetRepointedBetweenPlanAndLockDeletesNothing(t *testing.T) {
 	if len(run.Plan.Delete) != 4 {
 		t.Fatalf("planned %d deletions, want 4: the test must plan deletions to prove anything", len(run.Plan.Delete))
 	}
-	if err == nil || !errors.Is(err, targetdir.ErrRefused) || run.Result.Result != ResultError {
-		t.Errorf("prune after the target moved: result %q, err %v; want error (refused)", run.Result.Result, err)
+	if err == nil || !errors.Is(err, targetdir.ErrRefused) || run.Result.Outcome != ResultError {
+		t.Errorf("prune after the target moved: result %q, err %v; want error (refused)", run.Result.Outcome, err)
 	}
 	if got := names(t, other); !reflect.DeepEqual(got, wantOther) {
 		t.Errorf("the directory the link now names lost files: %v, want %v", got, wantOther)

@@ -63,9 +63,9 @@ func TestHungTargetFailsFastOthersPrune(t *testing.T) {
 		return errors.Is(s.Err, targetdir.ErrHung)
 	})
 
-	triggered := make(chan map[string]*Flight, 1)
+	triggered := make(chan map[string]*QueuedRun, 1)
 	go func() { triggered <- svc.Trigger(TriggerWebhook, "hung", "ok") }()
-	var flights map[string]*Flight
+	var flights map[string]*QueuedRun
 	select {
 	case flights = <-triggered:
 	case <-time.After(30 * time.Second):
@@ -76,11 +76,11 @@ func TestHungTargetFailsFastOthersPrune(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the hung target's prune did not fail fast")
 	}
-	if r, _ := flights["hung"].Result("hung"); r.Result != ResultError || r.Error == "" {
+	if r, _ := flights["hung"].Result("hung"); r.Outcome != ResultError || r.Error == "" {
 		t.Fatalf("hung target: %+v, want result error", r)
 	}
 	<-flights["ok"].Done()
-	if r, _ := flights["ok"].Result("ok"); r.Result != ResultInsufficient || len(r.Deleted) != 3 {
+	if r, _ := flights["ok"].Result("ok"); r.Outcome != ResultInsufficient || len(r.Deleted) != 3 {
 		t.Fatalf("other target: %+v, want 3 deleted", r)
 	}
 	if got := testutil.ToFloat64(m.runs.WithLabelValues("hung", TriggerWebhook, ResultError)); got != 1 {

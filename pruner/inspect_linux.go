@@ -28,33 +28,33 @@ const (
 	CauseError = "error"
 )
 
-// fsID is the filesystem and mount a removal must stay on: st_dev alone does
+// mountID is the filesystem and mount a removal must stay on: st_dev alone does
 // not tell a bind mount of the same filesystem apart, the mount ID does.
-type fsID struct {
+type mountID struct {
 	dev    uint64
 	mnt    uint64
 	hasMnt bool // the kernel reports mount IDs (statx STATX_MNT_ID, Linux 5.8)
 }
 
-// fsOf returns the filesystem and mount of the open directory fd.
-func fsOf(fd int) (fsID, error) {
+// mountIDOf returns the filesystem and mount of the open directory fd.
+func mountIDOf(fd int) (mountID, error) {
 	var stx unix.Statx_t
 	if err := targetdir.StatxFresh(fd, "", unix.AT_EMPTY_PATH, &stx); err != nil {
-		return fsID{}, err
+		return mountID{}, err
 	}
-	return fsID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id, hasMnt: stx.Mask&unix.STATX_MNT_ID != 0}, nil
+	return mountID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id, hasMnt: stx.Mask&unix.STATX_MNT_ID != 0}, nil
 }
 
 // ErrMountPoint stops a removal at a directory of another filesystem or mount.
 var ErrMountPoint = errors.New("mount point: another filesystem is never deleted")
 
 // same reports whether g is the filesystem and mount f.
-func (f fsID) same(g fsID) bool {
+func (f mountID) same(g mountID) bool {
 	return f.dev == g.dev && (!f.hasMnt || !g.hasMnt || f.mnt == g.mnt)
 }
 
 // other reports whether stx is on another filesystem or mount than f.
-func (f fsID) other(stx *unix.Statx_t) bool {
+func (f mountID) other(stx *unix.Statx_t) bool {
 	if unix.Mkdev(stx.Dev_major, stx.Dev_minor) != f.dev {
 		return true
 	}
@@ -63,7 +63,7 @@ func (f fsID) other(stx *unix.Statx_t) bool {
 
 // inspection is one fresh walk of a checkpoint about to be deleted.
 type inspection struct {
-	fs    fsID
+	fs    mountID
 	files int64
 	mtime int64
 	ctime int64
@@ -85,7 +85,7 @@ func (in *inspection) add(stx *unix.Statx_t) {
 // (the scan cache reuses a settled checkpoint's walk until the next full
 // rescan, and a writer may be appending deep inside). cause is "" when c may go.
 func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
-	fs, err := fsOf(dirfd)
+	fs, err := mountIDOf(dirfd)
 	if err != nil {
 		return CauseError, "cannot check the target directory: " + err.Error()
 	}

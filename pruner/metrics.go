@@ -101,11 +101,11 @@ func (m *Metrics) observe(trigger string, r Result) {
 	if !known {
 		return // removed by a reload while its prune ran: no series comes back
 	}
-	m.runs.WithLabelValues(r.Target, trigger, r.Result).Inc()
+	m.runs.WithLabelValues(r.Target, trigger, r.Outcome).Inc()
 	if r.trashChecked {
 		m.trash.WithLabelValues(r.Target).Set(float64(len(r.TrashLeft)))
 	}
-	if r.Result == ResultDryRun {
+	if r.Outcome == ResultDryRun {
 		return
 	}
 	m.deleted.WithLabelValues(r.Target).Add(float64(len(r.Deleted)))

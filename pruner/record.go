@@ -80,7 +80,7 @@ func (s *Service) record(ctx context.Context, trigger string, asked Asked, res R
 	s.mu.Lock()
 	rec := s.recorder
 	s.mu.Unlock()
-	if rec == nil || (trigger == TriggerAutonomous && (res.Result == ResultDryRun || res.Result == ResultNoop)) {
+	if rec == nil || (trigger == TriggerAutonomous && (res.Outcome == ResultDryRun || res.Outcome == ResultNoop)) {
 		return
 	}
 	// A prune that happened is recorded even if its caller has gone.

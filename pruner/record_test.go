@@ -87,7 +87,7 @@ func TestWhatIsRecorded(t *testing.T) {
 			svc := NewService(testLogger(t), nil, nil, nil, nil)
 			rec := &memRecorder{}
 			svc.RecordTo(rec)
-			svc.record(context.Background(), tc.trigger, Asked{}, Result{Target: "t", Result: tc.result})
+			svc.record(context.Background(), tc.trigger, Asked{}, Result{Target: "t", Outcome: tc.result})
 			if got := len(rec.all()) == 1; got != tc.recorded {
 				t.Errorf("recorded: %v, want %v", got, tc.recorded)
 			}

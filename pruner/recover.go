@@ -37,7 +37,7 @@ func removeTrash(dirfd int, dir, name string) error {
 	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
 		return &os.PathError{Op: "unlink", Path: filepath.Join(dir, name), Err: err}
 	}
-	fs, err := fsOf(dirfd)
+	fs, err := mountIDOf(dirfd)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", dir, err)
 	}

@@ -46,8 +46,8 @@ func TestStaleFilesystemRefusesExecute(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrStaleFilesystem) || res.Result != ResultError || len(res.Deleted) != 0 {
-				t.Fatalf("result %q deleted %+v err %v; want an ErrStaleFilesystem error and nothing deleted", res.Result, res.Deleted, err)
+			if !errors.Is(err, ErrStaleFilesystem) || res.Outcome != ResultError || len(res.Deleted) != 0 {
+				t.Fatalf("result %q deleted %+v err %v; want an ErrStaleFilesystem error and nothing deleted", res.Outcome, res.Deleted, err)
 			}
 			for _, s := range tt.says {
 				if !strings.Contains(err.Error(), s) {

@@ -63,8 +63,8 @@ func TestFreeSpaceGoalStopsWhenStatfsDoesNotMove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Deleted) != tt.deleted || res.Result != ResultInsufficient {
-				t.Fatalf("result %s, deleted %+v; want %d deleted, insufficient", res.Result, res.Deleted, tt.deleted)
+			if len(res.Deleted) != tt.deleted || res.Outcome != ResultInsufficient {
+				t.Fatalf("result %s, deleted %+v; want %d deleted, insufficient", res.Outcome, res.Deleted, tt.deleted)
 			}
 			if (res.Stopped != "") != tt.stopped {
 				t.Errorf("stopped %q, want stopped: %v", res.Stopped, tt.stopped)

@@ -136,15 +136,15 @@ func (c *common) loadConfig() (*config.Config, error) {
 	return config.FromDirs(c.dirs)
 }
 
-// world is everything built from the configuration.
-type world struct {
+// setup is everything built from the configuration.
+type setup struct {
 	inv      *checkpoint.Inventory
 	targets  []pruner.Target
 	offloads *offload.Set
 }
 
 // policy returns the policy of the target called name.
-func (w *world) policy(name string) pruner.Policy {
+func (w *setup) policy(name string) pruner.Policy {
 	for _, t := range w.targets {
 		if t.Name == name {
 			return t.Policy
@@ -165,12 +165,12 @@ func (c *common) scanOptions(workers int, idle bool) checkpoint.ScanOptions {
 	return opts
 }
 
-func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*world, error) {
+func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*setup, error) {
 	targets, err := selectTargets(cfg, only)
 	if err != nil {
 		return nil, err
 	}
-	w := &world{targets: targets, offloads: offload.NewSet(logger)}
+	w := &setup{targets: targets, offloads: offload.NewSet(logger)}
 	attachOffloads(w.offloads, cfg, w.targets)
 	scanners, err := scannersFor(w.targets, opts, nil)
 	if err != nil {
@@ -219,10 +219,10 @@ func scannersFor(targets []pruner.Target, opts checkpoint.ScanOptions, old []*ch
 	return out, nil
 }
 
-// load is the one-shot commands' start: the configuration and the world built
+// load is the one-shot commands' start: the configuration and the setup built
 // from it (only the target named only, if set). Errors are printed; ok is
 // false after one.
-func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
+func (c *common) load(logger log.Logger, only string) (w *setup, ok bool) {
 	cfg, err := c.loadConfig()
 	if err == nil {
 		w, err = c.build(logger, cfg, only, c.scanOptions(0, false))

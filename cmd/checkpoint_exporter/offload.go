@@ -52,7 +52,7 @@ func offloadState(set *offload.Set) func(string, checkpoint.Checkpoint) (statusp
 
 // planPolicy is the policy a prune of snap would plan with: the target's,
 // with what its offload confirms.
-func (w *world) planPolicy(ctx context.Context, snap *checkpoint.Snapshot) pruner.Policy {
+func (w *setup) planPolicy(ctx context.Context, snap *checkpoint.Snapshot) pruner.Policy {
 	for _, t := range w.targets {
 		if t.Name == snap.Target.Name {
 			return t.PolicyFor(ctx, snap)

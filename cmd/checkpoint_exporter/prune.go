@@ -110,7 +110,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			}
 		}
 		switch {
-		case !planned || code != exitOK || (!plan.Insufficient && res.Result != pruner.ResultInsufficient):
+		case !planned || code != exitOK || (!plan.Insufficient && res.Outcome != pruner.ResultInsufficient):
 		case res.Stopped != "":
 			fmt.Fprintf(p.stdout, "goal not reached: the filesystem reports %s more to free, and its free space does not show deletions\n",
 				formatBytes(int64(res.ShortBytes)))

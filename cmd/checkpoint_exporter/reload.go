@@ -21,7 +21,7 @@ type running struct {
 	s       *serveCmd
 	logger  log.Logger
 	opts    checkpoint.ScanOptions
-	w       *world
+	w       *setup
 	svc     *pruner.Service
 	metrics *pruner.Metrics
 	guard   *alertmanager.AuthGuard

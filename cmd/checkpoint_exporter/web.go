@@ -54,7 +54,7 @@ func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook, rel
 const statusAPIPath = "/api/v1/status"
 
 // statusPage builds the status page over the running exporter's state.
-func (s *serveCmd) statusPage(w *world, r *running, hist *history.Store, usage *statuspage.Usage) (*statuspage.Page, error) {
+func (s *serveCmd) statusPage(w *setup, r *running, hist *history.Store, usage *statuspage.Usage) (*statuspage.Page, error) {
 	return statuspage.New(statuspage.Sources{
 		Snapshots: w.inv.Snapshots,
 		Targets:   r.currentTargets,
