@@ -27,7 +27,7 @@ func firing(t *testing.T, h *harness) pruner.Result {
 // Issue #11 item 8 on the webhook path: a run resumed from an earlier step
 // writes low steps after old high ones; a prune while the disk fills must
 // keep the new saves (the N most recently written) as well as the N highest
-// steps (DESIGN.md, safety invariant 1).
+// steps (docs/architecture.md, invariant 1).
 func TestWebhookResumedRunKeepsNewSaves(t *testing.T) {
 	dir := tmpfs(t, "64m")
 	var high []int

@@ -3,6 +3,9 @@
 // strict: unknown keys, impossible values and unsafe paths are errors that
 // name the file, the key and the reason, so a bad file stops the exporter
 // before it listens.
+//
+// It imports checkpoint, layout and targetdir for the units and names it
+// validates, and must not import pruner, collector or anything above them.
 package config
 
 import (

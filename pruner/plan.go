@@ -298,7 +298,7 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 // newest, 0 first, and -1 for the others. A checkpoint's rank is the better of
 // its rank by step and its rank by modification time: a run resumed from an
 // earlier step writes low steps after old high ones, and its new saves are the
-// newest too (DESIGN.md, safety invariant 1). cs is sorted by step.
+// newest too (docs/architecture.md, invariant 1). cs is sorted by step.
 func newestRanks(cs []checkpoint.Checkpoint, settled func(checkpoint.Checkpoint) bool) []int {
 	ranks := make([]int, len(cs))
 	var idx []int
