@@ -136,7 +136,7 @@ func (s *Service) Prune(ctx context.Context, req Request) (Run, error) {
 	if err != nil {
 		level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
 		if run.Result.Outcome == "" {
-			run.Result = Result{Target: req.Target, Outcome: ResultError, Deleted: []Deleted{}, Error: err.Error()}
+			run.Result = errorResult(req.Target, err)
 		}
 	}
 	s.metrics.observe(req.Trigger, run.Result)
@@ -324,7 +324,7 @@ func (s *Service) TriggerFor(trigger string, asked map[string]Asked) map[string]
 // It is done once the failure is recorded (outside s.mu, which is held).
 func (s *Service) failed(trigger, target string, asked Asked, err error) *QueuedRun {
 	level.Error(s.logger).Log("msg", "prune failed", "target", target, "trigger", trigger, "err", err)
-	res := Result{Target: target, Outcome: ResultError, Deleted: []Deleted{}, Error: err.Error()}
+	res := errorResult(target, err)
 	s.metrics.observe(trigger, res)
 	f := newQueuedRun(trigger)
 	f.add(target, asked)
@@ -386,4 +386,10 @@ func (s *Service) Guard(_ context.Context, snap *checkpoint.Snapshot) {
 		return
 	}
 	s.Trigger(TriggerAutonomous, snap.Target.Name)
+}
+
+// errorResult is the result of a prune of target that failed with err
+// before it deleted anything.
+func errorResult(target string, err error) Result {
+	return Result{Target: target, Outcome: ResultError, Deleted: []Deleted{}, Error: err.Error()}
 }
