@@ -32,7 +32,7 @@ build:
 
 # Run the exporter on ./models (created with a small demo tree if missing).
 run: build
-	@test -d models || ./$(BINARY) simulate --dir=models --size=1MiB --interval=10ms --saves=5 >/dev/null 2>&1
+	@test -d models || $(GO) run ./test/trainer --dir=models --size=1MiB --interval=10ms --saves=5 >/dev/null 2>&1
 	./$(BINARY) --checkpoint.dir=./models
 
 # The Debian packages the tests need, from the one list deps/debian.txt: make
@@ -62,7 +62,7 @@ rules:
 	amtool check-config alerts/alertmanager.example.yml
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecodeAndMatch -fuzztime=$(FUZZTIME) ./pruner/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeAndMatch -fuzztime=$(FUZZTIME) ./alertmanager/
 	$(GO) test -run='^$$' -fuzz=FuzzCheckFile -fuzztime=$(FUZZTIME) ./layout/
 
 e2e:

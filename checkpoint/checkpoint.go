@@ -4,93 +4,95 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Checkpoint is one checkpoint of a target: a single top-level file or
 // directory, or a group of top-level files that share a prefix.
 type Checkpoint struct {
 	// Name is the entry name, or the shared prefix of a file group (TensorFlow).
-	Name string `json:"name"`
-	Step int64  `json:"step"`
+	Name string
+	Step int64
 	// Entries are the top-level names in the target directory that make up the
 	// checkpoint; deleting the checkpoint means deleting exactly these.
-	Entries []Entry `json:"entries"`
+	Entries []Entry
 	// Bytes is disk usage (st_blocks*512), hard links counted once per target.
-	Bytes int64 `json:"bytes"`
-	Files int64 `json:"files"`
+	Bytes int64
+	Files int64
 	// ModTime is the newest modification time of anything in the checkpoint.
-	ModTime time.Time `json:"mtime"`
+	ModTime time.Time
 	// ChangeTime is the newest status change (ctime) of anything in the
 	// checkpoint as of its last walk; unlike mtime it cannot be set back, so
 	// a deleter can tell whether anything changed inside since.
-	ChangeTime time.Time `json:"-"`
-	Incomplete bool      `json:"incomplete,omitempty"`
+	ChangeTime time.Time
+	Incomplete bool
 	// Why says why a checkpoint is incomplete when its layout's markers or
 	// siblings tell ("lacks model_config.json that 50/ has").
-	Why string `json:"why,omitempty"`
+	Why string
 	// Torn says why the save is known to be cut short (ENOSPC, a kill): a
 	// file shorter than its own header says, an end record missing. Only
 	// conclusive evidence sets it, and only once nothing has written to the
 	// checkpoint for min_age: a save still being written is Incomplete. A
 	// torn save is no complete checkpoint.
-	Torn string `json:"torn,omitempty"`
+	Torn string
 	// Suspect says why the save may be cut short without conclusive
 	// evidence (far shorter than its siblings, in a format with no end
 	// marker). It counts as complete, but never as the newest one kept.
-	Suspect string `json:"suspect,omitempty"`
+	Suspect string
 	// Pinned says which framework state file pins the checkpoint, if any.
-	Pinned string `json:"pinned,omitempty"`
+	Pinned string
 	// Uncertain says why layout detection is not sure of this checkpoint's
 	// reading (and which setting settles it): it is counted, never pruned.
-	Uncertain string `json:"uncertain,omitempty"`
+	Uncertain string
 }
 
 // Entry identifies one top-level directory entry of a checkpoint as it was
 // when scanned, so that a deleter can tell whether it changed since.
 type Entry struct {
-	Name    string `json:"name"`
-	Ino     uint64 `json:"ino"`
-	Dev     uint64 `json:"-"`
-	Size    int64  `json:"-"` // st_size, bytes
-	Mtime   int64  `json:"-"` // nanoseconds
-	Ctime   int64  `json:"-"` // nanoseconds
-	Dir     bool   `json:"dir,omitempty"`
-	Symlink bool   `json:"symlink,omitempty"`
+	Name    string
+	Ino     uint64
+	Dev     uint64
+	Size    int64 // st_size, bytes
+	Mtime   int64 // nanoseconds
+	Ctime   int64 // nanoseconds
+	Dir     bool
+	Symlink bool
 }
 
 // Snapshot is the result of one scan of one target.
 type Snapshot struct {
-	Target Target `json:"-"`
+	Target Target
 	// Layout is the layout that recognised the checkpoints and Series the name
 	// pattern it chose ("" when nothing matched).
-	Layout string `json:"layout"`
-	Series string `json:"series,omitempty"`
+	Layout string
+	Series string
 	// Evidence says what the layout recognised the checkpoints by: names,
 	// state files, markers, links.
-	Evidence []string `json:"evidence,omitempty"`
+	Evidence []string
 	// Framework is the training framework the names and state files point
 	// to, a hint for the operator ("" when nothing was recognised).
-	Framework string `json:"framework,omitempty"`
+	Framework string
 	// Checkpoints are sorted by ascending step (then name).
-	Checkpoints []Checkpoint `json:"checkpoints"`
+	Checkpoints []Checkpoint
 	// Ignored are top-level names that are not part of any checkpoint.
-	Ignored []string `json:"ignored,omitempty"`
+	Ignored []string
 	// Err is set when the scan failed as a whole (the target is down).
-	Err error    `json:"-"`
-	FS  *FSStats `json:"filesystem,omitempty"`
+	Err error
+	FS  *targetdir.FSStats
 	// Errors counts entries that could not be read in this scan; ErrorsTotal
 	// counts them over the life of the scanner.
-	Errors      uint64        `json:"errors"`
-	ErrorsTotal uint64        `json:"-"`
-	Duration    time.Duration `json:"-"`
-	Time        time.Time     `json:"time"`
+	Errors      uint64
+	ErrorsTotal uint64
+	Duration    time.Duration
+	Time        time.Time
 	// WalkerErr is why this background scan could not size checkpoints in a
 	// walker process at idle priority and did so itself, at normal priority.
-	WalkerErr error `json:"-"`
+	WalkerErr error
 	// WalkerFailuresTotal counts, over the life of the scanner, the
 	// background scans whose walker process failed or was killed (frozen
 	// while the filesystem answered) and that were finished in-process.
-	WalkerFailuresTotal uint64 `json:"-"`
+	WalkerFailuresTotal uint64
 }
 
 // Up reports whether the scan succeeded.

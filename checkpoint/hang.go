@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -11,13 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
-
-// ErrHung marks a target whose filesystem stopped answering: a statfs that
-// did not return in time, or a scan that made no progress for
-// ScanOptions.HangTimeout. Prunes of such a target fail at once instead of
-// queueing behind the stuck call.
-var ErrHung = errors.New("filesystem not answering (hung mount?)")
 
 // progress is the clock of a running scan: the time of its last sign of
 // life, or 0 when no scan runs. Walkers move it on as they go, so a scan
@@ -27,6 +21,9 @@ type progress struct{ last atomic.Int64 }
 func (p *progress) start() { p.last.Store(time.Now().UnixNano()) }
 func (p *progress) stop()  { p.last.Store(0) }
 func (p *progress) beat()  { p.last.Store(time.Now().UnixNano()) }
+
+// Beat moves the clock on (sizing.Progress).
+func (p *progress) Beat() { p.beat() }
 
 // stalled returns for how long the running scan has made no progress (0 when
 // no scan runs).
@@ -46,7 +43,7 @@ func (s *Scanner) Stalled(now time.Time) time.Duration { return s.alive.stalled(
 // no filesystem figures (the last ones may be stale) and its error total.
 func hungSnapshot(last *Snapshot, t Target, stalled time.Duration, now time.Time) *Snapshot {
 	snap := &Snapshot{Target: t, Time: now,
-		Err: fmt.Errorf("scan of %s has made no progress for %s: %w", t.Path, stalled.Round(100*time.Millisecond), ErrHung)}
+		Err: &targetdir.Hung{What: "scan of " + t.Path, For: stalled}}
 	if last != nil {
 		snap.ErrorsTotal = last.ErrorsTotal
 	}
@@ -81,7 +78,7 @@ func (inv *Inventory) markIfHung(s *Scanner, now time.Time) {
 	// after this one, never before.
 	stalled := s.Stalled(now)
 	last := inv.snaps[name]
-	if stalled < s.opts.HangTimeout || (last != nil && errors.Is(last.Err, ErrHung)) || !inv.current(s) {
+	if stalled < s.opts.HangTimeout || (last != nil && errors.Is(last.Err, targetdir.ErrHung)) || !inv.current(s) {
 		inv.mu.Unlock()
 		return
 	}
@@ -90,15 +87,6 @@ func (inv *Inventory) markIfHung(s *Scanner, now time.Time) {
 	inv.mu.Unlock()
 	level.Error(inv.logger).Log("msg", "target marked down: its filesystem does not answer", "target", name,
 		"path", s.Target().Path, "err", snap.Err)
-}
-
-// Latest returns the stored snapshot of one target without touching the
-// disk; ok is false if the target is unknown or not scanned yet.
-func (inv *Inventory) Latest(name string) (*Snapshot, bool) {
-	inv.mu.RLock()
-	defer inv.mu.RUnlock()
-	snap, ok := inv.snaps[name]
-	return snap, ok
 }
 
 // answers returns a question to the target's filesystem: statfs of its path

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 func TestHostMountpoint(t *testing.T) {
@@ -30,7 +31,7 @@ func TestHostMountpoint(t *testing.T) {
 		{"mount unknown", "", "/data/checkpoints", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := FSStats{InFS: tc.inFS}.HostMountpoint(tc.hostPath)
+			got, ok := targetdir.FSStats{InFS: tc.inFS}.HostMountpoint(tc.hostPath)
 			if got != tc.want || ok != tc.ok {
 				t.Errorf("InFS %q, host path %q: got %q, %v; want %q, %v", tc.inFS, tc.hostPath, got, ok, tc.want, tc.ok)
 			}

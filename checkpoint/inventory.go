@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Inventory keeps the latest snapshot of every target, refreshed in the
@@ -24,13 +26,13 @@ type Inventory struct {
 	hooks    []func(context.Context, *Snapshot)
 	// peers are the directories the targets were last scanned in, shared by
 	// the scanners to refuse a target that leads into another's.
-	peers *peers
+	peers *targetdir.Peers
 }
 
 // NewInventory returns an inventory over the given scanners, rescanning each
 // every interval once Run is called.
 func NewInventory(logger log.Logger, interval time.Duration, scanners ...*Scanner) *Inventory {
-	p := &peers{places: map[string]place{}}
+	p := targetdir.NewPeers()
 	for _, s := range scanners {
 		s.peers = p
 	}
@@ -56,7 +58,7 @@ func (inv *Inventory) Update(interval time.Duration, scanners ...*Scanner) {
 			delete(inv.snaps, name)
 		}
 	}
-	inv.peers.forget(keep)
+	inv.peers.Forget(keep)
 	for _, s := range scanners {
 		if !slices.Contains(inv.scanners, s) {
 			s.peers = inv.peers // a new scanner: not scanning yet
@@ -144,7 +146,7 @@ func (inv *Inventory) loop(ctx context.Context, s *Scanner) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		// A background scan that gave way to an on-demand one (Rescan)
+		// A background scan that gave way to an on-demand one (RescanHeld)
 		// stores nothing: that scan stores its own.
 		if snap, ok := s.ScanBackground(ctx); ok && inv.store(s, snap) {
 			inv.mu.RLock()
@@ -192,21 +194,12 @@ func (inv *Inventory) ScanAll(ctx context.Context) []*Snapshot {
 	return out
 }
 
-// Rescan measures one target now at normal priority (a background scan of it
-// in progress gives way) and stores the result. ok is false for an unknown target.
-func (inv *Inventory) Rescan(ctx context.Context, name string) (snap *Snapshot, ok bool) {
-	for _, s := range inv.Scanners() {
-		if s.Target().Name == name {
-			return inv.scan(ctx, s), true
-		}
-	}
-	return nil, false
-}
-
-// RescanHeld is Rescan that also returns the scanned target directory, still
-// open (nil when the scan failed), so that a prune locks and deletes in the
-// very directory it planned for; the caller closes it.
-func (inv *Inventory) RescanHeld(ctx context.Context, name string) (snap *Snapshot, dir *Dir, ok bool) {
+// RescanHeld measures one target now at normal priority (a background scan
+// of it in progress gives way), stores the result and returns it with the
+// scanned target directory, still open (nil when the scan failed), so that a
+// prune locks and deletes in the very directory it planned for; the caller
+// closes it. ok is false for an unknown target.
+func (inv *Inventory) RescanHeld(ctx context.Context, name string) (snap *Snapshot, dir *targetdir.Dir, ok bool) {
 	for _, s := range inv.Scanners() {
 		if s.Target().Name == name {
 			snap, dir = s.ScanHeld(ctx)
@@ -257,4 +250,13 @@ func (inv *Inventory) Snapshots() []*Snapshot {
 		}
 	}
 	return out
+}
+
+// Latest returns the stored snapshot of one target without touching the
+// disk; ok is false if the target is unknown or not scanned yet.
+func (inv *Inventory) Latest(name string) (*Snapshot, bool) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	snap, ok := inv.snaps[name]
+	return snap, ok
 }

@@ -178,33 +178,6 @@ func TestCustomPattern(t *testing.T) {
 			t.Errorf("pattern %q: steps %v, want %v", tt.pattern, got, tt.want)
 		}
 	}
-	for _, bad := range []string{"no_placeholder.pt", "{step}_{step}", "sub/{step}"} {
-		if _, err := CompilePattern(bad); err == nil {
-			t.Errorf("CompilePattern(%q) accepted a bad pattern", bad)
-		}
-	}
-}
-
-func TestSeriesOf(t *testing.T) {
-	tests := []struct {
-		name, key string
-		step      int64
-		ok        bool
-	}{
-		{"checkpoint_step_25000.keras", "checkpoint_step_{step}.keras", 25000, true},
-		{"important_backup_15000.keras", "important_backup_{step}.keras", 15000, true},
-		{"epoch=3-step=1200.ckpt", "epoch={n}-step={step}.ckpt", 1200, true},
-		{"epoch=3-step=1200-val_loss=0.35.ckpt", "epoch={n}-step={step}-val_loss={n}.{n}.ckpt", 1200, true},
-		{"model_v2_900.weights.h5", "model_v{n}_{step}.weights.h5", 900, true},
-		{"final.keras", "", 0, false},
-		{".keras", "", 0, false},
-	}
-	for _, tt := range tests {
-		key, step, ok := seriesOf(tt.name, append(kerasExts, ".ckpt"))
-		if key != tt.key || step != tt.step || ok != tt.ok {
-			t.Errorf("seriesOf(%q) = %q, %d, %v; want %q, %d, %v", tt.name, key, step, ok, tt.key, tt.step, tt.ok)
-		}
-	}
 }
 
 // The operator guide's case: 250 Keras checkpoints and one renamed by hand to

@@ -1,115 +1,70 @@
 package checkpoint
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
-type kind uint8
-
-const (
-	kindOther kind = iota
-	kindFile
-	kindDir
-	kindSymlink
-)
-
-type dirent struct {
-	name string
-	kind kind
-}
-
-// listing is the top level of a target directory, read once per scan. Layouts
-// read it, and the few small state files they need through it, relative to
-// the directory's file descriptor so that a renamed path cannot redirect them.
+// listing is the top level of a target directory, read once per scan. The
+// layouts read it, and the few small state files they need through it,
+// relative to the directory's file descriptor so that a renamed path cannot
+// redirect them.
 type listing struct {
 	fd      int
-	entries []dirent
-	index   map[string]int
-	// own are the exporter's own entries (OwnPrefix): lock files, trash,
-	// deletion records and anchors. They are never part of entries, so no
-	// layout can take one for a checkpoint, whatever its name looks like.
-	own []dirent
+	entries []layout.Entry
+	// own are the exporter's own entries (targetdir.OwnPrefix): lock files, trash,
+	// deletion marks. They are never part of entries, so no layout can
+	// take one for a checkpoint, whatever its name looks like.
+	own []layout.Entry
 }
-
-// OwnPrefix starts the name of every entry the exporter itself makes in a
-// target directory (lock and lease files, trash, deletion records and
-// anchors, the offload state). Scans never count such an entry, list it as
-// ignored or hand it to a layout.
-const OwnPrefix = ".checkpoint_exporter"
 
 // maxStateFile bounds what a layout reads of a framework state file.
 const maxStateFile = 1 << 20
 
 // readListing reads the top level of the open target directory dir. The
 // listing uses dir's descriptor, which stays the caller's to close.
-func readListing(dir *Dir) (*listing, error) {
-	fd, err := dirfs.OpenDirAt(dir.fd, []byte(".\x00"))
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir.path, Err: err}
-	}
-	defer unix.Close(fd) // read through a descriptor of its own: dir's offset is left alone
-	d := &listing{fd: dir.fd, index: map[string]int{}}
-	buf := make([]byte, dirfs.BufSize)
-	err = dirfs.ReadDirents(fd, buf, func(nameZ []byte, typ byte) bool {
-		k := kindOf(typ)
-		n := string(nameZ[:len(nameZ)-1])
-		if k == kindOther && typ == unix.DT_UNKNOWN {
-			var st unix.Stat_t
-			if unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-				k = kindOfMode(st.Mode)
-			}
+func readListing(dir *targetdir.Dir) (*listing, error) {
+	d := &listing{fd: dir.Fd()}
+	err := readEntries(dir.Fd(), ".", func(e layout.Entry) {
+		if targetdir.IsOwn(e.Name) {
+			d.own = append(d.own, e)
+		} else {
+			d.entries = append(d.entries, e)
 		}
-		if strings.HasPrefix(n, OwnPrefix) {
-			d.own = append(d.own, dirent{name: n, kind: k})
-			return true
-		}
-		d.index[n] = len(d.entries)
-		d.entries = append(d.entries, dirent{name: n, kind: k})
-		return true
 	})
 	if err != nil {
-		return nil, &os.PathError{Op: "readdir", Path: dir.path, Err: err}
+		return nil, &os.PathError{Op: "readdir", Path: dir.Path(), Err: err}
 	}
 	return d, nil
 }
 
-func (d *listing) get(name string) (dirent, bool) {
-	i, ok := d.index[name]
-	if !ok {
-		return dirent{}, false
+// readEntries lists the directory name below dirfd (without following a
+// symlink), with each entry's kind (from d_type, or lstat where the
+// filesystem does not fill it in). It reads through a descriptor of its
+// own, so dirfd's offset is left alone.
+func readEntries(dirfd int, name string, fn func(layout.Entry)) error {
+	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
+	if err != nil {
+		return err
 	}
-	return d.entries[i], true
-}
-
-// anySuffix reports whether some entry's name ends in suffix.
-func (d *listing) anySuffix(suffix string) bool {
-	for _, e := range d.entries {
-		if strings.HasSuffix(e.name, suffix) {
-			return true
+	defer unix.Close(fd)
+	return dirfs.ReadDirents(fd, make([]byte, dirfs.BufSize), func(nameZ []byte, typ byte) bool {
+		e := layout.Entry{Name: string(nameZ[:len(nameZ)-1]), Kind: kindOf(typ)}
+		if typ == unix.DT_UNKNOWN {
+			var st unix.Stat_t
+			if dirfs.LstatAt(fd, nameZ, &st) == nil {
+				e.Kind = kindOfMode(st.Mode)
+			}
 		}
-	}
-	return false
+		fn(e)
+		return true
+	})
 }
-
-// anyKind reports whether some entry is of kind k.
-func (d *listing) anyKind(k kind) bool {
-	for _, e := range d.entries {
-		if e.kind == k {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *listing) has(name string) bool { _, ok := d.index[name]; return ok }
 
 func (d *listing) readlink(name string) (string, error) {
 	buf := make([]byte, unix.PathMax)
@@ -120,58 +75,38 @@ func (d *listing) readlink(name string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-func (d *listing) exists(rel string) bool {
-	var st unix.Stat_t
-	return unix.Fstatat(d.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
-}
-
-// readSmall reads a small regular file below the directory, without following
-// a symlink in its last component and without blocking on a FIFO. It returns
-// the file's mtime in nanoseconds.
+// readSmall reads a small regular file below the directory (a framework's
+// state file: at most maxStateFile bytes), without following a symlink in
+// its last component and without blocking on a FIFO. It returns the file's
+// mtime in nanoseconds.
 func (d *listing) readSmall(rel string) ([]byte, int64, error) {
-	fd, err := unix.Openat(d.fd, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	data, st, err := dirfs.ReadSmall(d.fd, rel, maxStateFile)
 	if err != nil {
 		return nil, 0, err
-	}
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, 0, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, 0, fmt.Errorf("%s: not a regular file", rel)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(data) > maxStateFile {
-		return nil, 0, errors.New(rel + ": too large for a state file")
 	}
 	return data, st.Mtim.Nano(), nil
 }
 
-func kindOf(typ byte) kind {
+func kindOf(typ byte) layout.Kind {
 	switch typ {
 	case unix.DT_REG:
-		return kindFile
+		return layout.KindFile
 	case unix.DT_DIR:
-		return kindDir
+		return layout.KindDir
 	case unix.DT_LNK:
-		return kindSymlink
+		return layout.KindSymlink
 	}
-	return kindOther
+	return layout.KindOther
 }
 
-func kindOfMode(mode uint32) kind {
+func kindOfMode(mode uint32) layout.Kind {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		return kindFile
+		return layout.KindFile
 	case unix.S_IFDIR:
-		return kindDir
+		return layout.KindDir
 	case unix.S_IFLNK:
-		return kindSymlink
+		return layout.KindSymlink
 	}
-	return kindOther
+	return layout.KindOther
 }

@@ -11,7 +11,27 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
+
+// ioprioClassIdle is the idle I/O class of ioprio_get(2).
+const ioprioClassIdle = 3
+
+// threadPriority reads the CPU policy and I/O class of thread tid (0: the
+// calling thread).
+func threadPriority(tid int) (policy uint32, ioClass int, err error) {
+	attr, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sched_getattr: %w", err)
+	}
+	const whoProcess, classShift = 1, 13
+	prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, whoProcess, uintptr(tid), 0)
+	if e != 0 {
+		return 0, 0, fmt.Errorf("ioprio_get: %w", e)
+	}
+	return attr.Policy, int(prio >> classShift), nil
+}
 
 // keras builds a target of n Keras checkpoints, each a directory-free file.
 func kerasTarget(t *testing.T, n int) Target {
@@ -20,7 +40,7 @@ func kerasTarget(t *testing.T, n int) Target {
 	for i := 1; i <= n; i++ {
 		entries[fmt.Sprintf("checkpoint_step_%d.keras", i*100)] = 4096
 	}
-	return Target{Name: "t", Path: tree(t, entries), Layout: LayoutAuto}
+	return Target{Name: "t", Path: tree(t, entries), Layout: layout.Auto}
 }
 
 // idleThreads lists this process's threads whose policy is SCHED_IDLE

@@ -3,21 +3,22 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Target is one directory that a training job writes checkpoints into.
 type Target struct {
 	Name string
 	Path string
-	// Layout is LayoutAuto or the name of a built-in layout; Pattern, when
+	// Layout is layout.Auto or the name of a built-in layout; Pattern, when
 	// set, replaces layout detection.
 	Layout  string
 	Pattern string
@@ -25,7 +26,7 @@ type Target struct {
 	MinAge time.Duration
 	// HostPath, when set, is Path's name on the node (Path is the name in
 	// this process's mount namespace, a container's): the filesystem's mount
-	// point is then reported as the node sees it (FSStats.HostMountpoint), so
+	// point is then reported as the node sees it (targetdir.FSStats.HostMountpoint), so
 	// that node_exporter's mountpoint label matches.
 	HostPath string
 	// MaxBytes caps the disk usage of the target's checkpoints (0: no cap):
@@ -36,7 +37,7 @@ type Target struct {
 // ScanOptions tune a Scanner. The zero value is usable.
 type ScanOptions struct {
 	// StatFS returns filesystem stats; nil means the real StatFS.
-	StatFS func(path string) (FSStats, error)
+	StatFS func(path string) (targetdir.FSStats, error)
 	// StatFSTimeout bounds one statfs call (default 5s).
 	StatFSTimeout time.Duration
 	// HangTimeout: a scan that makes no progress for this long (one system
@@ -51,7 +52,7 @@ type ScanOptions struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Walker, when set, is the command line of a walker process (one that
-	// calls ServeWalker): background scans (ScanBackground) then size
+	// calls sizing.ServeWalker): background scans (ScanBackground) then size
 	// checkpoints in it, one process per scan with every thread at idle CPU
 	// and I/O priority. Scan is never affected. If the process fails, the
 	// scan is finished here, at normal priority, and Snapshot.WalkerErr says
@@ -68,12 +69,12 @@ const maxIgnoredListed = 200
 type Scanner struct {
 	target Target
 	opts   ScanOptions
-	guard  statGuard
+	guard  targetdir.StatGuard
 
 	mu          sync.Mutex // serialises scans; guards cache, lastFull, errorsTotal, walkerFailures
 	cache       map[string]cachedEntry
-	facts       map[string]cachedFacts
-	verdicts    map[string]cachedVerdict
+	lists       map[string]cachedList    // checkpoint directories' top levels, by entry
+	verdicts    map[string]cachedVerdict // checkpoint files' verdicts, by path
 	lastFull    time.Time
 	errorsTotal uint64
 	// walkerFailures counts background scans finished in-process because
@@ -83,7 +84,7 @@ type Scanner struct {
 	alive progress // of the scan running now, if any
 	// peers are the directories of the other targets of the scanner's
 	// inventory (nil outside one).
-	peers *peers
+	peers *targetdir.Peers
 
 	bgMu     sync.Mutex // guards urgent and bgCancel
 	urgent   int        // Scan calls waiting or running
@@ -100,27 +101,21 @@ type Scanner struct {
 	onJudge func(name string)
 }
 
-// cachedFacts are a checkpoint directory's facts as of its entry.
-type cachedFacts struct {
-	entry Entry
-	facts dirFacts
-}
-
 type cachedEntry struct {
 	entry   Entry
-	use     usage
+	use     sizing.Usage
 	settled bool
 }
 
 // NewScanner returns a scanner for t. The pattern, if any, must compile.
 func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 	if t.Pattern != "" {
-		if _, err := CompilePattern(t.Pattern); err != nil {
+		if _, err := layout.CompilePattern(t.Pattern); err != nil {
 			return nil, err
 		}
 	}
 	if opts.StatFS == nil {
-		opts.StatFS = StatFS
+		opts.StatFS = targetdir.StatFS
 	}
 	if opts.StatFSTimeout <= 0 {
 		opts.StatFSTimeout = 5 * time.Second
@@ -143,10 +138,78 @@ func NewScanner(t Target, opts ScanOptions) (*Scanner, error) {
 // Target returns the scanned target.
 func (s *Scanner) Target() Target { return s.target }
 
+// The ways into a scan: on demand (Scan, ScanHeld: normal priority, first in
+// line) and in the background (ScanBackground: idle priority, gives way).
+
+// errPreempted ends a background scan that a Scan call overtook.
+var errPreempted = errors.New("background scan preempted by an on-demand scan")
+
+// Scan measures the target now, at normal priority. A failed scan is
+// reported in Snapshot.Err. A background scan in progress is preempted, so an
+// on-demand caller (a prune while the disk fills) never waits behind a long
+// idle-priority walk.
+func (s *Scanner) Scan(ctx context.Context) *Snapshot {
+	snap, _ := s.scanNow(ctx, false)
+	return snap
+}
+
+// ScanHeld is Scan that also returns the target directory it scanned, still
+// open, for a prune to lock and delete through (nil when the scan failed);
+// the caller closes it.
+func (s *Scanner) ScanHeld(ctx context.Context) (*Snapshot, *targetdir.Dir) {
+	return s.scanNow(ctx, true)
+}
+
+func (s *Scanner) scanNow(ctx context.Context, hold bool) (*Snapshot, *targetdir.Dir) {
+	s.bgMu.Lock()
+	s.urgent++
+	if s.bgCancel != nil {
+		s.bgCancel(errPreempted)
+	}
+	s.bgMu.Unlock()
+	defer func() {
+		s.bgMu.Lock()
+		s.urgent--
+		s.bgMu.Unlock()
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scan(ctx, false, hold)
+}
+
+// ScanBackground is Scan for the periodic background refresh: it sizes
+// checkpoints in a walker process at idle priority when ScanOptions.Walker
+// is set, and it gives way to any
+// Scan call. ok is false when it gave way; the scanner's state is then as if
+// it had not run, and the caller keeps its previous snapshot.
+func (s *Scanner) ScanBackground(ctx context.Context) (snap *Snapshot, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.bgMu.Lock()
+	if s.urgent > 0 {
+		s.bgMu.Unlock()
+		return nil, false
+	}
+	s.bgCancel = cancel
+	s.bgMu.Unlock()
+	defer func() {
+		s.bgMu.Lock()
+		s.bgCancel = nil
+		s.bgMu.Unlock()
+	}()
+	snap, _ = s.scan(ctx, true, false)
+	if errors.Is(context.Cause(ctx), errPreempted) {
+		return nil, false
+	}
+	return snap, true
+}
+
 // scan does the work of Scan and ScanBackground; s.mu is held. Scanner state
 // (cache, full-rescan time, error total) changes only if the scan was not
 // cancelled. With hold, a successful scan returns the target directory open.
-func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held *Dir) {
+func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held *targetdir.Dir) {
 	s.alive.start()
 	defer s.alive.stop()
 	start := s.opts.Now()
@@ -160,7 +223,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		snap.Time = end
 	}()
 
-	fs, err := s.guard.stat(ctx, s.opts.StatFSTimeout, s.opts.StatFS, s.target.Path)
+	fs, err := s.guard.Stat(ctx, s.opts.StatFSTimeout, s.opts.StatFS, s.target.Path)
 	if err != nil {
 		snap.Err = err
 		return snap, nil
@@ -173,8 +236,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	snap.FS = &fs
 
 	s.alive.beat()
-	dir, err := s.openTarget(&fs)
-	fs.mounts = nil // a snapshot outlives the scan: it keeps no mount table
+	dir, err := s.peers.Open(s.target.Name, s.target.Path, &fs)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
 			snap.Errors++
@@ -200,17 +262,21 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	// Entries of a checkpoint whose deletion has begun are no checkpoint.
 	snap.Errors += d.hideDeleting(s.target.Layout, s.target.Pattern)
 	s.alive.beat()
-	m, err := classify(d, s.target.Layout, s.target.Pattern)
+	v := newView(s, d)
+	listed := layout.NewListing(v)
+	r, err := layout.Classify(listed, s.target.Layout, s.target.Pattern)
 	if err != nil {
 		snap.Err = err
 		return snap, nil
 	}
-	if m.layout == "" {
-		m.layout = "none"
+	v.statEntries(r.Found)
+	layout.Settle(v, listed, r, start, s.target.MinAge)
+	if ctx.Err() == nil {
+		s.lists, s.verdicts = v.lists, v.verdicts
 	}
 
 	full := s.opts.FullRescanInterval < 0 || s.lastFull.IsZero() || start.Sub(s.lastFull) >= s.opts.FullRescanInterval
-	sized, werr := s.size(ctx, d, dir.id.Dev, m.found, full, idle)
+	sized, werr := s.size(ctx, v, dir.ID().Dev, r.Found, full, idle)
 	snap.WalkerErr = werr
 	if err := ctx.Err(); err != nil {
 		snap.Err = err
@@ -222,131 +288,105 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	if full {
 		s.lastFull = start
 	}
-	facts := s.settle(d, &m, sized)
-	s.judge(d, sized, facts, start)
-	snap.Layout, snap.Series, snap.Evidence, snap.Framework = m.layout, m.series, m.evidence, framework(&m)
+	snap.Layout, snap.Series, snap.Evidence, snap.Framework = r.Layout, r.Series, r.Evidence, r.Framework
+	if snap.Layout == "" {
+		snap.Layout = "none"
+	}
 
 	claimed := map[string]bool{}
 	next := make(map[string]cachedEntry, len(s.cache))
-	for _, r := range sized {
-		snap.Errors += r.use.errors
-		if r.found.drop {
-			continue
-		}
-		for _, e := range r.found.entries {
+	for _, sc := range sized {
+		f := sc.found
+		snap.Errors += sc.use.Errors
+		for _, e := range f.Entries {
 			claimed[e] = true
 		}
-		if len(r.entries) == 0 {
+		if len(sc.entries) == 0 {
 			continue // vanished while we looked
 		}
 		c := Checkpoint{
-			Name:       r.found.name,
-			Step:       r.found.step,
-			Entries:    r.entries,
-			Bytes:      r.use.bytes,
-			Files:      r.use.files,
-			ModTime:    time.Unix(0, r.use.mtime),
-			ChangeTime: time.Unix(0, r.use.ctime),
-			Incomplete: r.found.incomplete,
-			Why:        r.found.why,
-			Torn:       r.found.torn,
-			Suspect:    r.found.suspect,
-			Pinned:     r.found.pinned,
-			Uncertain:  r.found.uncertain,
+			Name:       f.Name,
+			Step:       f.Step,
+			Entries:    sc.entries,
+			Bytes:      sc.use.Bytes,
+			Files:      sc.use.Files,
+			ModTime:    time.Unix(0, sc.use.Mtime),
+			ChangeTime: time.Unix(0, sc.use.Ctime),
+			Incomplete: f.Incomplete,
+			Why:        f.Why,
+			Torn:       f.Torn,
+			Suspect:    f.Suspect,
+			Pinned:     f.Pinned,
+			Uncertain:  f.Uncertain,
 		}
 		settled := !c.Incomplete && start.Sub(c.ModTime) >= s.target.MinAge
-		for i, e := range r.entries {
-			next[e.Name] = cachedEntry{entry: e, use: r.perEntry[i], settled: settled}
+		for i, e := range sc.entries {
+			next[e.Name] = cachedEntry{entry: e, use: sc.perEntry[i], settled: settled}
 		}
 		snap.Checkpoints = append(snap.Checkpoints, c)
 	}
 	s.cache = next
 	if len(snap.Checkpoints) == 0 {
-		snap.Framework = "" // every candidate was dropped: nothing recognised
+		snap.Framework = "" // every candidate vanished: nothing recognised
 	}
 	for _, e := range d.entries {
-		if !claimed[e.name] {
+		if !claimed[e.Name] {
 			if len(snap.Ignored) < maxIgnoredListed {
-				snap.Ignored = append(snap.Ignored, e.name)
+				snap.Ignored = append(snap.Ignored, e.Name)
 			}
 		}
 	}
 	return snap, held
 }
 
-// openTarget opens the target directory and applies the refusals (the root
-// directory, not a directory, another target's directory or one inside or
-// around it, through a bind mount too) that the configuration check applies
-// at start-up: a symlinked target can be re-pointed, and a mount made, at
-// run time. fs is this scan's statfs of the target.
-func (s *Scanner) openTarget(fs *FSStats) (*Dir, error) {
-	dir, err := OpenDir(s.target.Path)
-	if err != nil {
-		s.peers.check(s.target.Name, nil, nil)
-		return nil, err
-	}
-	pl := &place{}
-	pl.chain, err = dir.ancestry()
-	if err != nil {
-		pl.chain = []DirID{dir.id} // parents unreadable: compare the directory alone
-	}
-	// The system calls are made here, before peers takes its lock.
-	var mounts mountTable
-	pl.path, pl.loc, mounts = dir.locate(fs)
-	pl.inventedInodes = CachingOf(fs.FSType, fs.Options, nil).InventsInodes
-	if err := s.peers.check(s.target.Name, pl, mounts); err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("%s: %w", s.target.Path, err)
-	}
-	return dir, nil
-}
-
 type sizedCheckpoint struct {
-	found    found
+	found    layout.Found
 	entries  []Entry
-	perEntry []usage
-	use      usage
+	perEntry []sizing.Usage
+	use      sizing.Usage
 }
 
 // size measures every found checkpoint, in parallel, reusing cached sizes of
 // settled entries unless this is a full rescan. With idle and a walker
 // command, one walker process does the walking; werr says why it could not.
-func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, full, idle bool) (_ []sizedCheckpoint, werr error) {
+func (s *Scanner) size(ctx context.Context, v *view, dev uint64, fs []layout.Found, full, idle bool) (_ []sizedCheckpoint, werr error) {
+	d := v.d
 	out := make([]sizedCheckpoint, len(fs))
-	sz := newSizer(dev)
+	sz := sizing.NewSizer(dev)
 	workers := min(s.opts.Workers, max(1, len(fs)))
-	var startProc func() (*walkProc, error)
+	var startProc func() (*sizing.Proc, error)
 	if idle && len(s.opts.Walker) > 0 {
 		// One process sizes everything, so hard links are counted once; it
 		// is started when the first entry needs a walk.
 		workers = 1
-		startProc = func() (*walkProc, error) {
-			p, err := startWalkProc(ctx, s.opts.Walker, d.fd, dev, &s.alive, s.opts.HangTimeout/3, s.answers(ctx, d.fd))
+		startProc = func() (*sizing.Proc, error) {
+			p, err := sizing.StartProc(ctx, s.opts.Walker, d.fd, dev, &s.alive, s.opts.HangTimeout/3, s.answers(ctx, d.fd))
 			if err == nil {
-				p.onReply = s.onWalkerReply
+				p.OnReply = s.onWalkerReply
 			}
 			return p, err
 		}
 	}
 	work := make(chan int)
 	var wg sync.WaitGroup
+	var mu sync.Mutex // guards werr
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if s.onWorker != nil {
 				s.onWorker()
 			}
-			w := &walker{s: sz, ctx: ctx, alive: &s.alive, startProc: startProc}
-			defer w.closeProc()
+			w := sizing.NewWalker(ctx, sz, &s.alive, startProc)
+			defer w.Close()
 			for i := range work {
 				s.alive.beat()
-				out[i] = s.sizeOne(d, w, fs[i], full)
+				out[i] = s.sizeOne(v, w, fs[i], full)
 			}
-			if w.procErr != nil {
-				werr = w.procErr
+			if err := w.Err(); err != nil {
+				mu.Lock()
+				werr = err
+				mu.Unlock()
 			}
-		}()
+		})
 	}
 	for i := range fs {
 		if ctx.Err() != nil {
@@ -359,46 +399,36 @@ func (s *Scanner) size(ctx context.Context, d *listing, dev uint64, fs []found, 
 	return out, werr
 }
 
-func (s *Scanner) sizeOne(d *listing, w *walker, f found, full bool) sizedCheckpoint {
+func (s *Scanner) sizeOne(v *view, w *sizing.Walker, f layout.Found, full bool) sizedCheckpoint {
 	r := sizedCheckpoint{found: f}
 	nameZ := make([]byte, 0, 256)
-	for _, name := range f.entries {
-		nameZ = append(append(nameZ[:0], name...), 0)
-		var st unix.Stat_t
-		if err := dirfs.LstatAt(d.fd, nameZ, &st); err != nil {
-			if !errors.Is(err, unix.ENOENT) {
-				r.use.errors++
+	for _, name := range f.Entries {
+		st, ok := v.stats[name]
+		if !ok {
+			if v.statErrs[name] != nil {
+				r.use.Errors++
 			}
-			continue
+			continue // vanished
 		}
-		if st.Dev != w.s.dev {
+		if st.Dev != w.Dev() {
 			continue // a mount point: another filesystem is never entered
 		}
-		e := Entry{
-			Name:    name,
-			Ino:     st.Ino,
-			Dev:     st.Dev,
-			Size:    st.Size,
-			Mtime:   st.Mtim.Nano(),
-			Ctime:   st.Ctim.Nano(),
-			Dir:     st.Mode&unix.S_IFMT == unix.S_IFDIR,
-			Symlink: st.Mode&unix.S_IFMT == unix.S_IFLNK,
-		}
-		var u usage
-		var ok bool
+		e := entryOf(name, &st)
+		var u sizing.Usage
 		if c, cached := s.cache[name]; cached && !full && c.settled && c.entry == e {
 			u = c.use
-			u.errors = 0
-		} else if u, ok = w.viaProc(name, &st); !ok {
-			u = w.measure(d.fd, nameZ, &st)
+			u.Errors = 0
+		} else {
+			nameZ = append(append(nameZ[:0], name...), 0)
+			u = w.Size(v.d.fd, nameZ, &st)
 		}
 		r.entries = append(r.entries, e)
 		r.perEntry = append(r.perEntry, u)
-		r.use.bytes += u.bytes
-		r.use.files += u.files
-		r.use.mtime = max(r.use.mtime, u.mtime)
-		r.use.ctime = max(r.use.ctime, u.ctime)
-		r.use.errors += u.errors
+		r.use.Bytes += u.Bytes
+		r.use.Files += u.Files
+		r.use.Mtime = max(r.use.Mtime, u.Mtime)
+		r.use.Ctime = max(r.use.Ctime, u.Ctime)
+		r.use.Errors += u.Errors
 	}
 	return r
 }

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 )
 
 // walkerEnv makes the test binary a walker process (see TestMain).
@@ -24,7 +22,7 @@ const walkerEnv = "CHECKPOINT_EXPORTER_TEST_WALKER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(walkerEnv) == "1" {
-		if err := ServeWalker(os.Stdin, os.Stdout); err != nil {
+		if err := sizing.ServeWalker(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -57,7 +55,7 @@ func hfTarget(t *testing.T, n int) Target {
 	if err := os.Link(a, b); err != nil {
 		t.Fatal(err)
 	}
-	return Target{Name: "t", Path: dir, Layout: LayoutAuto}
+	return Target{Name: "t", Path: dir, Layout: layout.Auto}
 }
 
 // sameSizes compares two scans of one tree: the same checkpoints with the
@@ -109,7 +107,7 @@ func threadsOf(t *testing.T, pid int) []int {
 // thread of this process is ever moved; on-demand scans and scans without a
 // walker command walk here, at normal priority.
 func TestWalkerPriority(t *testing.T) {
-	if err := CheckIdlePriority(); err != nil {
+	if err := sizing.CheckIdlePriority(); err != nil {
 		testenv.Missing(t, "this process may not lower its threads' priority: %v", err)
 	}
 	tg := hfTarget(t, 6)
@@ -262,87 +260,4 @@ func TestWalkerOnlyForDirectories(t *testing.T) {
 	if snap.WalkerErr != nil {
 		t.Errorf("a walker was started for plain files: %v", snap.WalkerErr)
 	}
-}
-
-// lockedThread runs fn on a goroutine locked to its own OS thread and
-// returns the thread's ID once fn has started.
-func lockedThread(t *testing.T, fn func()) int {
-	t.Helper()
-	tid := make(chan int)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		tid <- unix.Gettid()
-		fn()
-	}()
-	return <-tid
-}
-
-// A walker waiting for a CPU is making progress; one asleep in a system
-// call (the pattern of a hung mount) is not: the watch moves the progress
-// clock only for the first.
-func TestWalkerWatchTellsStarvedFromStuck(t *testing.T) {
-	var stop atomic.Bool
-	defer stop.Store(true)
-	spinning := lockedThread(t, func() {
-		for !stop.Load() {
-		}
-	})
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	rfd := int(r.Fd()) // blocking mode: the thread sleeps in read(2)
-	blocked := lockedThread(t, func() {
-		var b [1]byte
-		unix.Read(rfd, b[:])
-	})
-	for deadline := time.Now().Add(30 * time.Second); threadRunnable(os.Getpid(), blocked); {
-		if time.Now().After(deadline) {
-			t.Fatal("the reader never went to sleep in read(2)")
-		}
-		time.Sleep(10 * time.Millisecond) // let the reader reach read(2)
-	}
-
-	for _, tc := range []struct {
-		name     string
-		tid      int
-		runnable bool
-	}{
-		{"runnable thread", spinning, true},
-		{"thread asleep in a system call", blocked, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.runnable {
-				// The spinning goroutine may be preempted now and then, its
-				// thread then waits a moment for it: runnable most of the time.
-				for deadline := time.Now().Add(30 * time.Second); !threadRunnable(os.Getpid(), tc.tid); {
-					if time.Now().After(deadline) {
-						t.Fatal("a spinning thread is never runnable")
-					}
-					time.Sleep(time.Millisecond)
-				}
-			} else if threadRunnable(os.Getpid(), tc.tid) {
-				t.Fatal("a thread asleep in read(2) is runnable")
-			}
-			p := &walkProc{cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}, alive: &progress{}}
-			p.tid.Store(int32(tc.tid))
-			p.alive.start()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { p.watch(ctx); close(done) }()
-			time.Sleep(10 * beatEvery)
-			cancel()
-			<-done
-			stalled := p.alive.stalled(time.Now())
-			if tc.runnable && stalled >= 9*beatEvery {
-				t.Errorf("runnable walker: no progress for %s", stalled)
-			}
-			if !tc.runnable && stalled < 10*beatEvery {
-				t.Errorf("walker asleep in a system call counted as progress (stalled only %s)", stalled)
-			}
-		})
-	}
-	w.Write([]byte{0}) // let the reader go
 }

@@ -1,12 +1,15 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/alecthomas/units"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // ParseBytes parses a byte size: "84MB" (powers of 1000), "10GiB" (powers of
@@ -38,13 +41,13 @@ type Watermark struct {
 	text    string
 }
 
-// ParseWatermark parses "85%" or a byte size such as "10GiB".
+// ParseWatermark parses "85%" (a used share) or a byte size such as
+// "10GiB" (free space).
 func ParseWatermark(s string) (Watermark, error) {
 	s = strings.TrimSpace(s)
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || math.IsNaN(v) || v <= 0 || v >= 100 {
-			return Watermark{}, fmt.Errorf("invalid watermark %q: a percentage must be between 0%% and 100%%, exclusive", s)
+	if v, ok, err := parsePercent(s); ok {
+		if err != nil {
+			return Watermark{}, fmt.Errorf("invalid watermark %q: %w", s, err)
 		}
 		return Watermark{Ratio: v / 100, text: s}, nil
 	}
@@ -53,6 +56,37 @@ func ParseWatermark(s string) (Watermark, error) {
 		return Watermark{}, fmt.Errorf("invalid watermark %q: want a percentage (85%%) or a free-space size (10GiB)", s)
 	}
 	return Watermark{Free: n, isBytes: true, text: s}, nil
+}
+
+// ParseFreeGoal parses a prune's goal given as free space, as prune
+// --free-target takes it: "20%" (a free share: at most 80% used) or a byte
+// size such as "10GiB" (at least that much free). "" is no goal.
+func ParseFreeGoal(s string) (Watermark, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Watermark{}, nil
+	}
+	if v, ok, err := parsePercent(s); ok {
+		if err != nil {
+			return Watermark{}, fmt.Errorf("invalid free-space goal %q: %w", s, err)
+		}
+		return UsedAtMost(100 - v), nil
+	}
+	return ParseWatermark(s)
+}
+
+// parsePercent parses "85%": ok says s is a percentage at all, err that it
+// is not strictly between 0 and 100.
+func parsePercent(s string) (v float64, ok bool, err error) {
+	p, ok := strings.CutSuffix(s, "%")
+	if !ok {
+		return 0, false, nil
+	}
+	v, err = strconv.ParseFloat(strings.TrimSpace(p), 64)
+	if err != nil || math.IsNaN(v) || v <= 0 || v >= 100 {
+		return 0, true, errors.New("a percentage must be between 0% and 100%, exclusive")
+	}
+	return v, true, nil
 }
 
 // UsedAtMost is the watermark "at most percent of the filesystem used"
@@ -79,7 +113,7 @@ func (w Watermark) String() string { return w.text }
 func (w Watermark) IsZero() bool { return w.text == "" }
 
 // Reached reports whether fs is at or past w used as a high watermark.
-func (w Watermark) Reached(fs FSStats) bool {
+func (w Watermark) Reached(fs targetdir.FSStats) bool {
 	if w.isBytes {
 		return fs.AvailBytes < w.Free
 	}
@@ -89,7 +123,7 @@ func (w Watermark) Reached(fs FSStats) bool {
 // Shortfall is how many bytes must be freed on fs for w, used as a low
 // watermark, to hold (usage at or below the ratio, or free space at least the
 // size). Zero means it holds.
-func (w Watermark) Shortfall(fs FSStats) uint64 {
+func (w Watermark) Shortfall(fs targetdir.FSStats) uint64 {
 	var want uint64
 	if w.isBytes {
 		want = w.Free

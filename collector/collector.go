@@ -2,6 +2,9 @@
 // Prometheus metrics. Collect builds const metrics from snapshots the
 // background scanners already made, so a scrape never touches the filesystem
 // and a target that is gone leaves no stale series behind.
+//
+// It imports checkpoint only (and internal/dirfs for its process
+// metrics): it must not import pruner, which reports its own metrics.
 package collector
 
 import (

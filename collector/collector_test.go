@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 type fixed []*checkpoint.Snapshot
@@ -26,7 +27,7 @@ func (f fixed) Snapshots() []*checkpoint.Snapshot { return f }
 
 func TestGoldenExposition(t *testing.T) {
 	t0 := time.Unix(1_732_000_000, 0)
-	fs := &checkpoint.FSStats{Mountpoint: "/data", Device: "/dev/sdb1", FSType: "xfs", SizeBytes: 1000 << 20, AvailBytes: 300 << 20, Files: 1000, FilesFree: 900}
+	fs := &targetdir.FSStats{Mountpoint: "/data", Device: "/dev/sdb1", FSType: "xfs", SizeBytes: 1000 << 20, AvailBytes: 300 << 20, Files: 1000, FilesFree: 900}
 	ok := &checkpoint.Snapshot{
 		Target: checkpoint.Target{Name: "caocrvfy", Path: "/data/caocrvfy/models", MaxBytes: 2 << 40},
 		Layout: "keras", Series: "checkpoint_step_{step}.keras",
@@ -85,12 +86,12 @@ func TestScrapeDoesNotWaitForScan(t *testing.T) {
 	calls := make(chan struct{}, 100)
 	sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "slow", Path: dir}, checkpoint.ScanOptions{
 		StatFSTimeout: time.Hour,
-		StatFS: func(p string) (checkpoint.FSStats, error) {
+		StatFS: func(p string) (targetdir.FSStats, error) {
 			calls <- struct{}{}
 			if len(calls) > 1 {
 				<-block // every scan after the first hangs, like a dead NFS server
 			}
-			return checkpoint.StatFS(p)
+			return targetdir.StatFS(p)
 		},
 	})
 	if err != nil {

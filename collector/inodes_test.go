@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Inode series are exported only for a filesystem that accounts inodes: a
@@ -27,7 +28,7 @@ func TestInodeSeriesOnlyWhereAccounted(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			snap := &checkpoint.Snapshot{Target: checkpoint.Target{Name: "t"},
-				FS: &checkpoint.FSStats{Mountpoint: "/m", Device: "d", FSType: tt.fstype, SizeBytes: 1 << 30, AvailBytes: 1 << 29, Files: tt.files, FilesFree: tt.filesFree}}
+				FS: &targetdir.FSStats{Mountpoint: "/m", Device: "d", FSType: tt.fstype, SizeBytes: 1 << 30, AvailBytes: 1 << 29, Files: tt.files, FilesFree: tt.filesFree}}
 			c := New(fixed{snap})
 			want := 0
 			if tt.exported {

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Target metrics are built once per snapshot, and every new scan is seen at
@@ -28,7 +30,7 @@ func TestRenderedOncePerScan(t *testing.T) {
 	}
 	save(100)
 	save(200)
-	sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: checkpoint.LayoutAuto}, checkpoint.ScanOptions{})
+	sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: layout.Auto}, checkpoint.ScanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func BenchmarkCollect(b *testing.B) {
 	var snaps fixed
 	for i := range 50 {
 		s := &checkpoint.Snapshot{Target: checkpoint.Target{Name: fmt.Sprint("t", i), Path: "/data"},
-			FS: &checkpoint.FSStats{Mountpoint: "/data", SizeBytes: 1 << 40, AvailBytes: 1 << 39}, Time: time.Now()}
+			FS: &targetdir.FSStats{Mountpoint: "/data", SizeBytes: 1 << 40, AvailBytes: 1 << 39}, Time: time.Now()}
 		for step := range 20 {
 			s.Checkpoints = append(s.Checkpoints, checkpoint.Checkpoint{Step: int64(step), Bytes: 1 << 30, ModTime: time.Now().Add(time.Duration(step) * time.Minute)})
 		}
@@ -100,7 +102,7 @@ func TestRenderingFollowsReload(t *testing.T) {
 	}
 	scanner := func(maxBytes uint64) *checkpoint.Scanner {
 		t.Helper()
-		sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: checkpoint.LayoutAuto, MaxBytes: maxBytes}, checkpoint.ScanOptions{})
+		sc, err := checkpoint.NewScanner(checkpoint.Target{Name: "run", Path: dir, Layout: layout.Auto, MaxBytes: maxBytes}, checkpoint.ScanOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Label values that are not valid UTF-8 (a directory, series or mount point
@@ -20,7 +21,7 @@ func TestInvalidUTF8LabelsDoNotFailTheScrape(t *testing.T) {
 		Target: checkpoint.Target{Name: "latin1", Path: "/data/caf\xe9/models"},
 		Layout: "keras", Series: "mod\xe8le_{step}.keras",
 		Checkpoints: []checkpoint.Checkpoint{{Name: "mod\xe8le_1.keras", Step: 1, Bytes: 1 << 20, ModTime: t0}},
-		FS:          &checkpoint.FSStats{Mountpoint: "/mnt/caf\xe9", Device: "/dev/\xff", FSType: "ext4", SizeBytes: 1 << 30, AvailBytes: 1 << 29},
+		FS:          &targetdir.FSStats{Mountpoint: "/mnt/caf\xe9", Device: "/dev/\xff", FSType: "ext4", SizeBytes: 1 << 30, AvailBytes: 1 << 29},
 		Time:        t0,
 	}
 	good := &checkpoint.Snapshot{Target: checkpoint.Target{Name: "fine", Path: "/data/fine"}, Layout: "keras", Time: t0}

@@ -3,6 +3,9 @@
 // strict: unknown keys, impossible values and unsafe paths are errors that
 // name the file, the key and the reason, so a bad file stops the exporter
 // before it listens.
+//
+// It imports checkpoint, layout and targetdir for the units and names it
+// validates, and must not import pruner, collector or anything above them.
 package config
 
 import (
@@ -22,6 +25,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // MinScanInterval is the shortest scan_interval accepted: at 1ms the
@@ -39,7 +44,7 @@ const DefaultDir = "./models"
 var (
 	DefaultConfig = Config{ScanInterval: model.Duration(15 * time.Second)}
 	DefaultTarget = Target{
-		Layout:   checkpoint.LayoutAuto,
+		Layout:   layout.Auto,
 		KeepLast: 3,
 		MinAge:   model.Duration(2 * time.Minute),
 		Prune:    DefaultPrune,
@@ -318,11 +323,11 @@ func (t *Target) validate() error {
 		}
 		t.HostPath = filepath.Clean(t.HostPath)
 	}
-	if !slices.Contains(checkpoint.LayoutNames(), t.Layout) {
-		return failf("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(checkpoint.LayoutNames(), ", "))
+	if !slices.Contains(layout.Names(), t.Layout) {
+		return failf("layout", "unknown layout %q (want one of %s)", t.Layout, strings.Join(layout.Names(), ", "))
 	}
 	if t.Pattern != "" {
-		if _, err := checkpoint.CompilePattern(t.Pattern); err != nil {
+		if _, err := layout.CompilePattern(t.Pattern); err != nil {
 			return failf("pattern", "%v", err)
 		}
 	}
@@ -344,7 +349,7 @@ func (t *Target) validate() error {
 	if err := t.Prune.validate(); err != nil {
 		return err
 	}
-	if c := t.Prune.AttributeCache; c != nil && *c > 0 && time.Duration(t.MinAge) <= time.Duration(*c)+checkpoint.ClockGrain {
+	if c := t.Prune.AttributeCache; c != nil && *c > 0 && time.Duration(t.MinAge) <= time.Duration(*c)+targetdir.ClockGrain {
 		return failf("min_age", "%s must exceed prune.attribute_cache %s and a second (caches count whole seconds): a save another node is writing can show an mtime that old on this filesystem and be taken for a finished one", t.MinAge, *c)
 	}
 	return t.Offload.validate()

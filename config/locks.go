@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // CheckLocks refuses prune.lock: lockfile on a filesystem whose client lists
@@ -20,7 +20,7 @@ func (c *Config) CheckLocks(file string) error {
 		if t.Prune.Lock != "lockfile" {
 			continue
 		}
-		m, err := checkpoint.MountAt(t.Path)
+		m, err := targetdir.MountAt(t.Path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -32,7 +32,7 @@ func (c *Config) CheckLocks(file string) error {
 			v := time.Duration(*d)
 			configured = &v
 		}
-		if cache := checkpoint.CachingOf(m.FSType, m.Options, configured); cache.ListingCached {
+		if cache := targetdir.CachingOf(m.FSType, m.Options, configured); cache.ListingCached {
 			return t.errorAt(file, i, keyError{"prune.lock", cache.LockfileRefusal(t.Path, m.Mountpoint)})
 		}
 	}

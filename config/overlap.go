@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // dirOf is a target's directory as the kernel sees it: the path with every
@@ -22,7 +22,7 @@ type dirOf struct {
 	st   os.FileInfo // nil if the directory does not exist (yet)
 	// loc is where the directory lies in its filesystem, or will lie once
 	// created (below its nearest existing parent); Path "" if unknown.
-	loc checkpoint.Location
+	loc targetdir.Location
 }
 
 func resolveDir(p string) dirOf {
@@ -56,21 +56,21 @@ func realPath(p string) string {
 	}
 }
 
-// locate places real in its filesystem (checkpoint.Locate). A directory not
+// locate places real in its filesystem (targetdir.Locate). A directory not
 // created yet is placed below its nearest existing parent, as realPath
 // places it; one that cannot be located (a btrfs subvolume's device is in no
 // mount) is compared by path and identity only.
-func locate(real string) checkpoint.Location {
+func locate(real string) targetdir.Location {
 	rest := ""
 	for cur := real; ; {
-		loc, err := checkpoint.Locate(cur)
+		loc, err := targetdir.Locate(cur)
 		if err == nil {
 			loc.Path = filepath.Join(loc.Path, rest)
 			return loc
 		}
 		parent := filepath.Dir(cur)
 		if !errors.Is(err, fs.ErrNotExist) || parent == cur {
-			return checkpoint.Location{}
+			return targetdir.Location{}
 		}
 		rest = filepath.Join(filepath.Base(cur), rest)
 		cur = parent

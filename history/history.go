@@ -7,6 +7,9 @@
 // so a run that was reported survives a crash; the file is read back when
 // the store is opened. Nothing here can delete a checkpoint: the history
 // only tells.
+//
+// It imports pruner (PruneRecorder turns a pruner.Report into a Run) and
+// must not import checkpoint scanning, statuspage or cmd.
 package history
 
 import (

@@ -1,18 +1,26 @@
-// Package layout knows what training frameworks write. This part judges
-// whether a checkpoint file is whole from the few bytes at its head and tail:
-// a save killed by ENOSPC, a signal or a preemption leaves a file shorter than
-// its own structures say, and CheckFile tells such a torn file from a whole
-// one without reading the file through.
+// Package layout knows what training frameworks write into a checkpoint
+// directory, and reads a directory's checkpoints from it: which entries are
+// checkpoints of which framework layout, their steps, and whether each is
+// complete, being written, cut short (torn), pinned by the framework's own
+// state, or read with too little certainty to be pruned.
 //
-// A file is reported Torn only on conclusive evidence, because the pruner
-// deletes torn checkpoints first: a false Torn loses a good checkpoint.
-// Whatever is not understood is Unknown, which callers treat as they did
-// before this package existed (as whole). The package makes no system calls:
-// it reads only through the io.ReaderAt its caller passes, so a caller that
-// guards slow or hung mounts keeps that guard. It imports nothing from the
-// rest of this repository.
+// It is pure: it reads a directory only through the Dir interface its
+// caller implements (names and kinds, the few small state files and
+// checkpoint-directory listings it asks for, the head and tail of checkpoint
+// files), and makes no system call, so a caller that guards slow or hung
+// mounts keeps that guard, and tests hand it fakes. It imports nothing from
+// the rest of this repository.
 //
-// A file that is still being written looks exactly like a torn one (its end
-// record is not there yet), so callers must not judge the save in progress,
-// only files whose writer has finished or died.
+// Each framework family is one file (hf.go, torch.go, orbax.go, …) that
+// registers its Layout with its name rules, the files its framework writes
+// last, the trackers it reads and the framework names it tells apart, each
+// rule with the framework source it is written from; its test tree is in
+// internal/fixture/testdata. Adding a layout is adding one such file.
+//
+// A save is judged torn only on conclusive evidence (wholefile.go: a file
+// shorter than its own structures say, an end record missing, a zero-length
+// file), because the pruner deletes torn saves first: a false Torn loses a
+// good checkpoint. Whatever is not understood is judged as before, whole.
+// A file still being written looks exactly like a torn one, so a torn file
+// written to within min_age is only in progress.
 package layout

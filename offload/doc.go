@@ -7,4 +7,7 @@
 // record is trusted only while the checkpoint keeps the identity (inodes,
 // times, size) it had when it was copied, so a checkpoint rewritten in place
 // is offloaded again rather than deleted.
+//
+// It imports checkpoint; the pruner asks it through pruner.Confirmer and
+// it must not import pruner, collector or anything above them.
 package offload

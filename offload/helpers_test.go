@@ -15,6 +15,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // old is an mtime well past any min_age.
@@ -74,7 +75,7 @@ func ageDirs(t *testing.T, dir string) {
 }
 
 func target(dir string) checkpoint.Target {
-	return checkpoint.Target{Name: "t", Path: dir, Layout: checkpoint.LayoutAuto, MinAge: time.Minute}
+	return checkpoint.Target{Name: "t", Path: dir, Layout: layout.Auto, MinAge: time.Minute}
 }
 
 func scan(t *testing.T, tg checkpoint.Target) *checkpoint.Snapshot {

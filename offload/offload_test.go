@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/layout"
 )
 
 // runUntil runs o's workers on snap until done holds (or fails the test
@@ -267,11 +268,11 @@ func TestStateFileIsNoCheckpoint(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, StateFile), []byte("{}"), 0o644)
 	os.WriteFile(filepath.Join(dir, StateFile+".new-"+letters(8)), []byte("{}"), 0o644)
 	for _, tg := range []checkpoint.Target{
-		{Name: "t", Path: dir, Layout: checkpoint.LayoutAuto},
+		{Name: "t", Path: dir, Layout: layout.Auto},
 		{Name: "t", Path: dir, Pattern: "*{step}*"},
 		{Name: "t", Path: dir, Pattern: ".{step}*"},
 	} {
-		for _, l := range append(checkpoint.LayoutNames(), "") {
+		for _, l := range append(layout.Names(), "") {
 			if tg.Pattern == "" && l == "" {
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Results of a prune, as in checkpoint_prune_runs_total{result}.
@@ -44,8 +45,10 @@ type Skipped struct {
 
 // Result is what one prune of one target did.
 type Result struct {
-	Target  string    `json:"target"`
-	Result  string    `json:"result"`
+	Target string `json:"target"`
+	// Outcome is one of the Result* constants (checkpoint_prune_runs_total's
+	// result label; "result" in JSON).
+	Outcome string    `json:"result"`
 	Deleted []Deleted `json:"deleted"`
 	Skipped []Skipped `json:"skipped,omitempty"`
 	// PlannedBytes is the disk usage of what was planned; FreedBytes is
@@ -73,8 +76,8 @@ type Result struct {
 // Executor carries out plans.
 type Executor struct {
 	Logger log.Logger
-	// StatFS measures free space (nil: checkpoint.StatFS).
-	StatFS func(path string) (checkpoint.FSStats, error)
+	// StatFS measures free space (nil: targetdir.StatFS).
+	StatFS func(path string) (targetdir.FSStats, error)
 	// LockWait is how long to wait for another pruner's lock on the target.
 	LockWait time.Duration
 	// LockTTL is how long a lock file (lockfile mode) stays valid without
@@ -86,15 +89,15 @@ type Executor struct {
 	afterRename func(renamed int)
 }
 
-func (x *Executor) lockOptions(t Target, cache fsCaching) lockOptions {
-	return lockOptions{mode: t.Policy.Lock, wait: x.LockWait, ttl: x.LockTTL, logger: x.Logger, target: t.Name, cache: cache}
+func (x *Executor) lockOptions(t Target, cache targetdir.FSCaching) targetdir.LockOptions {
+	return targetdir.LockOptions{Mode: t.Policy.Lock, Wait: x.LockWait, TTL: x.LockTTL, Logger: x.Logger, Target: t.Name, Cache: cache}
 }
 
-func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
+func (x *Executor) statfs(path string) (targetdir.FSStats, error) {
 	if x.StatFS != nil {
 		return x.StatFS(path)
 	}
-	return checkpoint.StatFS(path)
+	return targetdir.StatFS(path)
 }
 
 // Execute deletes what plan says on target t: it refuses a filesystem whose
@@ -104,13 +107,13 @@ func (x *Executor) statfs(path string) (checkpoint.FSStats, error) {
 // as the plan's free-space goal is met, renames each checkpoint to a trash
 // name and then removes it, and measures the bytes freed. A dry run never
 // gets here (see Service.Prune).
-func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error) {
+func (x *Executor) Execute(ctx context.Context, dir *targetdir.Dir, t Target, plan Plan, trigger string) (Result, error) {
 	logger := log.With(x.Logger, "target", t.Name, "trigger", trigger)
 	res := Result{Target: t.Name, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
 	if plan.Noop || len(plan.Delete) == 0 {
-		res.Result = ResultNoop
+		res.Outcome = ResultNoop
 		if plan.Insufficient {
-			res.Result = ResultInsufficient
+			res.Outcome = ResultInsufficient
 		}
 		return res, nil
 	}
@@ -118,29 +121,29 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	// What this node sees of other clients' changes: a deletion is
 	// refused where that cannot be trusted, and waits for a FUSE daemon's
 	// cache to be younger than the scan.
-	cache, err := caching(dir, t.Policy)
+	cache, err := dir.Caching(t.Policy.AttributeCache)
 	if err == nil {
 		err = refuseStale(t, cache)
 	}
 	if err == nil {
-		err = x.settle(ctx, logger, cache, plan.Scanned)
+		err = cache.Settle(ctx, logger, plan.Scanned)
 	}
 	if err != nil {
 		err = fmt.Errorf("target %s not pruned: %w", t.Name, err)
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, err
 	}
 
-	lk, err := lockTarget(ctx, dir, x.lockOptions(t, cache))
+	lk, err := targetdir.Acquire(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, err
 	}
-	defer lk.release()
+	defer lk.Release()
 	// The plan was made in dir: the configured path must still name it (a
 	// symlinked target may have been re-pointed since), or nothing is deleted.
 	if err := dir.Recheck(); err != nil {
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, fmt.Errorf("target %s not pruned: %w", t.Name, err)
 	}
 	dirfd := dir.Fd()
@@ -155,7 +158,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 
 	before, err := x.statfs(t.Path)
 	if err != nil {
-		res.Result, res.Error = ResultError, err.Error()
+		res.Outcome, res.Error = ResultError, err.Error()
 		return res, fmt.Errorf("measure before prune: %w", err)
 	}
 	// covered counts the planned bytes that are gone, deleted here or by
@@ -187,7 +190,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 		if goalMet() {
 			break
 		}
-		if err := lk.check(); err != nil {
+		if err := lk.Check(); err != nil {
 			firstErr = err
 			break
 		}
@@ -230,7 +233,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 
 	if len(res.Deleted) > 0 {
 		// There is room again: make what the next prune of a full disk needs.
-		if err := provision(dirfd, t.Path, t.Policy.Lock); err != nil {
+		if err := dir.Provision(t.Policy.Lock); err != nil {
 			level.Debug(logger).Log("msg", "could not make the files a prune needs on a full disk", "err", err)
 		}
 	}
@@ -249,7 +252,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	}
 	if cache.WriteBack > 0 && len(res.Deleted) > 0 {
 		// The lock is not needed to wait: other pruners may go on.
-		lk.release()
+		lk.Release()
 		if left, err := x.verifyTrash(ctx, logger, dir, t, cache); err != nil {
 			level.Warn(logger).Log("msg", "could not check that the trash is gone from the server", "err", err)
 		} else {
@@ -258,11 +261,11 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 	}
 	switch {
 	case firstErr != nil:
-		res.Result, res.Error = ResultError, firstErr.Error()
+		res.Outcome, res.Error = ResultError, firstErr.Error()
 	case res.ShortBytes > 0:
-		res.Result = ResultInsufficient
+		res.Outcome = ResultInsufficient
 	default:
-		res.Result = ResultOK
+		res.Outcome = ResultOK
 	}
 	return res, firstErr
 }
@@ -272,7 +275,7 @@ func (x *Executor) Execute(ctx context.Context, dir *checkpoint.Dir, t Target, p
 // synced: syncfs makes a filesystem that frees at its next commit (btrfs,
 // XFS's background inode inactivation) apply the frees now, so only a
 // statfs that does not reflect deletions at all stays unmoved.
-func (x *Executor) statfsUnmoved(dirfd int, path string, before checkpoint.FSStats) bool {
+func (x *Executor) statfsUnmoved(dirfd int, path string, before targetdir.FSStats) bool {
 	same := func() bool {
 		fs, err := x.statfs(path)
 		return err == nil && fs.AvailBytes == before.AvailBytes && fs.FreeBytes == before.FreeBytes
@@ -285,7 +288,7 @@ func (x *Executor) statfsUnmoved(dirfd int, path string, before checkpoint.FSSta
 }
 
 // recheck compares every entry of c with what the scan saw, read afresh
-// (statxAt), then walks c afresh (inspect: nothing changed at any depth, no
+// (targetdir.StatxFresh), then walks c afresh (inspect: nothing changed at any depth, no
 // mount point inside). Where the filesystem makes inode numbers up
 // (inventedInodes: sshfs, rclone), they are not compared: the same file can
 // get another number once the kernel forgot it, and a replaced file shows
@@ -294,7 +297,7 @@ func (x *Executor) statfsUnmoved(dirfd int, path string, before checkpoint.FSSta
 func recheck(dirfd int, c checkpoint.Checkpoint, inventedInodes bool) (cause, why string) {
 	for _, e := range c.Entries {
 		var stx unix.Statx_t
-		if err := statxAt(dirfd, e.Name, 0, &stx); err != nil {
+		if err := targetdir.StatxFresh(dirfd, e.Name, 0, &stx); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return CauseGone, whyGone
 			}
@@ -334,7 +337,7 @@ var errGone = errors.New(whyGone)
 // removeCheckpoint renames every entry of c to a trash name in the same
 // directory (atomic, needs no space), then removes the trash without
 // following symlinks. A checkpoint of several entries is first marked as
-// being deleted (markDeletion: its first entry, the index where there is
+// being deleted (targetdir.MarkDeletion: its first entry, the index where there is
 // one, renamed to an anchor), so that a crash between two renames never
 // leaves the rest looking valid. afterRename, if set (tests), runs after each
 // rename. It returns the trash it could not remove.
@@ -347,7 +350,7 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 	rest := entries
 	trash := make([]string, 0, len(entries))
 	if len(entries) > 1 {
-		m, anchored, err := markDeletion(dirfd, c, entries[0].Name)
+		m, anchored, err := targetdir.MarkDeletion(dirfd, c.Name, intentEntries(c.Entries), entries[0].Name)
 		if errors.Is(err, unix.ENOENT) {
 			// Another pruner (on a node the lock does not reach) began
 			// first: the checkpoint is being deleted once, by it.
@@ -370,7 +373,7 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 		}
 	}
 	for i, e := range rest {
-		name, err := renameToTrash(dirfd, e.Name)
+		name, err := targetdir.RenameToTrash(dirfd, e.Name)
 		if errors.Is(err, unix.ENOENT) {
 			// Another pruner renamed it first: the checkpoint is being
 			// deleted once, by it.
@@ -389,7 +392,7 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 		}
 	}
 	if mark != "" {
-		name, err := unmark(dirfd, mark)
+		name, err := targetdir.Unmark(dirfd, mark)
 		if err != nil {
 			return nil, err
 		}
@@ -409,4 +412,13 @@ func removeCheckpoint(dirfd int, dir string, c checkpoint.Checkpoint, afterRenam
 		}
 	}
 	return left, firstErr
+}
+
+// intentEntries are a checkpoint's entries as an intent record names them.
+func intentEntries(entries []checkpoint.Entry) []targetdir.IntentEntry {
+	out := make([]targetdir.IntentEntry, len(entries))
+	for i, e := range entries {
+		out[i] = targetdir.IntentEntry{Name: e.Name, Ino: e.Ino}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 func TestExecuteKeepsNewestAndPinnedByRename(t *testing.T) {
@@ -31,11 +32,11 @@ func TestExecuteKeepsNewestAndPinnedByRename(t *testing.T) {
 
 	// Dry run deletes nothing.
 	res := dryRun(testLogger(t), plan)
-	if res.Result != ResultDryRun || len(res.Deleted) != 2 || len(names(t, dir)) != 5 {
+	if res.Outcome != ResultDryRun || len(res.Deleted) != 2 || len(names(t, dir)) != 5 {
 		t.Fatalf("dry run: %+v, files %v", res, names(t, dir))
 	}
 	res, err := x.Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
-	if err != nil || res.Result != ResultOK {
+	if err != nil || res.Outcome != ResultOK {
 		t.Fatalf("execute: %+v %v", res, err)
 	}
 	want := []string{"checkpoint_step_400.keras", "checkpoint_step_500.keras", "important_backup_200.keras"}
@@ -138,7 +139,7 @@ func TestConcurrentExecutors(t *testing.T) {
 	wg.Wait()
 	deleted := map[int64]int{}
 	for _, r := range results {
-		if r.Result != ResultOK {
+		if r.Outcome != ResultOK {
 			t.Errorf("result %+v", r)
 		}
 		for _, d := range r.Deleted {
@@ -190,7 +191,7 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 		// here rather than by a race with the parent: once the checkpoint
 		// is renamed, half of its shards go, then the process dies.
 		x := &Executor{Logger: log.NewNopLogger(), afterRename: func(int) {
-			trash, _ := filepath.Glob(filepath.Join(dir, TrashPrefix+"*"))
+			trash, _ := filepath.Glob(filepath.Join(dir, targetdir.TrashPrefix+"*"))
 			for _, tr := range trash {
 				shards, _ := filepath.Glob(filepath.Join(tr, "shard-*"))
 				for _, sh := range shards[:len(shards)/2] {
@@ -233,7 +234,7 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 	}
 	var trash string
 	for _, n := range names(t, dir) {
-		if strings.HasPrefix(n, TrashPrefix) {
+		if strings.HasPrefix(n, targetdir.TrashPrefix) {
 			trash = n
 		}
 	}
@@ -263,14 +264,14 @@ func TestCrashMidDeleteIsFinishedAtNextStart(t *testing.T) {
 // The watermark goal on a real, small filesystem: statfs must agree.
 func TestWatermarkOnTmpfs(t *testing.T) {
 	dir := tmpfs(t, "64m")
-	fs, err := checkpoint.StatFS(dir)
+	fs, err := targetdir.StatFS(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Fill to 90% with 2 MiB checkpoints.
 	var stepsList []int
 	for s := 1; ; s++ {
-		fs, _ = checkpoint.StatFS(dir)
+		fs, _ = targetdir.StatFS(dir)
 		if fs.UsedRatio() >= 0.90 {
 			break
 		}
@@ -290,10 +291,10 @@ func TestWatermarkOnTmpfs(t *testing.T) {
 		t.Fatalf("plan at %.0f%% used: %+v", 100*snap.FS.UsedRatio(), plan)
 	}
 	res, err := (&Executor{Logger: testLogger(t)}).Execute(context.Background(), openDir(t, tg.Path), Target{Target: tg}, plan, TriggerCLI)
-	if err != nil || res.Result != ResultOK {
+	if err != nil || res.Outcome != ResultOK {
 		t.Fatalf("execute: %+v %v", res, err)
 	}
-	after, _ := checkpoint.StatFS(dir)
+	after, _ := targetdir.StatFS(dir)
 	if after.UsedRatio() > 0.60 {
 		t.Errorf("usage %.1f%% after prune, want at most 60%%", 100*after.UsedRatio())
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // fullDiskLayouts are trees of five checkpoints, steps 100 to 500, one per
@@ -62,7 +63,7 @@ func writeAged(t *testing.T, p string, size, i int) {
 // fullTarget mounts a small tmpfs, writes layout's five checkpoints into
 // models/ on it, makes what Provision makes if provisioned, and fills the
 // filesystem's blocks or inodes to the last one.
-func fullTarget(t *testing.T, layout func(*testing.T, string, int, int), fill string, lock LockMode, provisioned bool) Target {
+func fullTarget(t *testing.T, layout func(*testing.T, string, int, int), fill string, lock targetdir.LockMode, provisioned bool) Target {
 	t.Helper()
 	root := t.TempDir()
 	testenv.MountTmpfsWith(t, root, "size=8m,nr_inodes=400")
@@ -73,7 +74,7 @@ func fullTarget(t *testing.T, layout func(*testing.T, string, int, int), fill st
 	}
 	tg := Target{Target: checkpoint.Target{Name: "full", Path: dir}, Policy: Policy{KeepLast: 2, Lock: lock, Execute: true}}
 	if provisioned {
-		must(t, Provision(tg))
+		must(t, targetdir.Provision(tg.Path, tg.Policy.Lock))
 	}
 	switch fill {
 	case "blocks":
@@ -93,7 +94,7 @@ func fullTarget(t *testing.T, layout func(*testing.T, string, int, int), fill st
 func TestPruneFullDisk(t *testing.T) {
 	for _, lay := range fullDiskLayouts {
 		for _, fill := range []string{"blocks", "inodes"} {
-			for _, lock := range []LockMode{LockFlock, LockLockfile} {
+			for _, lock := range []targetdir.LockMode{targetdir.LockFlock, targetdir.LockLockfile} {
 				for _, provisioned := range []bool{false, true} {
 					name := fmt.Sprintf("%s/%s/%s/first=%v", lay.name, fill, lock, !provisioned)
 					t.Run(name, func(t *testing.T) {
@@ -105,16 +106,16 @@ func TestPruneFullDisk(t *testing.T) {
 						plan := MakePlan(snap, tg.Policy, Goal{Kind: GoalCount, Keep: 2}, time.Now())
 						x := &Executor{Logger: testLogger(t), LockWait: time.Second}
 						res, err := x.Execute(context.Background(), openDir(t, tg.Path), tg, plan, TriggerCLI)
-						if lock == LockLockfile && !provisioned {
-							if err == nil || !strings.Contains(err.Error(), SpareLeaseFile) || len(res.Deleted) != 0 {
-								t.Fatalf("lockfile mode, full disk, no spare: %+v, %v; want an error naming %s and nothing deleted", res, err, SpareLeaseFile)
+						if lock == targetdir.LockLockfile && !provisioned {
+							if err == nil || !strings.Contains(err.Error(), targetdir.SpareLeaseFile) || len(res.Deleted) != 0 {
+								t.Fatalf("lockfile mode, full disk, no spare: %+v, %v; want an error naming %s and nothing deleted", res, err, targetdir.SpareLeaseFile)
 							}
 							if got := scanDir(t, tg.Target); len(got.Complete()) != 5 {
 								t.Errorf("%d complete checkpoints left, want all 5", len(got.Complete()))
 							}
 							return
 						}
-						if err != nil || res.Result != ResultOK || len(res.Deleted) != 3 {
+						if err != nil || res.Outcome != ResultOK || len(res.Deleted) != 3 {
 							t.Fatalf("prune of a full disk: %+v, %v; want 3 deleted", res, err)
 						}
 						var st unix.Statfs_t
@@ -131,14 +132,14 @@ func TestPruneFullDisk(t *testing.T) {
 							t.Errorf("left %v, want steps 400 and 500", steps)
 						}
 						for _, n := range names(t, tg.Path) {
-							if strings.HasPrefix(n, checkpoint.OwnPrefix) && n != LeaseFile && n != SpareLeaseFile {
+							if strings.HasPrefix(n, targetdir.OwnPrefix) && n != targetdir.LeaseFile && n != targetdir.SpareLeaseFile {
 								t.Errorf("left behind: %s", n)
 							}
 						}
 						// The prune made what the next full disk needs.
-						want := LockFile
-						if lock == LockLockfile {
-							want = SpareLeaseFile
+						want := targetdir.LockFile
+						if lock == targetdir.LockLockfile {
+							want = targetdir.SpareLeaseFile
 						}
 						if _, err := os.Lstat(filepath.Join(tg.Path, want)); err != nil {
 							t.Errorf("%s not made after the prune: %v", want, err)
@@ -179,7 +180,7 @@ func TestFullDiskCrashMidDeleteNeverLooksValid(t *testing.T) {
 				for s := range shards {
 					writeAged(t, filepath.Join(dir, fmt.Sprintf("ckpt-%d.data-%05d-of-%05d", step, s, shards)), 8192, i)
 				}
-			}, fill, LockFlock, false)
+			}, fill, targetdir.LockFlock, false)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestFullDiskCrashMidDeleteNeverLooksValid$")
 			cmd.Env = append(os.Environ(), "CKPT_FULL_CRASH_CHILD="+tg.Path)
 			out, err := cmd.CombinedOutput()
@@ -206,7 +207,7 @@ func TestFullDiskCrashMidDeleteNeverLooksValid(t *testing.T) {
 				t.Fatalf("recovery on the full disk: %+v, %v", rec, err)
 			}
 			for _, n := range names(t, tg.Path) {
-				if strings.HasPrefix(n, "ckpt-100.") || strings.HasPrefix(n, TrashPrefix) || strings.HasPrefix(n, checkpoint.AnchorPrefix) {
+				if strings.HasPrefix(n, "ckpt-100.") || strings.HasPrefix(n, targetdir.TrashPrefix) || strings.HasPrefix(n, targetdir.AnchorPrefix) {
 					t.Errorf("left after recovery: %s", n)
 				}
 			}
@@ -227,7 +228,7 @@ func TestAnchorSparesANewSaveUnderTheSameName(t *testing.T) {
 		writeAged(t, filepath.Join(dir, fmt.Sprintf("ckpt-%d.data-00000-of-00001", step)), 8192, i)
 	}
 	// A deletion of ckpt-100 began (its index anchored), and the process died.
-	must(t, os.Rename(filepath.Join(dir, "ckpt-100.index"), filepath.Join(dir, checkpoint.AnchorPrefix+"ckpt-100.index")))
+	must(t, os.Rename(filepath.Join(dir, "ckpt-100.index"), filepath.Join(dir, targetdir.AnchorPrefix+"ckpt-100.index")))
 	tg := checkpoint.Target{Name: "t", Path: dir}
 	if got := scanDir(t, tg); len(got.Checkpoints) != 1 || got.Checkpoints[0].Step != 200 {
 		t.Fatalf("with the anchor: %+v, want only step 200 (the anchored checkpoint hidden)", got.Checkpoints)
@@ -252,7 +253,7 @@ func TestAnchorSparesANewSaveUnderTheSameName(t *testing.T) {
 			t.Errorf("recovery touched the new save's %s: %q, %v", n, data, err)
 		}
 	}
-	if _, err := os.Lstat(filepath.Join(dir, checkpoint.AnchorPrefix+"ckpt-100.index")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(dir, targetdir.AnchorPrefix+"ckpt-100.index")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("anchor left after recovery: %v", err)
 	}
 }

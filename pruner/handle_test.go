@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // repointing is a Measurer that re-points the target's symlink to another
@@ -20,7 +21,7 @@ type repointing struct {
 	link, to string
 }
 
-func (r repointing) RescanHeld(ctx context.Context, name string) (*checkpoint.Snapshot, *checkpoint.Dir, bool) {
+func (r repointing) RescanHeld(ctx context.Context, name string) (*checkpoint.Snapshot, *targetdir.Dir, bool) {
 	snap, dir, ok := r.Inventory.RescanHeld(ctx, name)
 	if err := os.Remove(r.link); err == nil {
 		os.Symlink(r.to, r.link)
@@ -57,8 +58,8 @@ func TestTargetRepointedBetweenPlanAndLockDeletesNothing(t *testing.T) {
 	if len(run.Plan.Delete) != 4 {
 		t.Fatalf("planned %d deletions, want 4: the test must plan deletions to prove anything", len(run.Plan.Delete))
 	}
-	if err == nil || !errors.Is(err, checkpoint.ErrRefused) || run.Result.Result != ResultError {
-		t.Errorf("prune after the target moved: result %q, err %v; want error (refused)", run.Result.Result, err)
+	if err == nil || !errors.Is(err, targetdir.ErrRefused) || run.Result.Outcome != ResultError {
+		t.Errorf("prune after the target moved: result %q, err %v; want error (refused)", run.Result.Outcome, err)
 	}
 	if got := names(t, other); !reflect.DeepEqual(got, wantOther) {
 		t.Errorf("the directory the link now names lost files: %v, want %v", got, wantOther)

@@ -3,7 +3,6 @@ package pruner
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,17 +12,11 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/hangfs"
-	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 func mountHangFS(t *testing.T, opts hangfs.Options) (backing string, h *hangfs.FS) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "needs root to mount FUSE")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		testenv.Missing(t, "needs /dev/fuse")
-	}
 	backing = t.TempDir()
 	return backing, hangfs.Mount(t, backing, filepath.Join(t.TempDir(), "mnt"), opts)
 }
@@ -67,12 +60,12 @@ func TestHungTargetFailsFastOthersPrune(t *testing.T) {
 	defer func() { h.Release(); cancel(); <-ran }()
 	waitFor(t, "hung target marked down", func() bool {
 		s, _ := inv.Latest("hung")
-		return errors.Is(s.Err, checkpoint.ErrHung)
+		return errors.Is(s.Err, targetdir.ErrHung)
 	})
 
-	triggered := make(chan map[string]*Flight, 1)
+	triggered := make(chan map[string]*QueuedRun, 1)
 	go func() { triggered <- svc.Trigger(TriggerWebhook, "hung", "ok") }()
-	var flights map[string]*Flight
+	var flights map[string]*QueuedRun
 	select {
 	case flights = <-triggered:
 	case <-time.After(30 * time.Second):
@@ -83,11 +76,11 @@ func TestHungTargetFailsFastOthersPrune(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the hung target's prune did not fail fast")
 	}
-	if r, _ := flights["hung"].Result("hung"); r.Result != ResultError || r.Error == "" {
+	if r, _ := flights["hung"].Result("hung"); r.Outcome != ResultError || r.Error == "" {
 		t.Fatalf("hung target: %+v, want result error", r)
 	}
 	<-flights["ok"].Done()
-	if r, _ := flights["ok"].Result("ok"); r.Result != ResultInsufficient || len(r.Deleted) != 3 {
+	if r, _ := flights["ok"].Result("ok"); r.Outcome != ResultInsufficient || len(r.Deleted) != 3 {
 		t.Fatalf("other target: %+v, want 3 deleted", r)
 	}
 	if got := testutil.ToFloat64(m.runs.WithLabelValues("hung", TriggerWebhook, ResultError)); got != 1 {

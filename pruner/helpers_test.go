@@ -13,6 +13,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // old is an mtime well past any min_age.
@@ -49,9 +50,9 @@ func scanDir(t *testing.T, tg checkpoint.Target) *checkpoint.Snapshot {
 
 // names lists dir without the pruner's own lock file.
 // openDir opens a target directory for Execute, closed when the test ends.
-func openDir(t testing.TB, path string) *checkpoint.Dir {
+func openDir(t testing.TB, path string) *targetdir.Dir {
 	t.Helper()
-	d, err := checkpoint.OpenDir(path)
+	d, err := targetdir.OpenDir(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func names(t *testing.T, dir string) []string {
 	}
 	out := []string{}
 	for _, e := range es {
-		if e.Name() != LockFile {
+		if e.Name() != targetdir.LockFile {
 			out = append(out, e.Name())
 		}
 	}
@@ -77,7 +78,7 @@ func names(t *testing.T, dir string) []string {
 func noTrash(t *testing.T, dir string) {
 	t.Helper()
 	for _, n := range names(t, dir) {
-		if strings.HasPrefix(n, TrashPrefix) {
+		if strings.HasPrefix(n, targetdir.TrashPrefix) {
 			t.Errorf("trash left behind: %s", n)
 		}
 	}
@@ -119,3 +120,5 @@ func withPolicy(p Policy, ts ...checkpoint.Target) []Target {
 	}
 	return out
 }
+
+var defaultPolicy = Policy{KeepLast: 3, High: checkpoint.MustWatermark("85%"), Low: checkpoint.MustWatermark("70%"), Execute: true}

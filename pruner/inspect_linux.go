@@ -10,6 +10,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/dirfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Causes of a planned deletion that did not happen, as in
@@ -27,51 +28,33 @@ const (
 	CauseError = "error"
 )
 
-// fsID is the filesystem and mount a removal must stay on: st_dev alone does
+// mountID is the filesystem and mount a removal must stay on: st_dev alone does
 // not tell a bind mount of the same filesystem apart, the mount ID does.
-type fsID struct {
+type mountID struct {
 	dev    uint64
 	mnt    uint64
 	hasMnt bool // the kernel reports mount IDs (statx STATX_MNT_ID, Linux 5.8)
 }
 
-const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME | unix.STATX_MNT_ID
-
-// statxAt reads name's attributes as the server has them now, not as this
-// node's kernel cached them: AT_STATX_FORCE_SYNC makes NFS, SMB, CephFS and
-// FUSE ask their server or daemon (see checkpoint.Caching; local
-// filesystems ignore it). It is what every check before a deletion reads:
-// another client's write must be seen there, whatever actimeo or
-// attr_timeout says. A FUSE daemon may still answer from a cache of its
-// own; Executor.settle waits that out.
-func statxAt(dirfd int, name string, flags int, stx *unix.Statx_t) error {
-	for {
-		err := unix.Statx(dirfd, name, flags|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_FORCE_SYNC, statxMask, stx)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-// fsOf returns the filesystem and mount of the open directory fd.
-func fsOf(fd int) (fsID, error) {
+// mountIDOf returns the filesystem and mount of the open directory fd.
+func mountIDOf(fd int) (mountID, error) {
 	var stx unix.Statx_t
-	if err := statxAt(fd, "", unix.AT_EMPTY_PATH, &stx); err != nil {
-		return fsID{}, err
+	if err := targetdir.StatxFresh(fd, "", unix.AT_EMPTY_PATH, &stx); err != nil {
+		return mountID{}, err
 	}
-	return fsID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id, hasMnt: stx.Mask&unix.STATX_MNT_ID != 0}, nil
+	return mountID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id, hasMnt: stx.Mask&unix.STATX_MNT_ID != 0}, nil
 }
 
 // ErrMountPoint stops a removal at a directory of another filesystem or mount.
 var ErrMountPoint = errors.New("mount point: another filesystem is never deleted")
 
 // same reports whether g is the filesystem and mount f.
-func (f fsID) same(g fsID) bool {
+func (f mountID) same(g mountID) bool {
 	return f.dev == g.dev && (!f.hasMnt || !g.hasMnt || f.mnt == g.mnt)
 }
 
 // other reports whether stx is on another filesystem or mount than f.
-func (f fsID) other(stx *unix.Statx_t) bool {
+func (f mountID) other(stx *unix.Statx_t) bool {
 	if unix.Mkdev(stx.Dev_major, stx.Dev_minor) != f.dev {
 		return true
 	}
@@ -80,11 +63,11 @@ func (f fsID) other(stx *unix.Statx_t) bool {
 
 // inspection is one fresh walk of a checkpoint about to be deleted.
 type inspection struct {
-	fs    fsID
+	fs    mountID
 	files int64
 	mtime int64
 	ctime int64
-	bufs  [][]byte
+	tree  dirfs.Tree
 	// mount is the path (inside the checkpoint) of a mount point found.
 	mount string
 }
@@ -102,14 +85,14 @@ func (in *inspection) add(stx *unix.Statx_t) {
 // (the scan cache reuses a settled checkpoint's walk until the next full
 // rescan, and a writer may be appending deep inside). cause is "" when c may go.
 func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
-	fs, err := fsOf(dirfd)
+	fs, err := mountIDOf(dirfd)
 	if err != nil {
 		return CauseError, "cannot check the target directory: " + err.Error()
 	}
 	in := &inspection{fs: fs}
 	for _, e := range c.Entries {
 		var stx unix.Statx_t
-		if err := statxAt(dirfd, e.Name, 0, &stx); err != nil {
+		if err := targetdir.StatxFresh(dirfd, e.Name, 0, &stx); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return CauseGone, whyGone
 			}
@@ -120,7 +103,7 @@ func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 		}
 		in.add(&stx)
 		if stx.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if err := in.walk(dirfd, e.Name, e.Name, 0); err != nil {
+			if err := in.walk(dirfd, e.Name, e.Name); err != nil {
 				if errors.Is(err, unix.ENOENT) {
 					return CauseChanged, "changed inside since the scan (an entry vanished)"
 				}
@@ -144,41 +127,36 @@ func inspect(dirfd int, c checkpoint.Checkpoint) (cause, why string) {
 	return "", ""
 }
 
+// errMountFound ends a walk at a mount point (inspection.mount).
+var errMountFound = errors.New("mount point found")
+
 // walk adds up the directory name below dirfd (rel is its path inside the
 // checkpoint), stopping at the first mount point (recorded in in.mount).
-func (in *inspection) walk(dirfd int, name, rel string, depth int) error {
-	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
-	if err != nil {
-		return fmt.Errorf("open %s: %w", rel, err)
-	}
-	defer unix.Close(fd)
-	for len(in.bufs) <= depth {
-		in.bufs = append(in.bufs, make([]byte, dirfs.BufSize))
-	}
-	var walkErr error
-	err = dirfs.ReadDirents(fd, in.bufs[depth], func(nameZ []byte, _ byte) bool {
+func (in *inspection) walk(dirfd int, name, rel string) error {
+	// dirs[d] is the path inside the checkpoint of the directory whose
+	// entries are visited at depth d.
+	dirs := []string{rel}
+	err := in.tree.Walk(dirfd, append([]byte(name), 0), func(fd int, nameZ []byte, _ byte, depth int) (bool, error) {
 		child := string(nameZ[:len(nameZ)-1])
 		var stx unix.Statx_t
-		if err := statxAt(fd, child, 0, &stx); err != nil {
-			walkErr = fmt.Errorf("%s: %w", path.Join(rel, child), err)
-			return false
+		if err := targetdir.StatxFresh(fd, child, 0, &stx); err != nil {
+			return false, fmt.Errorf("%s: %w", path.Join(dirs[depth], child), err)
 		}
 		if in.fs.other(&stx) {
-			in.mount = path.Join(rel, child)
-			return false
+			in.mount = path.Join(dirs[depth], child)
+			return false, errMountFound
 		}
 		in.add(&stx)
-		if stx.Mode&unix.S_IFMT == unix.S_IFDIR {
-			walkErr = in.walk(fd, child, path.Join(rel, child), depth+1)
-			return walkErr == nil && in.mount == ""
+		if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return false, nil
 		}
-		return true
+		dirs = append(dirs[:depth+1], path.Join(dirs[depth], child))
+		return true, nil
+	}, func(nameZ []byte, depth int, err error) error {
+		return fmt.Errorf("read %s: %w", dirs[depth], err)
 	})
-	if walkErr != nil {
-		return walkErr
+	if errors.Is(err, errMountFound) {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("read %s: %w", rel, err)
-	}
-	return nil
+	return err
 }

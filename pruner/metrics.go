@@ -2,24 +2,22 @@ package pruner
 
 import (
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the pruner's and webhook's counters.
+// Metrics are the pruner's counters (the webhook's are package
+// alertmanager's).
 type Metrics struct {
 	mu      sync.Mutex // guards targets
 	targets []string
 
-	runs     *prometheus.CounterVec
-	deleted  *prometheus.CounterVec
-	freed    *prometheus.CounterVec
-	requests *prometheus.CounterVec
-	alerts   *prometheus.CounterVec
-	trash    *prometheus.GaugeVec
-	skipped  *prometheus.CounterVec
+	runs    *prometheus.CounterVec
+	deleted *prometheus.CounterVec
+	freed   *prometheus.CounterVec
+	trash   *prometheus.GaugeVec
+	skipped *prometheus.CounterVec
 }
 
 // Triggers, as in checkpoint_prune_runs_total{trigger}.
@@ -46,14 +44,6 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 			Name: "checkpoint_prune_freed_bytes_total",
 			Help: "Disk usage of the checkpoints the pruner deleted (hard links once): what it freed, whatever else the filesystem's free space did meanwhile.",
 		}, []string{"target"}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "checkpoint_webhook_requests_total",
-			Help: "Alertmanager webhook requests by HTTP status code.",
-		}, []string{"code"}),
-		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "checkpoint_webhook_alerts_total",
-			Help: "Alerts received on the webhook by status (firing, resolved) and outcome (pruned, dry_run, noop, ignored).",
-		}, []string{"status", "outcome"}),
 		trash: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "checkpoint_prune_trash_entries",
 			Help: "Trash entries (checkpoints renamed for deletion) that the last deleting prune or start-up recovery could not remove: they take space until removed by hand.",
@@ -64,15 +54,8 @@ func NewMetrics(reg prometheus.Registerer, targets []string) *Metrics {
 		}, []string{"target", "cause"}),
 	}
 	m.SetTargets(targets)
-	for _, code := range []string{"200", "202"} {
-		m.requests.WithLabelValues(code)
-	}
-	for _, o := range []string{OutcomePruned, OutcomeDryRun, OutcomeNoop, OutcomeIgnored, OutcomeError} {
-		m.alerts.WithLabelValues("firing", o)
-	}
-	m.alerts.WithLabelValues("resolved", OutcomeIgnored)
 	if reg != nil {
-		reg.MustRegister(m.runs, m.deleted, m.freed, m.requests, m.alerts, m.trash, m.skipped)
+		reg.MustRegister(m.runs, m.deleted, m.freed, m.trash, m.skipped)
 	}
 	return m
 }
@@ -118,11 +101,11 @@ func (m *Metrics) observe(trigger string, r Result) {
 	if !known {
 		return // removed by a reload while its prune ran: no series comes back
 	}
-	m.runs.WithLabelValues(r.Target, trigger, r.Result).Inc()
+	m.runs.WithLabelValues(r.Target, trigger, r.Outcome).Inc()
 	if r.trashChecked {
 		m.trash.WithLabelValues(r.Target).Set(float64(len(r.TrashLeft)))
 	}
-	if r.Result == ResultDryRun {
+	if r.Outcome == ResultDryRun {
 		return
 	}
 	m.deleted.WithLabelValues(r.Target).Add(float64(len(r.Deleted)))
@@ -138,17 +121,5 @@ func (m *Metrics) observe(trigger string, r Result) {
 func (m *Metrics) Recovered(target string, r Recovery) {
 	if m != nil {
 		m.trash.WithLabelValues(target).Set(float64(len(r.Left)))
-	}
-}
-
-func (m *Metrics) webhookRequest(code int) {
-	if m != nil {
-		m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
-	}
-}
-
-func (m *Metrics) webhookAlerts(status, outcome string, n int) {
-	if m != nil {
-		m.alerts.WithLabelValues(status, outcome).Add(float64(n))
 	}
 }

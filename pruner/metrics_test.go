@@ -12,11 +12,11 @@ import (
 func TestMetricsFollowReload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, []string{"a", "b"})
-	m.observe(TriggerWebhook, Result{Target: "a", Result: ResultOK, Deleted: []Deleted{{Name: "x"}}, FreedBytes: 10})
-	m.observe(TriggerWebhook, Result{Target: "b", Result: ResultOK, Deleted: []Deleted{{Name: "y"}}, FreedBytes: 20})
+	m.observe(TriggerWebhook, Result{Target: "a", Outcome: ResultOK, Deleted: []Deleted{{Name: "x"}}, FreedBytes: 10})
+	m.observe(TriggerWebhook, Result{Target: "b", Outcome: ResultOK, Deleted: []Deleted{{Name: "y"}}, FreedBytes: 20})
 
 	m.SetTargets([]string{"a", "c"})
-	m.observe(TriggerWebhook, Result{Target: "b", Result: ResultError})
+	m.observe(TriggerWebhook, Result{Target: "b", Outcome: ResultError})
 
 	families, err := reg.Gather()
 	must(t, err)

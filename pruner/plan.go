@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Policy is a target's retention policy: what is never pruned. (min_age
@@ -33,10 +34,10 @@ type Policy struct {
 	// confirmed copied elsewhere; the others are kept (see Target.PolicyFor).
 	Offloaded func(checkpoint.Checkpoint) bool `json:"-"`
 	// Lock says how a prune keeps other pruners of the directory out.
-	Lock LockMode
+	Lock targetdir.LockMode
 	// AttributeCache, when set, is how long the target's filesystem client
 	// may answer from a cache of its own (a FUSE daemon's): it replaces
-	// the default of the filesystem type (see checkpoint.CachingOf).
+	// the default of the filesystem type (see targetdir.CachingOf).
 	AttributeCache *time.Duration `json:",omitempty"`
 }
 
@@ -198,7 +199,7 @@ func HeadroomBytes(s *checkpoint.Snapshot, headroom time.Duration) uint64 {
 
 // need is how many bytes must be freed on fs for free (as a low watermark)
 // to hold with at least headroom bytes available.
-func need(fs checkpoint.FSStats, free checkpoint.Watermark, headroom uint64) uint64 {
+func need(fs targetdir.FSStats, free checkpoint.Watermark, headroom uint64) uint64 {
 	n := free.Shortfall(fs)
 	if headroom > fs.AvailBytes {
 		n = max(n, headroom-fs.AvailBytes)
@@ -297,7 +298,7 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 // newest, 0 first, and -1 for the others. A checkpoint's rank is the better of
 // its rank by step and its rank by modification time: a run resumed from an
 // earlier step writes low steps after old high ones, and its new saves are the
-// newest too (DESIGN.md, safety invariant 1). cs is sorted by step.
+// newest too (docs/architecture.md, invariant 1). cs is sorted by step.
 func newestRanks(cs []checkpoint.Checkpoint, settled func(checkpoint.Checkpoint) bool) []int {
 	ranks := make([]int, len(cs))
 	var idx []int

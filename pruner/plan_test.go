@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -29,7 +30,7 @@ func snapOf(n int, availMiB uint64, mod func(cs []checkpoint.Checkpoint)) *check
 	return &checkpoint.Snapshot{
 		Target:      checkpoint.Target{Name: "t"},
 		Checkpoints: cs,
-		FS:          &checkpoint.FSStats{SizeBytes: 1000 << 20, AvailBytes: availMiB << 20},
+		FS:          &targetdir.FSStats{SizeBytes: 1000 << 20, AvailBytes: availMiB << 20},
 	}
 }
 

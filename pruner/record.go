@@ -25,8 +25,8 @@ type Asked struct {
 // MaxAsked is how many alerts a prune keeps of those that asked for it.
 const MaxAsked = 20
 
-// add joins a to the alerts that asked, once per fingerprint.
-func (k *Asked) add(a AlertRef) {
+// Add joins a to the alerts that asked, once per fingerprint.
+func (k *Asked) Add(a AlertRef) {
 	for _, have := range k.Alerts {
 		if have.Fingerprint == a.Fingerprint && have.Name == a.Name && a.Fingerprint != "" {
 			return
@@ -42,7 +42,7 @@ func (k *Asked) add(a AlertRef) {
 // merge joins what other asked.
 func (k *Asked) merge(other Asked) {
 	for _, a := range other.Alerts {
-		k.add(a)
+		k.Add(a)
 	}
 	k.Omitted += other.Omitted
 }
@@ -80,7 +80,7 @@ func (s *Service) record(ctx context.Context, trigger string, asked Asked, res R
 	s.mu.Lock()
 	rec := s.recorder
 	s.mu.Unlock()
-	if rec == nil || (trigger == TriggerAutonomous && (res.Result == ResultDryRun || res.Result == ResultNoop)) {
+	if rec == nil || (trigger == TriggerAutonomous && (res.Outcome == ResultDryRun || res.Outcome == ResultNoop)) {
 		return
 	}
 	// A prune that happened is recorded even if its caller has gone.

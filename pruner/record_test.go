@@ -2,7 +2,6 @@ package pruner
 
 import (
 	"context"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -28,33 +27,6 @@ func (m *memRecorder) all() []Report {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.reports)
-}
-
-// A webhook prune is recorded with the alert that asked for it before the
-// webhook answers.
-func TestWebhookRecordsTheAlertThatAsked(t *testing.T) {
-	dir, _ := fillTmpfs(t)
-	h := newHarness(t, dir, defaultPolicy)
-	rec := &memRecorder{}
-	h.svc.RecordTo(rec)
-	labels := map[string]string{"alertname": "CheckpointDiskPruneNeeded", "target": "train", "prune": "true"}
-	code, resp := post(t, h.srv.URL, alertBody("firing", labels), nil)
-	if code != http.StatusOK {
-		t.Fatalf("code %d, response %+v", code, resp)
-	}
-	got := rec.all()
-	if len(got) != 1 {
-		t.Fatalf("%d reports when the webhook answered, want 1", len(got))
-	}
-	r := got[0]
-	if r.Trigger != TriggerWebhook || len(r.Asked.Alerts) != 1 || r.Result.Result != ResultOK || len(r.Result.Deleted) == 0 ||
-		r.Result.Target != "train" || r.Time.IsZero() {
-		t.Fatalf("report %+v", r)
-	}
-	a := r.Asked.Alerts[0]
-	if a.Name != "CheckpointDiskPruneNeeded" || a.Fingerprint != "c0ffee" || a.Labels["target"] != "train" {
-		t.Errorf("alert %+v", a)
-	}
 }
 
 // Triggers that join a queued run are recorded with it: every alert that
@@ -115,7 +87,7 @@ func TestWhatIsRecorded(t *testing.T) {
 			svc := NewService(testLogger(t), nil, nil, nil, nil)
 			rec := &memRecorder{}
 			svc.RecordTo(rec)
-			svc.record(context.Background(), tc.trigger, Asked{}, Result{Target: "t", Result: tc.result})
+			svc.record(context.Background(), tc.trigger, Asked{}, Result{Target: "t", Outcome: tc.result})
 			if got := len(rec.all()) == 1; got != tc.recorded {
 				t.Errorf("recorded: %v, want %v", got, tc.recorded)
 			}
@@ -126,8 +98,8 @@ func TestWhatIsRecorded(t *testing.T) {
 func TestAskedKeepsAtMostMaxAsked(t *testing.T) {
 	var k Asked
 	for i := range MaxAsked + 5 {
-		k.add(AlertRef{Name: "A", Fingerprint: string(rune('a' + i))})
-		k.add(AlertRef{Name: "A", Fingerprint: string(rune('a' + i))}) // the same alert again
+		k.Add(AlertRef{Name: "A", Fingerprint: string(rune('a' + i))})
+		k.Add(AlertRef{Name: "A", Fingerprint: string(rune('a' + i))}) // the same alert again
 	}
 	if len(k.Alerts) != MaxAsked || k.Omitted != 10 {
 		t.Errorf("kept %d, omitted %d; want %d and 10", len(k.Alerts), k.Omitted, MaxAsked)

@@ -16,7 +16,7 @@ import (
 // only this prune, never the rest of the process. A directory on another
 // filesystem or mount than fs (a mount point) is never entered: removal stops
 // there with ErrMountPoint, before deleting anything of that filesystem.
-func removeTree(dirfd int, name string, fs fsID) error {
+func removeTree(dirfd int, name string, fs mountID) error {
 	fd, err := dirfs.OpenDirAt(dirfd, append([]byte(name), 0))
 	if errors.Is(err, unix.ENOENT) {
 		return nil // removed meanwhile (another pruner finishing the same trash)
@@ -24,7 +24,7 @@ func removeTree(dirfd int, name string, fs fsID) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)
 	}
-	if got, err := fsOf(fd); err != nil || !got.same(fs) {
+	if got, err := mountIDOf(fd); err != nil || !got.same(fs) {
 		unix.Close(fd)
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", name, err)
@@ -69,7 +69,7 @@ func removeTree(dirfd int, name string, fs fsID) error {
 	return nil
 }
 
-func removeEntry(dirfd int, nameZ []byte, typ byte, fs fsID) error {
+func removeEntry(dirfd int, nameZ []byte, typ byte, fs mountID) error {
 	if typ != unix.DT_DIR {
 		err := dirfs.UnlinkAt(dirfd, nameZ, 0)
 		if err == nil || errors.Is(err, unix.ENOENT) {

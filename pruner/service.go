@@ -12,20 +12,21 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // Measurer rescans a target on demand, returning the target directory it
 // scanned still open (nil if the scan failed), and tells its last scan
 // without touching the disk; checkpoint.Inventory is one.
 type Measurer interface {
-	RescanHeld(ctx context.Context, target string) (*checkpoint.Snapshot, *checkpoint.Dir, bool)
+	RescanHeld(ctx context.Context, target string) (*checkpoint.Snapshot, *targetdir.Dir, bool)
 	Latest(target string) (*checkpoint.Snapshot, bool)
 }
 
 // Deleter deletes what a plan says in the target directory dir, the one the
 // plan was made in; *Executor is the real one.
 type Deleter interface {
-	Execute(ctx context.Context, dir *checkpoint.Dir, t Target, plan Plan, trigger string) (Result, error)
+	Execute(ctx context.Context, dir *targetdir.Dir, t Target, plan Plan, trigger string) (Result, error)
 }
 
 // Mode says whether a prune deletes.
@@ -134,8 +135,8 @@ func (s *Service) Prune(ctx context.Context, req Request) (Run, error) {
 	run, err := s.prune(ctx, req)
 	if err != nil {
 		level.Error(s.logger).Log("msg", "prune failed", "target", req.Target, "trigger", req.Trigger, "err", err)
-		if run.Result.Result == "" {
-			run.Result = Result{Target: req.Target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
+		if run.Result.Outcome == "" {
+			run.Result = errorResult(req.Target, err)
 		}
 	}
 	s.metrics.observe(req.Trigger, run.Result)
@@ -172,13 +173,13 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 		run.Result = dryRun(logger, run.Plan)
 		return run, nil
 	}
-	res, err := s.exec.Execute(ctx, dir, Target{Target: snap.Target, Policy: t.Policy}, run.Plan, req.Trigger)
+	res, err := s.exec.Execute(ctx, dir, t, run.Plan, req.Trigger)
 	run.Result = res
 	l := level.Info(logger)
-	if err != nil || res.Result == ResultInsufficient {
+	if err != nil || res.Outcome == ResultInsufficient {
 		l = level.Warn(logger)
 	}
-	l.Log("msg", "prune finished", "result", res.Result, "stopped", res.Stopped,
+	l.Log("msg", "prune finished", "result", res.Outcome, "stopped", res.Stopped,
 		"deleted", len(res.Deleted), "planned_bytes", res.PlannedBytes, "freed_bytes", res.FreedBytes, "free_space_change_bytes", res.FreeSpaceChange,
 		"short_bytes", res.ShortBytes, "err", res.Error)
 	return run, err
@@ -186,7 +187,7 @@ func (s *Service) prune(ctx context.Context, req Request) (Run, error) {
 
 // dryRun reports what plan would delete, deleting nothing.
 func dryRun(logger log.Logger, plan Plan) Result {
-	res := Result{Target: plan.Target, Result: ResultDryRun, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
+	res := Result{Target: plan.Target, Outcome: ResultDryRun, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes, ShortBytes: plan.ShortBytes}
 	for _, it := range plan.Delete {
 		c := it.Checkpoint
 		level.Info(logger).Log("msg", "dry run: would delete checkpoint", "name", c.Name, "step", c.Step, "bytes", c.Bytes, "reason", it.Reason)
@@ -198,12 +199,12 @@ func dryRun(logger log.Logger, plan Plan) Result {
 // fsQueue serialises the prunes of one filesystem. Triggers that arrive
 // while a run is going coalesce into at most one follow-up run.
 type fsQueue struct {
-	running *Flight
-	next    *Flight
+	running *QueuedRun
+	next    *QueuedRun
 }
 
-// Flight is one queued run over some targets of a filesystem.
-type Flight struct {
+// QueuedRun is one queued run over some targets of a filesystem.
+type QueuedRun struct {
 	trigger string
 	targets []string
 	asked   map[string]*Asked // by target: the alerts that asked, from every trigger that joined
@@ -211,20 +212,20 @@ type Flight struct {
 	results map[string]Result // written before done is closed
 }
 
-func newFlight(trigger string) *Flight {
-	return &Flight{trigger: trigger, asked: map[string]*Asked{}, done: make(chan struct{}), results: map[string]Result{}}
+func newQueuedRun(trigger string) *QueuedRun {
+	return &QueuedRun{trigger: trigger, asked: map[string]*Asked{}, done: make(chan struct{}), results: map[string]Result{}}
 }
 
 // Done is closed when the run has finished.
-func (f *Flight) Done() <-chan struct{} { return f.done }
+func (f *QueuedRun) Done() <-chan struct{} { return f.done }
 
 // Result returns a target's result; only valid after Done.
-func (f *Flight) Result(target string) (Result, bool) {
+func (f *QueuedRun) Result(target string) (Result, bool) {
 	r, ok := f.results[target]
 	return r, ok
 }
 
-func (f *Flight) add(target string, asked Asked) {
+func (f *QueuedRun) add(target string, asked Asked) {
 	if k := f.asked[target]; k != nil {
 		k.merge(asked)
 		return
@@ -237,10 +238,13 @@ func (f *Flight) add(target string, asked Asked) {
 
 // hung returns the error of a target whose filesystem does not answer (its
 // last scan, from memory, says so), or nil. A prune of it would only wait
-// behind the stuck call, so it fails at once instead.
+// behind the stuck call, so it fails at once instead. Asked when a trigger
+// would queue a prune (the webhook's answer is then immediate) and when a
+// queued prune starts (the filesystem may have hung while it waited); the
+// one-shot prune command has no earlier scan and always measures.
 func (s *Service) hung(target string) error {
 	snap, ok := s.measure.Latest(target)
-	if !ok || !errors.Is(snap.Err, checkpoint.ErrHung) {
+	if !ok || !errors.Is(snap.Err, targetdir.ErrHung) {
 		return nil
 	}
 	return fmt.Errorf("target %s not pruned: %w", target, snap.Err)
@@ -264,7 +268,7 @@ func (s *Service) fsKey(target string) string {
 // target, the flight that will carry it out. At most one prune runs per
 // filesystem; triggers that arrive meanwhile join a single follow-up run.
 // Runs use a background context: they finish even if the caller stops waiting.
-func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight {
+func (s *Service) Trigger(trigger string, targets ...string) map[string]*QueuedRun {
 	asked := make(map[string]Asked, len(targets))
 	for _, t := range targets {
 		asked[t] = Asked{}
@@ -275,8 +279,8 @@ func (s *Service) Trigger(trigger string, targets ...string) map[string]*Flight 
 // TriggerFor is Trigger for the targets of asked, each with the alerts that
 // asked for it: a run records every alert that asked, also those whose
 // trigger joined a run already queued.
-func (s *Service) TriggerFor(trigger string, asked map[string]Asked) map[string]*Flight {
-	out := make(map[string]*Flight, len(asked))
+func (s *Service) TriggerFor(trigger string, asked map[string]Asked) map[string]*QueuedRun {
+	out := make(map[string]*QueuedRun, len(asked))
 	names := make([]string, 0, len(asked))
 	for name := range asked {
 		names = append(names, name)
@@ -300,12 +304,12 @@ func (s *Service) TriggerFor(trigger string, asked map[string]Asked) map[string]
 		}
 		switch {
 		case q.running == nil:
-			q.running = newFlight(trigger)
+			q.running = newQueuedRun(trigger)
 			q.running.add(name, asked[name])
-			go s.fly(key, q.running)
+			go s.drain(key, q.running)
 			out[name] = q.running
 		case q.next == nil:
-			q.next = newFlight(trigger)
+			q.next = newQueuedRun(trigger)
 			fallthrough
 		default:
 			q.next.add(name, asked[name])
@@ -318,11 +322,11 @@ func (s *Service) TriggerFor(trigger string, asked map[string]Asked) map[string]
 // failed returns a finished flight whose prune of target failed with err
 // without running (counted and logged like any failed prune).
 // It is done once the failure is recorded (outside s.mu, which is held).
-func (s *Service) failed(trigger, target string, asked Asked, err error) *Flight {
+func (s *Service) failed(trigger, target string, asked Asked, err error) *QueuedRun {
 	level.Error(s.logger).Log("msg", "prune failed", "target", target, "trigger", trigger, "err", err)
-	res := Result{Target: target, Result: ResultError, Deleted: []Deleted{}, Error: err.Error()}
+	res := errorResult(target, err)
 	s.metrics.observe(trigger, res)
-	f := newFlight(trigger)
+	f := newQueuedRun(trigger)
 	f.add(target, asked)
 	f.results[target] = res
 	go func() {
@@ -332,7 +336,7 @@ func (s *Service) failed(trigger, target string, asked Asked, err error) *Flight
 	return f
 }
 
-func (s *Service) fly(key string, f *Flight) {
+func (s *Service) drain(key string, f *QueuedRun) {
 	for {
 		s.mu.Lock()
 		targets := append([]string(nil), f.targets...)
@@ -382,4 +386,10 @@ func (s *Service) Guard(_ context.Context, snap *checkpoint.Snapshot) {
 		return
 	}
 	s.Trigger(TriggerAutonomous, snap.Target.Name)
+}
+
+// errorResult is the result of a prune of target that failed with err
+// before it deleted anything.
+func errorResult(target string, err error) Result {
+	return Result{Target: target, Outcome: ResultError, Deleted: []Deleted{}, Error: err.Error()}
 }

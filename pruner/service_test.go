@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // blockingDeleter is a Deleter whose first call waits until released, so a
@@ -26,7 +27,7 @@ func newBlockingDeleter() *blockingDeleter {
 	return &blockingDeleter{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (d *blockingDeleter) Execute(_ context.Context, _ *checkpoint.Dir, t Target, plan Plan, _ string) (Result, error) {
+func (d *blockingDeleter) Execute(_ context.Context, _ *targetdir.Dir, t Target, plan Plan, _ string) (Result, error) {
 	d.mu.Lock()
 	d.calls = append(d.calls, t.Name)
 	first := len(d.calls) == 1
@@ -35,7 +36,7 @@ func (d *blockingDeleter) Execute(_ context.Context, _ *checkpoint.Dir, t Target
 		close(d.entered)
 		<-d.release
 	}
-	return Result{Target: t.Name, Result: ResultNoop, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes}, nil
+	return Result{Target: t.Name, Outcome: ResultNoop, Deleted: []Deleted{}, PlannedBytes: plan.DeleteBytes}, nil
 }
 
 func (d *blockingDeleter) targets() []string {
@@ -71,7 +72,7 @@ func TestTriggersCoalesceIntoOneFollowUp(t *testing.T) {
 	<-del.entered // the first run is now inside the deleter and stays there
 
 	const n = 20
-	got := make([]map[string]*Flight, n)
+	got := make([]map[string]*QueuedRun, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -156,13 +157,13 @@ func TestPruneModes(t *testing.T) {
 			if tt.deletes {
 				want, result = 2, ResultOK
 			}
-			if left != want || run.Result.Result != result || len(run.Result.Deleted) != 3 {
+			if left != want || run.Result.Outcome != result || len(run.Result.Deleted) != 3 {
 				t.Errorf("%d files left, result %+v; want %d left, result %s listing 3", left, run.Result, want, result)
 			}
 		})
 	}
 	noSvc := NewService(testLogger(t), checkpoint.NewInventory(testLogger(t), time.Hour), nil, nil, nil)
-	if run, err := noSvc.Prune(context.Background(), Request{Target: "nope"}); err == nil || run.Result.Result != ResultError {
+	if run, err := noSvc.Prune(context.Background(), Request{Target: "nope"}); err == nil || run.Result.Outcome != ResultError {
 		t.Errorf("unknown target: %+v %v", run.Result, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/internal/hangfs"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 func duration(d time.Duration) *time.Duration { return &d }
@@ -45,8 +46,8 @@ func TestStaleFilesystemRefusesExecute(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrStaleFilesystem) || res.Result != ResultError || len(res.Deleted) != 0 {
-				t.Fatalf("result %q deleted %+v err %v; want an ErrStaleFilesystem error and nothing deleted", res.Result, res.Deleted, err)
+			if !errors.Is(err, ErrStaleFilesystem) || res.Outcome != ResultError || len(res.Deleted) != 0 {
+				t.Fatalf("result %q deleted %+v err %v; want an ErrStaleFilesystem error and nothing deleted", res.Outcome, res.Deleted, err)
 			}
 			for _, s := range tt.says {
 				if !strings.Contains(err.Error(), s) {
@@ -113,7 +114,7 @@ func TestFinalCheckWaitsOutTheCache(t *testing.T) {
 			if err != nil || len(res.Deleted) != 1 {
 				t.Fatalf("deleted %+v err %v", res.Deleted, err)
 			}
-			if earliest := plan.Scanned.Add(cache + checkpoint.ClockGrain); renamed.Before(earliest) {
+			if earliest := plan.Scanned.Add(cache + targetdir.ClockGrain); renamed.Before(earliest) {
 				t.Errorf("first rename at %s, before the cache could have expired at %s", renamed.Format(time.StampMilli), earliest.Format(time.StampMilli))
 			}
 		})
@@ -151,13 +152,13 @@ func TestLockfileRefusedOnCachedListings(t *testing.T) {
 	x := &Executor{Logger: testLogger(t), LockWait: time.Second}
 	for _, tt := range []struct {
 		name    string
-		mode    LockMode
+		mode    targetdir.LockMode
 		cache   time.Duration
 		refused bool
 	}{
-		{"lockfile asked for, listings cached", LockLockfile, time.Second, true},
-		{"flock missing, listings cached", LockFlock, time.Second, true},
-		{"flock missing, nothing cached", LockFlock, 0, false},
+		{"lockfile asked for, listings cached", targetdir.LockLockfile, time.Second, true},
+		{"flock missing, listings cached", targetdir.LockFlock, time.Second, true},
+		{"flock missing, nothing cached", targetdir.LockFlock, 0, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := x.Execute(context.Background(), openDir(t, h.Dir), Target{Target: tg, Policy: Policy{Lock: tt.mode, AttributeCache: &tt.cache}}, plan, TriggerCLI)
@@ -167,15 +168,15 @@ func TestLockfileRefusedOnCachedListings(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrLockfileUnsafe) || len(res.Deleted) != 0 {
-				t.Fatalf("deleted %+v err %v; want ErrLockfileUnsafe and nothing deleted", res.Deleted, err)
+			if !errors.Is(err, targetdir.ErrLockfileUnsafe) || len(res.Deleted) != 0 {
+				t.Fatalf("deleted %+v err %v; want targetdir.ErrLockfileUnsafe and nothing deleted", res.Deleted, err)
 			}
 			for _, s := range []string{"fuse.hangfs", "lock: flock", "one place only"} {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not say %q", err, s)
 				}
 			}
-			if _, err := os.Lstat(filepath.Join(h.Dir, LeaseFile)); err == nil {
+			if _, err := os.Lstat(filepath.Join(h.Dir, targetdir.LeaseFile)); err == nil {
 				t.Error("a lock file was made anyway")
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // fakeStatFS answers statfs with avail bytes free of size, plus what was
@@ -18,10 +19,10 @@ type fakeStatFS struct {
 	size  uint64
 }
 
-func (f *fakeStatFS) stat(string) (checkpoint.FSStats, error) {
+func (f *fakeStatFS) stat(string) (targetdir.FSStats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return checkpoint.FSStats{SizeBytes: f.size, AvailBytes: f.avail, FreeBytes: f.avail, FSType: "fake"}, nil
+	return targetdir.FSStats{SizeBytes: f.size, AvailBytes: f.avail, FreeBytes: f.avail, FSType: "fake"}, nil
 }
 
 // A free-space goal on a filesystem whose free space does not change after
@@ -47,7 +48,7 @@ func TestFreeSpaceGoalStopsWhenStatfsDoesNotMove(t *testing.T) {
 			tg := checkpoint.Target{Name: "t", Path: dir, MaxBytes: tt.maxBytes}
 			fs := &fakeStatFS{size: 1 << 30, avail: 1 << 20}
 			snap := scanDir(t, tg)
-			snap.FS = &checkpoint.FSStats{SizeBytes: fs.size, AvailBytes: fs.avail, FreeBytes: fs.avail}
+			snap.FS = &targetdir.FSStats{SizeBytes: fs.size, AvailBytes: fs.avail, FreeBytes: fs.avail}
 			// The low watermark wants half the filesystem free: far out of reach.
 			plan := MakePlan(snap, Policy{KeepLast: 1, Low: checkpoint.MustWatermark("50%")}, Goal{Kind: GoalWatermark}, time.Now())
 			x := &Executor{Logger: testLogger(t), StatFS: fs.stat}
@@ -62,8 +63,8 @@ func TestFreeSpaceGoalStopsWhenStatfsDoesNotMove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Deleted) != tt.deleted || res.Result != ResultInsufficient {
-				t.Fatalf("result %s, deleted %+v; want %d deleted, insufficient", res.Result, res.Deleted, tt.deleted)
+			if len(res.Deleted) != tt.deleted || res.Outcome != ResultInsufficient {
+				t.Fatalf("result %s, deleted %+v; want %d deleted, insufficient", res.Outcome, res.Deleted, tt.deleted)
 			}
 			if (res.Stopped != "") != tt.stopped {
 				t.Errorf("stopped %q, want stopped: %v", res.Stopped, tt.stopped)

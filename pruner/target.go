@@ -1,6 +1,8 @@
 package pruner
 
-import "github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+import (
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
 
 // Target is one checkpoint directory with its retention policy: the one value
 // per configured target from which the scanner, the service, the webhook and

@@ -7,7 +7,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // verifyTrash checks, after a prune on a filesystem whose client holds
@@ -22,14 +22,11 @@ import (
 // returned (Result.TrashLeft, checkpoint_prune_trash_entries), and every
 // later prune tries again (recoverTrash). A file whose upload takes longer
 // than that shows later and is removed by the next prune.
-func (x *Executor) verifyTrash(ctx context.Context, logger log.Logger, dir *checkpoint.Dir, t Target, cache fsCaching) ([]string, error) {
-	wait := cache.WriteBack + cache.Staleness()
-	level.Info(logger).Log("msg", "waiting for the filesystem's write-back before checking that the trash is gone", "fstype", cache.FSType,
-		"write_back", cache.WriteBack, "cache", cache.Lifetime, "wait", wait)
-	if err := sleepCtx(ctx, wait); err != nil {
+func (x *Executor) verifyTrash(ctx context.Context, logger log.Logger, dir *targetdir.Dir, t Target, cache targetdir.FSCaching) ([]string, error) {
+	if err := cache.WaitWriteBack(ctx, logger); err != nil {
 		return nil, err
 	}
-	names, err := listNames(dir.Fd(), func(n string) bool { return isTrashName(n) || isMarkName(n) })
+	names, err := targetdir.ListNames(dir.Fd(), func(n string) bool { return targetdir.IsTrash(n) || targetdir.IsMark(n) })
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", t.Path, err)
 	}
@@ -37,11 +34,11 @@ func (x *Executor) verifyTrash(ctx context.Context, logger log.Logger, dir *chec
 		return nil, nil
 	}
 	level.Warn(logger).Log("msg", "trash came back after the write-back: removing it again", "names", fmt.Sprint(names))
-	lk, err := lockTarget(ctx, dir, x.lockOptions(t, cache))
+	lk, err := targetdir.Acquire(ctx, dir, x.lockOptions(t, cache))
 	if err != nil {
 		return names, err
 	}
-	defer lk.release()
+	defer lk.Release()
 	if err := dir.Recheck(); err != nil {
 		return names, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/history"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 var demoOut = flag.String("demo", "", "write the demo page (a simulated day of two training runs) in English and Chinese to this directory (make screenshots)")
@@ -37,7 +38,7 @@ func TestDemoPage(t *testing.T) {
 	// prune brings it back.
 	llama := checkpoint.Target{Name: "llama-7b-sft", Path: "/data/llama-7b-sft/checkpoints", MinAge: 2 * time.Minute}
 	snap := &checkpoint.Snapshot{Target: llama, Layout: "hf", Series: "checkpoint-{step}", Framework: "transformers Trainer", Time: now,
-		FS: &checkpoint.FSStats{Mountpoint: "/data", Device: "/dev/nvme1n1", FSType: "xfs", SizeBytes: size}}
+		FS: &targetdir.FSStats{Mountpoint: "/data", Device: "/dev/nvme1n1", FSType: "xfs", SizeBytes: size}}
 	var used float64 = 0.70
 	for m := 24 * 60; m >= 0; m-- {
 		at := now.Add(-time.Duration(m) * time.Minute)
@@ -81,7 +82,7 @@ func TestDemoPage(t *testing.T) {
 	// vit: dry run, offload to object storage, a torn last save.
 	vit := checkpoint.Target{Name: "vit-pretrain", Path: "/scratch/vit/ckpt", MinAge: 2 * time.Minute, MaxBytes: 300 * gib}
 	vs := &checkpoint.Snapshot{Target: vit, Layout: "torch", Series: "model_{step}.pt", Framework: "PyTorch", Time: now,
-		FS: &checkpoint.FSStats{Mountpoint: "/scratch", Device: "nfs01:/scratch", FSType: "nfs4", SizeBytes: 20 << 40, AvailBytes: 9 << 40}}
+		FS: &targetdir.FSStats{Mountpoint: "/scratch", Device: "nfs01:/scratch", FSType: "nfs4", SizeBytes: 20 << 40, AvailBytes: 9 << 40}}
 	for i := range 9 {
 		step := int64(5000 * (i + 1))
 		c := checkpoint.Checkpoint{Name: fmt.Sprintf("model_%d.pt", step), Step: step, Bytes: 38 * gib, ModTime: now.Add(-time.Duration(9-i) * 2 * time.Hour),

@@ -9,6 +9,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/history"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 	"github.com/checkpoint-exporter/checkpoint_exporter/verdict"
 )
 
@@ -286,7 +287,7 @@ func buildTarget(in inputs) Target {
 const offloaded = "offloaded"
 
 // filesystem is fs with p's watermarks as used bytes.
-func filesystem(fs checkpoint.FSStats, p pruner.Policy) *Filesystem {
+func filesystem(fs targetdir.FSStats, p pruner.Policy) *Filesystem {
 	used := fs.SizeBytes - min(fs.SizeBytes, fs.AvailBytes)
 	return &Filesystem{Mountpoint: fs.Mountpoint, Device: fs.Device, FSType: fs.FSType, SizeBytes: fs.SizeBytes, AvailBytes: fs.AvailBytes,
 		UsedBytes: used, UsedRatio: fs.UsedRatio(), ReadOnly: fs.ReadOnly,

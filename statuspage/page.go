@@ -8,6 +8,10 @@
 // anywhere (it works on an air-gapped node), reads without JavaScript, and
 // refreshes itself with a few lines of it. It only shows: nothing on it
 // deletes, and building it reads memory only, never a target's disk.
+//
+// It imports checkpoint, pruner, verdict, history and targetdir, and must
+// not import alertmanager, offload or cmd: what it shows of them comes
+// through Sources.
 package statuspage
 
 import (

@@ -16,6 +16,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/history"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 var now = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -36,7 +37,7 @@ func (f *fixture) addTarget(name, path string, n int, names func(i int) string, 
 	tg := checkpoint.Target{Name: name, Path: path, MinAge: 30 * time.Second}
 	const size = 1 << 20
 	snap := &checkpoint.Snapshot{Target: tg, Layout: "torch", Series: "ckpt_{step}.pt", Time: now,
-		FS: &checkpoint.FSStats{Mountpoint: "/data", Device: "/dev/nvme0n1", FSType: "ext4", SizeBytes: 1 << 40}}
+		FS: &targetdir.FSStats{Mountpoint: "/data", Device: "/dev/nvme0n1", FSType: "ext4", SizeBytes: 1 << 40}}
 	snap.FS.AvailBytes = uint64(float64(snap.FS.SizeBytes) * (1 - ratio))
 	for i := range n {
 		nm := names(i)

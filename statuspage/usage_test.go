@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 func usageSnap(target string, at time.Time, avail uint64) *checkpoint.Snapshot {
 	return &checkpoint.Snapshot{Target: checkpoint.Target{Name: target}, Time: at,
-		FS: &checkpoint.FSStats{SizeBytes: 1000, AvailBytes: avail}}
+		FS: &targetdir.FSStats{SizeBytes: 1000, AvailBytes: avail}}
 }
 
 // A sample a minute for a day, however often the target is scanned: the
@@ -41,7 +42,7 @@ func TestUsageKeepsOneSampleAMinuteForADay(t *testing.T) {
 	// A target that is no longer scanned (a reload removed it) goes once its
 	// samples are a day old; a failed scan adds nothing.
 	u.Add(usageSnap("b", at.Add(25*time.Hour), 5))
-	u.Add(&checkpoint.Snapshot{Target: checkpoint.Target{Name: "b"}, Time: at.Add(26 * time.Hour), Err: checkpoint.ErrHung})
+	u.Add(&checkpoint.Snapshot{Target: checkpoint.Target{Name: "b"}, Time: at.Add(26 * time.Hour), Err: targetdir.ErrHung})
 	if len(u.Samples("a", time.Time{})) != 0 || len(u.Samples("b", time.Time{})) != 1 {
 		t.Errorf("a: %d samples, b: %d; want 0 and 1", len(u.Samples("a", time.Time{})), len(u.Samples("b", time.Time{})))
 	}

@@ -3,6 +3,9 @@
 // page and of its JSON API, from one place. It only reads the pruner's plan
 // (pruner.MakePlan) and puts its reasons into words and codes; it decides
 // nothing itself.
+//
+// It imports checkpoint and pruner, and must not import anything that
+// serves or prints (statuspage, cmd).
 package verdict
 
 import (

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
-// The one-shot commands (scan, prune, plan, simulate) through the real binary.
+// The one-shot commands (scan, prune, plan) through the real binary.
 
 func TestScanTableAndJSON(t *testing.T) {
 	dir := seedTree(t)
@@ -45,7 +42,7 @@ func remaining(t *testing.T, dir string) []string {
 	es, _ := os.ReadDir(dir)
 	var out []string
 	for _, e := range es {
-		if e.Name() != pruner.LockFile && e.Name() != pruner.SpareLeaseFile { // the pruner's own, made ahead of need
+		if e.Name() != targetdir.LockFile && e.Name() != targetdir.SpareLeaseFile { // the pruner's own, made ahead of need
 			out = append(out, e.Name())
 		}
 	}
@@ -150,22 +147,5 @@ func TestPlanLive(t *testing.T) {
 	out, _, code := runCLI(t, "plan", "--checkpoint.dir="+dir)
 	if code != 0 || !strings.Contains(out, "more saves fit") || !strings.Contains(out, "one save every 1m40s") {
 		t.Errorf("live plan: %d\n%s", code, out)
-	}
-}
-
-func TestSimulateWritesCheckpoints(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "simulate", "--dir="+dir, "--layout=hf", "--size=64KiB", "--interval=10ms", "--saves=3").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum simulateSummary
-	if err := json.Unmarshal(out, &sum); err != nil || sum.Saves != 3 || sum.Failed != 0 {
-		t.Fatalf("summary %s: %v", out, err)
-	}
-	if got := remaining(t, dir); !reflect.DeepEqual(got, []string{"checkpoint-100", "checkpoint-200", "checkpoint-300"}) {
-		t.Errorf("wrote %v", got)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/history"
-	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
 )
 
 // historyFlags are the deletion history's flags, shared by serve, prune
@@ -45,25 +44,6 @@ func (h *historyFlags) open(logger log.Logger) (*history.Store, error) {
 		return nil, fmt.Errorf("--prune.history-file: %w", err)
 	}
 	return s, nil
-}
-
-// historyRecorder writes the pruner's reports into the history store.
-type historyRecorder struct{ store *history.Store }
-
-func (h historyRecorder) Record(ctx context.Context, r pruner.Report) error {
-	run := history.Run{Time: r.Time, Target: r.Result.Target, Trigger: r.Trigger, Result: r.Result.Result, Error: r.Result.Error,
-		AlertsOmitted: r.Asked.Omitted, Deleted: make([]history.Item, 0, len(r.Result.Deleted)),
-		PlannedBytes: r.Result.PlannedBytes, FreedBytes: r.Result.FreedBytes, FreeSpaceChange: r.Result.FreeSpaceChange, ShortBytes: r.Result.ShortBytes}
-	for _, a := range r.Asked.Alerts {
-		run.Alerts = append(run.Alerts, history.Alert{Name: a.Name, Fingerprint: a.Fingerprint, Labels: a.Labels})
-	}
-	for _, d := range r.Result.Deleted {
-		run.Deleted = append(run.Deleted, history.Item{Name: d.Name, Step: d.Step, Bytes: d.Bytes, Reason: d.Reason})
-	}
-	for _, s := range r.Result.Skipped {
-		run.Skipped = append(run.Skipped, history.Item{Name: s.Name, Step: s.Step, Cause: s.Cause, Reason: s.Reason})
-	}
-	return h.store.Record(ctx, run)
 }
 
 type historyCmd struct {

@@ -76,7 +76,8 @@ func TestReadyAfterFirstScan(t *testing.T) {
 // The web config loses basic auth while an execute target exists and no
 // token file is set: exporter-toolkit stops asking for credentials at once,
 // so the webhook refuses to delete (503), says so in the log and in
-// checkpoint_webhook_execute_unauthenticated, and a reload is refused too.
+// checkpoint_webhook_execute_unauthenticated (as soon as the file changes,
+// without a request), and a reload is refused too.
 func TestWebConfigLosesAuthWebhookRefuses(t *testing.T) {
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte("am-secret"), bcrypt.MinCost)
@@ -120,6 +121,12 @@ func TestWebConfigLosesAuthWebhookRefuses(t *testing.T) {
 	}
 
 	must(t, os.WriteFile(webCfg, []byte("# basic auth removed\n"), 0o600))
+	// The exporter watches the web config: the metric and the log follow the
+	// edit before any webhook request.
+	waitLog(t, p.logs, "the webhook refuses to prune")
+	if got := scrape(); got != 1 {
+		t.Errorf("checkpoint_webhook_execute_unauthenticated = %v before any request, want 1", got)
+	}
 	hfCheckpoints(t, ckpt, 500)
 	if code := alert("", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("unauthenticated webhook with execute: %d, want 503", code)
@@ -130,7 +137,6 @@ func TestWebConfigLosesAuthWebhookRefuses(t *testing.T) {
 	if got := scrape(); got != 1 {
 		t.Errorf("checkpoint_webhook_execute_unauthenticated = %v, want 1", got)
 	}
-	waitLog(t, p.logs, "the webhook refuses to prune")
 	if code := postReload(t, p.base); code != http.StatusInternalServerError {
 		t.Errorf("reload without authentication: %d, want 500", code)
 	}

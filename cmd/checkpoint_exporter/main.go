@@ -8,9 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
-	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,7 +22,11 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/config"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/logging"
+	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 const program = "checkpoint_exporter"
@@ -50,12 +54,12 @@ type common struct {
 
 // walkerArg, as the only argument, makes this process a walker: the child
 // in which serve's background scans size checkpoints at idle priority
-// (checkpoint.ServeWalker). It is no command for people, so not in --help.
+// (sizing.ServeWalker). It is no command for people, so not in --help.
 const walkerArg = "internal-walker"
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == walkerArg {
-		if err := checkpoint.ServeWalker(os.Stdin, os.Stdout); err != nil {
+		if err := sizing.ServeWalker(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(exitError)
 		}
@@ -91,7 +95,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sc := addScan(app, c)
 	pr := addPrune(app, c)
 	pl := addPlan(app, c)
-	sim := addSimulate(app, c)
 	cc := addCheckConfig(app, c)
 	hi := addHistory(app, c)
 
@@ -111,14 +114,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pr.run(ctx)
 	case pl.cmd.FullCommand():
 		return pl.run(ctx)
-	case sim.cmd.FullCommand():
-		return sim.run(ctx)
 	case cc.cmd.FullCommand():
 		return cc.run(ctx)
 	case hi.cmd.FullCommand():
 		return hi.run(ctx)
 	}
 	return exitUsage
+}
+
+// logger builds the application's logger and exporter-toolkit's from the
+// --log.* flags.
+func (c *common) logger() (log.Logger, *slog.Logger) {
+	return logging.New(c.stderr, c.logFormat, c.logLevel)
 }
 
 // loadConfig reads --config.file or builds the quick-start configuration.
@@ -129,15 +136,15 @@ func (c *common) loadConfig() (*config.Config, error) {
 	return config.FromDirs(c.dirs)
 }
 
-// world is everything built from the configuration.
-type world struct {
+// setup is everything built from the configuration.
+type setup struct {
 	inv      *checkpoint.Inventory
 	targets  []pruner.Target
-	offloads *offloads
+	offloads *offload.Set
 }
 
 // policy returns the policy of the target called name.
-func (w *world) policy(name string) pruner.Policy {
+func (w *setup) policy(name string) pruner.Policy {
 	for _, t := range w.targets {
 		if t.Name == name {
 			return t.Policy
@@ -158,13 +165,13 @@ func (c *common) scanOptions(workers int, idle bool) checkpoint.ScanOptions {
 	return opts
 }
 
-func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*world, error) {
+func (c *common) build(logger log.Logger, cfg *config.Config, only string, opts checkpoint.ScanOptions) (*setup, error) {
 	targets, err := selectTargets(cfg, only)
 	if err != nil {
 		return nil, err
 	}
-	w := &world{targets: targets, offloads: newOffloads(logger)}
-	w.offloads.attach(cfg, w.targets)
+	w := &setup{targets: targets, offloads: offload.NewSet(logger)}
+	attachOffloads(w.offloads, cfg, w.targets)
 	scanners, err := scannersFor(w.targets, opts, nil)
 	if err != nil {
 		return nil, err
@@ -198,7 +205,7 @@ func selectTargets(cfg *config.Config, only string) ([]pruner.Target, error) {
 func scannersFor(targets []pruner.Target, opts checkpoint.ScanOptions, old []*checkpoint.Scanner) ([]*checkpoint.Scanner, error) {
 	out := make([]*checkpoint.Scanner, 0, len(targets))
 	for _, t := range targets {
-		i := slices.IndexFunc(old, func(s *checkpoint.Scanner) bool { return reflect.DeepEqual(s.Target(), t.Target) })
+		i := slices.IndexFunc(old, func(s *checkpoint.Scanner) bool { return s.Target() == t.Target })
 		if i >= 0 {
 			out = append(out, old[i])
 			continue
@@ -212,10 +219,10 @@ func scannersFor(targets []pruner.Target, opts checkpoint.ScanOptions, old []*ch
 	return out, nil
 }
 
-// load is the one-shot commands' start: the configuration and the world built
+// load is the one-shot commands' start: the configuration and the setup built
 // from it (only the target named only, if set). Errors are printed; ok is
 // false after one.
-func (c *common) load(logger log.Logger, only string) (w *world, ok bool) {
+func (c *common) load(logger log.Logger, only string) (w *setup, ok bool) {
 	cfg, err := c.loadConfig()
 	if err == nil {
 		w, err = c.build(logger, cfg, only, c.scanOptions(0, false))
@@ -249,7 +256,7 @@ func targetOf(t *config.Target) pruner.Target {
 			Low:        t.Prune.LowWatermark,
 			Headroom:   time.Duration(t.Prune.Headroom),
 			Execute:    t.Prune.Execute,
-			Lock:       pruner.LockMode(t.Prune.Lock),
+			Lock:       targetdir.LockMode(t.Prune.Lock),
 		},
 	}
 	if c := t.Prune.AttributeCache; c != nil {

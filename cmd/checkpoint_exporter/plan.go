@@ -41,32 +41,6 @@ func addPlan(app *kingpin.Application, c *common) *planCmd {
 	return p
 }
 
-// Projection is the footprint of a schedule.
-type Projection struct {
-	Files int64
-	Bytes uint64
-	// CappedBy says which limit set Files: "keep", "max_bytes" or "".
-	CappedBy string
-}
-
-// Project computes how many checkpoints a run of steps saving every saveEvery
-// steps leaves behind when keeping keep of them (0: all) within maxBytes (0:
-// no cap), and their size. The newest checkpoint always stays, even alone
-// over maxBytes, as the pruner keeps it.
-func Project(saveEvery, steps, keep int64, size, maxBytes uint64) Projection {
-	pr := Projection{Files: steps / saveEvery}
-	if keep > 0 && keep < pr.Files {
-		pr.Files, pr.CappedBy = keep, "keep"
-	}
-	if maxBytes > 0 && size > 0 {
-		if fit := max(int64(maxBytes/size), 1); fit < pr.Files {
-			pr.Files, pr.CappedBy = fit, "max_bytes"
-		}
-	}
-	pr.Bytes = uint64(pr.Files) * size
-	return pr
-}
-
 func (p *planCmd) run(ctx context.Context) int {
 	if p.saveEvery < 0 || p.steps < 0 || p.keep < 0 {
 		fmt.Fprintln(p.stderr, "--save-every, --steps and --keep must not be negative")
@@ -100,7 +74,7 @@ func (p *planCmd) fromFlags() int {
 		fmt.Fprintln(p.stderr, err)
 		return exitUsage
 	}
-	pr := Project(p.saveEvery, steps, p.keep, size, maxBytes)
+	pr := pruner.Project(p.saveEvery, steps, p.keep, size, maxBytes)
 	keep := "all"
 	if p.keep > 0 {
 		keep = fmt.Sprintf("the newest %d", p.keep)

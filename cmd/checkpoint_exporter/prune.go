@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 type pruneCmd struct {
@@ -36,37 +36,15 @@ func addPrune(app *kingpin.Application, c *common) *pruneCmd {
 	return p
 }
 
-// parseFreeTarget turns --free-target into the low watermark a prune aims
-// for: "20%" (a free share) is at most 80% used, "10GiB" is at least that
-// much free.
-func parseFreeTarget(s string) (checkpoint.Watermark, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return checkpoint.Watermark{}, nil
-	}
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		free, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || !(free > 0 && free < 100) {
-			return checkpoint.Watermark{}, fmt.Errorf("--free-target %q: a share must be between 0%% and 100%%", s)
-		}
-		return checkpoint.UsedAtMost(100 - free), nil
-	}
-	w, err := checkpoint.ParseWatermark(s)
-	if err != nil {
-		return w, fmt.Errorf("--free-target: %w", err)
-	}
-	return w, nil
-}
-
 func (p *pruneCmd) run(ctx context.Context) int {
 	logger, _ := p.logger()
 	if p.keep < 0 {
 		fmt.Fprintln(p.stderr, "--keep must be at least 1")
 		return exitUsage
 	}
-	free, err := parseFreeTarget(p.freeTarget)
+	free, err := checkpoint.ParseFreeGoal(p.freeTarget)
 	if err != nil {
-		fmt.Fprintln(p.stderr, err)
+		fmt.Fprintln(p.stderr, "--free-target:", err)
 		return exitUsage
 	}
 	w, ok := p.load(logger, p.target)
@@ -82,7 +60,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			return exitError
 		}
 		defer hist.Close()
-		svc.RecordTo(historyRecorder{hist})
+		svc.RecordTo(hist.PruneRecorder())
 	}
 	mode := pruner.ModeDryRun
 	if p.execute {
@@ -97,7 +75,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 		if p.execute {
 			// Made while there is room, for a later prune of a full disk;
 			// on a full disk this one manages without (see pruner.Provision).
-			pruner.Provision(t)
+			targetdir.Provision(t.Path, t.Policy.Lock)
 			// Trash left by an interrupted prune goes first, even when
 			// nothing is to be deleted now; what cannot be removed is logged
 			// and the prune goes on.
@@ -132,7 +110,7 @@ func (p *pruneCmd) run(ctx context.Context) int {
 			}
 		}
 		switch {
-		case !planned || code != exitOK || (!plan.Insufficient && res.Result != pruner.ResultInsufficient):
+		case !planned || code != exitOK || (!plan.Insufficient && res.Outcome != pruner.ResultInsufficient):
 		case res.Stopped != "":
 			fmt.Fprintf(p.stdout, "goal not reached: the filesystem reports %s more to free, and its free space does not show deletions\n",
 				formatBytes(int64(res.ShortBytes)))

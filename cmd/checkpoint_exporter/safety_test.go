@@ -31,7 +31,7 @@ func asNobody(t *testing.T) (bin, work string) {
 	}
 	root := t.TempDir()
 	// Up to, not including, the temporary directory itself: /tmp is
-	// world-writable and sticky, and must stay so.
+	// setup-writable and sticky, and must stay so.
 	for p := root; p != os.TempDir() && p != "/" && p != "."; p = filepath.Dir(p) {
 		os.Chmod(p, 0o755) // let nobody reach the binary and the tree
 	}

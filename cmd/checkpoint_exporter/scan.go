@@ -14,6 +14,7 @@ import (
 	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/offload"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 	"github.com/checkpoint-exporter/checkpoint_exporter/verdict"
 )
 
@@ -55,19 +56,19 @@ type scanStatus struct {
 }
 
 type scanReport struct {
-	Target      string              `json:"target"`
-	Path        string              `json:"path"`
-	Up          bool                `json:"up"`
-	Error       string              `json:"error,omitempty"`
-	Layout      string              `json:"layout,omitempty"`
-	Framework   string              `json:"framework,omitempty"`
-	Series      string              `json:"series,omitempty"`
-	Evidence    []string            `json:"evidence"`
-	Filesystem  *checkpoint.FSStats `json:"filesystem,omitempty"`
-	Bytes       int64               `json:"bytes"`
-	Checkpoints []scanStatus        `json:"checkpoints"`
-	Ignored     []string            `json:"ignored"`
-	Errors      uint64              `json:"errors"`
+	Target      string             `json:"target"`
+	Path        string             `json:"path"`
+	Up          bool               `json:"up"`
+	Error       string             `json:"error,omitempty"`
+	Layout      string             `json:"layout,omitempty"`
+	Framework   string             `json:"framework,omitempty"`
+	Series      string             `json:"series,omitempty"`
+	Evidence    []string           `json:"evidence"`
+	Filesystem  *targetdir.FSStats `json:"filesystem,omitempty"`
+	Bytes       int64              `json:"bytes"`
+	Checkpoints []scanStatus       `json:"checkpoints"`
+	Ignored     []string           `json:"ignored"`
+	Errors      uint64             `json:"errors"`
 }
 
 // statuses labels every checkpoint the way a prune by count would treat it.
@@ -110,7 +111,9 @@ func (s *scanCmd) run(ctx context.Context) int {
 			r.Bytes = snap.Bytes()
 			r.Checkpoints = statuses(snap, w.planPolicy(ctx, snap), now)
 			for i, c := range snap.Checkpoints {
-				r.Checkpoints[i].Offload = w.offloads.status(snap.Target.Name, c)
+				if st, ok := w.offloads.Status(snap.Target.Name, c); ok {
+					r.Checkpoints[i].Offload = &st
+				}
 			}
 		}
 		reports = append(reports, r)

@@ -21,10 +21,14 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+	"github.com/checkpoint-exporter/checkpoint_exporter/alertmanager"
 	"github.com/checkpoint-exporter/checkpoint_exporter/collector"
+	"github.com/checkpoint-exporter/checkpoint_exporter/config"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/httpserve"
 	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/sizing"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
+	"github.com/checkpoint-exporter/checkpoint_exporter/targetdir"
 )
 
 // labelNameRe is what Prometheus accepts as a label name everywhere.
@@ -48,7 +52,7 @@ type serveCmd struct {
 	autonomous           bool
 	noExporterMetrics    bool
 	idlePriority         bool
-	limits               *httpLimits
+	limits               *httpserve.Limits
 	history              historyFlags
 }
 
@@ -88,7 +92,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 		return err
 	}
 	if s.idlePriority {
-		if err := checkpoint.CheckIdlePriority(); err != nil {
+		if err := sizing.CheckIdlePriority(); err != nil {
 			level.Warn(logger).Log("msg", "background scans run at normal priority: this process may not lower its threads' priority", "err", err)
 			s.idlePriority = false
 		}
@@ -100,11 +104,13 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if err != nil {
 		return err
 	}
-	if err := s.authGuard().check(w.targets); err != nil {
+	reg := prometheus.NewRegistry()
+	guard := alertmanager.NewAuthGuard(logger, alertmanager.AuthOptions{
+		TokenFile: s.tokenFile, WebConfigFile: *s.web.WebConfigFile, AllowUnauthenticated: s.allowUnauthenticated,
+	}, w.targets, reg)
+	if err := guard.Check(w.targets); err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(w.inv), versioncollector.NewCollector(program))
 	if !s.noExporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collector.NewProcessCollector())
@@ -114,21 +120,22 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 			return fmt.Errorf("--webhook.match-label: %q is not a label name", name)
 		}
 	}
-	r := newReloader(s, logger, opts, reg)
-	r.inv = w.inv
-	r.metrics = pruner.NewMetrics(reg, pruner.Names(w.targets))
-	r.offloads = w.offloads
-	w.offloads.start(ctx, w.inv, reg)
-	s.recoverTrash(ctx, logger, w.targets, r.metrics)
-	r.svc = pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, r.metrics)
+	metrics := pruner.NewMetrics(reg, pruner.Names(w.targets))
+	w.offloads.Start(ctx, reg)
+	w.inv.OnScan(w.offloads.Scanned)
+	s.recoverTrash(ctx, logger, w.targets, metrics)
+	r := &running{s: s, logger: logger, opts: opts, w: w, metrics: metrics, guard: guard, targets: w.targets,
+		svc: pruner.NewService(logger, w.inv, w.targets, &pruner.Executor{Logger: logger, LockWait: s.lockWait}, metrics)}
+	coord := config.NewCoordinator(logger, s.loadConfig, reg)
+	r.subscribe(ctx, coord)
 	hist, err := s.history.open(logger)
 	if err != nil {
 		return err
 	}
 	defer hist.Close()
-	r.svc.RecordTo(historyRecorder{hist})
-	hook, err := pruner.NewWebhook(logger, r.svc, w.inv.Snapshots, r.metrics, pruner.WebhookOptions{
-		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: r.guard,
+	r.svc.RecordTo(hist.PruneRecorder())
+	hook, err := alertmanager.NewWebhook(logger, r.svc, w.inv.Snapshots, reg, alertmanager.Options{
+		TokenFile: s.tokenFile, MaxBodyBytes: s.maxBody, Timeout: s.webhookTimeout, Instance: s.instance, Guard: guard.Allow,
 		MatchLabels: s.matchLabels,
 	})
 	if err != nil {
@@ -137,7 +144,7 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if s.autonomous {
 		w.inv.OnScan(r.svc.Guard)
 	}
-	r.start(w.targets)
+	coord.Started()
 	// The chart's samples: one a minute from the background scans, a day's
 	// worth, in memory.
 	usage := statuspage.NewUsage(time.Minute, 24*time.Hour)
@@ -146,14 +153,15 @@ func (s *serveCmd) serve(ctx context.Context, logger log.Logger, slogger *slog.L
 	if err != nil {
 		return err
 	}
-	mux := s.routes(logger, reg, hook, r, page)
+	mux := s.routes(logger, reg, hook, reloadHandler(coord), w.inv, page)
 
 	go w.inv.Run(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go r.watchSignals(ctx, hup)
-	srv := s.limits.server(logger, reg, mux, s.webhookTimeout)
+	go coord.WatchSignals(ctx, hup)
+	go guard.Watch(ctx, time.Second)
+	srv := s.limits.Server(logger, reg, mux, s.webhookTimeout)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, s.web, slogger) }()
 	select {
@@ -176,7 +184,7 @@ func (s *serveCmd) recoverTrash(ctx context.Context, logger log.Logger, targets 
 			continue
 		}
 		if t.Policy.Execute {
-			if err := pruner.Provision(t); err != nil {
+			if err := targetdir.Provision(t.Path, t.Policy.Lock); err != nil {
 				level.Warn(logger).Log("msg", "could not make the files a prune needs on a full disk; they are made after the next prune that frees space",
 					"target", t.Name, "err", err)
 			}

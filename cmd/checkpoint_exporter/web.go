@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/go-kit/log"
@@ -11,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
 	"github.com/checkpoint-exporter/checkpoint_exporter/history"
-	"github.com/checkpoint-exporter/checkpoint_exporter/pruner"
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/httpserve"
 	"github.com/checkpoint-exporter/checkpoint_exporter/statuspage"
 )
 
@@ -22,9 +21,9 @@ import (
 // lifecycle endpoints (/-/healthy, /-/ready, /-/reload), and the status
 // page with its JSON API. exporter-toolkit wraps the whole mux, so the page
 // is behind the same TLS and basic auth as /metrics.
-func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http.Handler, r *reloader, page *statuspage.Page) *http.ServeMux {
+func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook, reload http.Handler, inv *checkpoint.Inventory, page *statuspage.Page) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle(s.metricsPath, newGzipHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle(s.metricsPath, httpserve.NewGzip(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:           stdLogger{logger},
 		EnableOpenMetrics:  true,
 		Registry:           reg,
@@ -35,13 +34,13 @@ func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http
 		fmt.Fprintln(rw, "Healthy.")
 	})
 	mux.HandleFunc("/-/ready", func(rw http.ResponseWriter, _ *http.Request) {
-		if ready, waiting := r.inv.Ready(); !ready {
+		if ready, waiting := inv.Ready(); !ready {
 			http.Error(rw, "Not ready: waiting for the first scan of "+strings.Join(waiting, ", "), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(rw, "Ready.")
 	})
-	mux.HandleFunc("/-/reload", r.serveHTTP)
+	mux.Handle("/-/reload", reload)
 	if s.metricsPath != statusAPIPath && s.webhookPath != statusAPIPath {
 		mux.Handle(statusAPIPath, page.API())
 	}
@@ -55,11 +54,11 @@ func (s *serveCmd) routes(logger log.Logger, reg *prometheus.Registry, hook http
 const statusAPIPath = "/api/v1/status"
 
 // statusPage builds the status page over the running exporter's state.
-func (s *serveCmd) statusPage(w *world, r *reloader, hist *history.Store, usage *statuspage.Usage) (*statuspage.Page, error) {
+func (s *serveCmd) statusPage(w *setup, r *running, hist *history.Store, usage *statuspage.Usage) (*statuspage.Page, error) {
 	return statuspage.New(statuspage.Sources{
 		Snapshots: w.inv.Snapshots,
 		Targets:   r.currentTargets,
-		Offload:   w.offloads.state,
+		Offload:   offloadState(w.offloads),
 		History:   hist,
 		Usage:     usage,
 	}, statuspage.Options{
@@ -72,59 +71,6 @@ func (s *serveCmd) statusPage(w *world, r *reloader, hist *history.Store, usage 
 			{Path: "/-/ready", Key: "link.ready"},
 		},
 	})
-}
-
-// authGuard is the rule that a webhook able to delete must be authenticated.
-type authGuard struct {
-	tokenFile, webConfigFile string
-	allowUnauthenticated     bool
-}
-
-func (s *serveCmd) authGuard() authGuard {
-	return authGuard{tokenFile: s.tokenFile, webConfigFile: *s.web.WebConfigFile, allowUnauthenticated: s.allowUnauthenticated}
-}
-
-// check refuses targets with prune.execute behind a webhook that has neither
-// a bearer token nor basic auth in the web config, as the web config reads now.
-func (g authGuard) check(targets []pruner.Target) error {
-	var executing []string
-	for _, t := range targets {
-		if t.Policy.Execute {
-			executing = append(executing, t.Name)
-		}
-	}
-	if len(executing) == 0 || g.tokenFile != "" || g.allowUnauthenticated {
-		return nil
-	}
-	basicAuth, err := basicAuthConfigured(g.webConfigFile)
-	if err != nil {
-		return fmt.Errorf("--web.config.file: %w", err)
-	}
-	if basicAuth {
-		return nil
-	}
-	return fmt.Errorf("targets %s have prune.execute: true, but the webhook that deletes their checkpoints has no authentication: "+
-		"set --webhook.token-file or basic_auth_users in --web.config.file (or, knowingly, --webhook.allow-unauthenticated)",
-		strings.Join(executing, ", "))
-}
-
-// basicAuthConfigured reports whether the exporter-toolkit web config asks
-// for basic auth.
-func basicAuthConfigured(file string) (bool, error) {
-	if file == "" {
-		return false, nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return false, err
-	}
-	var wc struct {
-		Users map[string]string `yaml:"basic_auth_users"`
-	}
-	if err := yaml.Unmarshal(data, &wc); err != nil {
-		return false, fmt.Errorf("%s: %w", file, err)
-	}
-	return len(wc.Users) > 0, nil
 }
 
 // stdLogger adapts the go-kit logger for promhttp's error log.

@@ -13,6 +13,8 @@
 // It works through http.Server's ConnState and ConnContext hooks and a
 // handler wrapper that marks a connection's headers complete; it holds no
 // goroutine and makes no system call but closing a connection.
+//
+// It imports nothing of this repository.
 package connlimit
 
 import (

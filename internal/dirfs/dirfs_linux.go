@@ -2,6 +2,10 @@ package dirfs
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -102,4 +106,57 @@ func retry(call func() unix.Errno) error {
 			return e
 		}
 	}
+}
+
+// ErrTooLarge refuses a file ReadSmall would have to read past its limit.
+var ErrTooLarge = errors.New("too large")
+
+// ReadSmall reads the small regular file name below dirfd: without
+// following a symlink in its last component, without blocking on a FIFO,
+// refusing anything that is not a regular file (saying what it is) and a
+// file longer than limit (ErrTooLarge). It returns the file's attributes
+// with its content. The layouts' state files, deletion intent records and
+// lock records are read with it.
+func ReadSmall(dirfd int, name string, limit int64) ([]byte, unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, st, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, st, &os.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, st, fmt.Errorf("%s is %s, not a regular file", name, FileType(st.Mode))
+	}
+	if st.Size > limit {
+		return nil, st, fmt.Errorf("%s: %d bytes: %w (at most %d)", name, st.Size, ErrTooLarge, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, st, fmt.Errorf("read %s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, st, fmt.Errorf("%s: %w (at most %d bytes)", name, ErrTooLarge, limit)
+	}
+	return data, st, nil
+}
+
+// FileType names the type of a file that is not a regular one, for messages.
+func FileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFLNK:
+		return "a symlink"
+	case unix.S_IFIFO:
+		return "a named pipe"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	}
+	return "a regular file"
 }

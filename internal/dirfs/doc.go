@@ -9,4 +9,6 @@
 // FUSE filesystem any of them can block for minutes, and a raw syscall that
 // blocks keeps its thread's P, so the next garbage collection waits for it
 // and every goroutine of the process stops with it.
+//
+// It imports nothing of this repository.
 package dirfs

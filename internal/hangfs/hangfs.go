@@ -19,6 +19,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/internal/testenv"
 )
 
 // Operation kinds that HangOn takes.
@@ -57,6 +59,12 @@ type FS struct {
 // root and /dev/fuse; the mount is made directly, without fusermount.
 func Mount(t testing.TB, backing, mountpoint string, opts Options) *FS {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "needs root to mount FUSE")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		testenv.Missing(t, "needs /dev/fuse")
+	}
 	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
 		t.Fatal(err)
 	}

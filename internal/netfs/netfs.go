@@ -6,8 +6,9 @@
 // FUSE daemons are the test's children, so a test can kill one (kill -9
 // mid-operation) and mount again.
 //
-// What is missing (root, /dev/fuse, a Debian package) is reported with
-// testenv.Missing: skipped on a developer's machine, failed under CI.
+// Missing root or /dev/fuse is reported with testenv.Missing (skipped on a
+// developer's machine, failed under CI); a missing command fails the test
+// naming its Debian package (testenv.Need).
 package netfs
 
 import (

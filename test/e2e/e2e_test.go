@@ -50,11 +50,18 @@ func requirements(t *testing.T) {
 
 func buildExporter(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "checkpoint_exporter")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/checkpoint_exporter")
+	return build(t, "./cmd/checkpoint_exporter")
+}
+
+// build builds the command of package pkg (relative to the repository) and
+// returns the path of its binary.
+func build(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
@@ -62,6 +69,7 @@ func buildExporter(t *testing.T) string {
 func TestEndToEnd(t *testing.T) {
 	requirements(t)
 	bin := buildExporter(t)
+	trainer := build(t, "./test/trainer")
 	scenarios := []struct {
 		name, layout     string
 		execute, offload bool
@@ -74,13 +82,13 @@ func TestEndToEnd(t *testing.T) {
 		{"control_dry_run", "keras", false, false},
 	}
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { run(t, bin, sc.layout, sc.execute, sc.offload) })
+		t.Run(sc.name, func(t *testing.T) { run(t, bin, trainer, sc.layout, sc.execute, sc.offload) })
 	}
 }
 
 var savedRe = regexp.MustCompile(`step (\d+): saved`)
 
-func run(t *testing.T, bin, layout string, execute, offload bool) {
+func run(t *testing.T, bin, trainer, layout string, execute, offload bool) {
 	work := t.TempDir()
 	ckpt := filepath.Join(work, "ckpt")
 	remote := filepath.Join(work, "remote") // on the real disk, not the tmpfs
@@ -128,7 +136,7 @@ func run(t *testing.T, bin, layout string, execute, offload bool) {
 	})
 
 	// The simulated training job.
-	job := exec.CommandContext(ctx, bin, "simulate", "--dir="+ckpt, "--layout="+layout,
+	job := exec.CommandContext(ctx, trainer, "--dir="+ckpt, "--layout="+layout,
 		fmt.Sprintf("--size=%d", ckptSize), "--interval="+saveEvery.String(), fmt.Sprintf("--saves=%d", saves),
 		fmt.Sprintf("--step-every=%d", stepEvery))
 	stdout, _ := job.StdoutPipe()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,13 +190,6 @@ func readRepoFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-func hasArg(c corev1.Container, arg string) bool {
-	for _, a := range c.Args {
-		if a == arg {
-			return true
-		}
-	}
-	return false
-}
+func hasArg(c corev1.Container, arg string) bool { return slices.Contains(c.Args, arg) }
 
 func describe(v any) string { return strings.TrimSpace(fmt.Sprintf("%+v", v)) }

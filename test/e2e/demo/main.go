@@ -1,7 +1,7 @@
 // Command demo runs the whole stack on this machine for a person to watch:
 // checkpoint_exporter, Prometheus with the shipped rules, Alertmanager with
-// the example route, and a simulated training job saving 84 MB checkpoints
-// (the operator guide's size). Watermarks are set relative to the free space
+// the example route, and a simulated training job (test/trainer, built here)
+// saving 84 MB checkpoints (the operator guide's size). Watermarks are set relative to the free space
 // found at start, so pruning starts after a few hundred MB on any disk, and
 // no root is needed. Ctrl-C stops everything and removes the temporary
 // directory.
@@ -57,6 +57,12 @@ func run(exporter, size string, interval time.Duration, budget uint64) error {
 	if err := os.Mkdir(models, 0o755); err != nil {
 		return err
 	}
+	trainer := filepath.Join(work, "trainer")
+	build := exec.CommandContext(ctx, "go", "build", "-o", trainer, "./test/trainer")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the trainer: %w\n%s", err, out)
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(models, &st); err != nil {
 		return err
@@ -90,7 +96,7 @@ Ctrl-C stops everything and deletes the directory.
 `, work, s.ExporterURL, s.ExporterURL, s.PrometheusURL, s.PrometheusURL, s.AlertmanagerURL, size, interval, models,
 		high>>20, budget>>20, budget>>21)
 
-	job := exec.CommandContext(ctx, exporter, "simulate", "--dir="+models, "--size="+size, "--interval="+interval.String())
+	job := exec.CommandContext(ctx, trainer, "--dir="+models, "--size="+size, "--interval="+interval.String())
 	job.Stderr = prefixed("trainer  ")
 	if err := job.Start(); err != nil {
 		return err
