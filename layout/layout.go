@@ -33,6 +33,13 @@ type Layout interface {
 // a tie (the layouts with the most specific names first).
 var registered []registration
 
+// rankLast is the rank of the general series rule (unrecognised.go), last
+// in auto: a layout ranked here reads a directory only where no other
+// layout recognises anything, so what it reads never changes what a
+// framework's rule decides; it cannot be chosen by name (a pattern: is what
+// settles its readings).
+const rankLast = 1000
+
 type registration struct {
 	layout Layout
 	rank   int
@@ -48,7 +55,9 @@ func register(l Layout, rank int) {
 func Names() []string {
 	names := []string{Auto}
 	for _, r := range registered {
-		names = append(names, r.layout.Name())
+		if r.rank < rankLast {
+			names = append(names, r.layout.Name())
+		}
 	}
 	return names
 }
@@ -69,6 +78,13 @@ type Found struct {
 	// Uncertain says why the reading is not sure of it and which setting
 	// settles it: counted, never pruned.
 	Uncertain string
+	// Unrecognised: no layout's rule names it; the general series rule
+	// counted it (Uncertain says which pattern: makes it prunable).
+	Unrecognised bool
+	// NoStep: the names carry a time, not a step (20240101-120000, unix
+	// seconds); Step holds that time as a number, which orders the
+	// checkpoints but is never shown as a step.
+	NoStep bool
 	// Torn says why the save is known to be cut short; Suspect why it may be.
 	Torn, Suspect string
 
@@ -90,6 +106,13 @@ type Reading struct {
 	// Framework names the training framework the names, trackers and
 	// markers point to, a hint for the operator ("" when nothing matched).
 	Framework string
+	// Suggested is the pattern: that reads the same checkpoints as a
+	// configured pattern, so prunable ones, where the general series rule
+	// counted them ("" otherwise).
+	Suggested string
+	// Candidates are the patterns of the series the general rule found but
+	// could not choose between; it counted none of them.
+	Candidates []string
 
 	// markers are files a framework writes last into a checkpoint
 	// directory: once an older checkpoint has one, a directory without it is
@@ -150,6 +173,9 @@ func Classify(l *Listing, layoutName, pattern string) (*Reading, error) {
 		r = &Reading{} // no layout recognises anything: Layout ""
 		var all []*Reading
 		for _, reg := range registered {
+			if reg.rank >= rankLast {
+				continue
+			}
 			c := reg.layout.Match(l)
 			all = append(all, c)
 			if len(c.Found) > len(r.Found) {
@@ -158,10 +184,12 @@ func Classify(l *Listing, layoutName, pattern string) (*Reading, error) {
 		}
 		if len(r.Found) > 0 {
 			disagreements(r, all)
+		} else {
+			r = lastResort(l, r)
 		}
 	default:
 		for _, reg := range registered {
-			if reg.layout.Name() == layoutName {
+			if reg.rank < rankLast && reg.layout.Name() == layoutName {
 				r = reg.layout.Match(l)
 			}
 		}
@@ -175,13 +203,36 @@ func Classify(l *Listing, layoutName, pattern string) (*Reading, error) {
 	markUnfinished(l, r)
 	readTrackers(l, r)
 	pinLinked(l, r)
-	sort.Slice(r.Found, func(i, j int) bool {
-		if r.Found[i].Step != r.Found[j].Step {
-			return r.Found[i].Step < r.Found[j].Step
-		}
-		return r.Found[i].Name < r.Found[j].Name
-	})
+	sortFound(r.Found)
 	return r, nil
+}
+
+// lastResort reads l with the layouts ranked last, where none of the others
+// recognised anything: the first that finds checkpoints, or candidates it
+// could not choose between, gives the reading; else none is the reading.
+func lastResort(l *Listing, none *Reading) *Reading {
+	for _, reg := range registered {
+		if reg.rank < rankLast {
+			continue
+		}
+		if c := reg.layout.Match(l); len(c.Found) > 0 {
+			return c
+		} else if len(c.Candidates) > 0 {
+			none.Candidates, none.Evidence = c.Candidates, c.Evidence
+			return none
+		}
+	}
+	return none
+}
+
+// sortFound puts checkpoints in reading order: ascending step, then name.
+func sortFound(fs []Found) {
+	sort.Slice(fs, func(i, j int) bool {
+		if fs[i].Step != fs[j].Step {
+			return fs[i].Step < fs[j].Step
+		}
+		return fs[i].Name < fs[j].Name
+	})
 }
 
 // disagreements marks the chosen reading uncertain where another layout
