@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -67,6 +68,13 @@ type Found struct {
 	// Name is the entry name, or a group's shared prefix.
 	Name string
 	Step int64
+	// Epoch orders checkpoints before Step where a pattern's names carry
+	// {epoch} (0 elsewhere): a reading's checkpoints are in (Epoch, Step)
+	// order, and only Step is shown.
+	Epoch int64
+	// Metrics are the evaluation metrics the checkpoint carries (nil: none
+	// read).
+	Metrics Metrics
 	// Entries are the top-level names the checkpoint is made of.
 	Entries []string
 	// Incomplete: being written, or left unfinished; Why says how it is
@@ -99,7 +107,8 @@ type Reading struct {
 	Layout string
 	// Series is the name pattern chosen ("" when nothing matched).
 	Series string
-	// Found are the checkpoints, ascending by step, then name.
+	// Found are the checkpoints, oldest first (see compareOrder), then by
+	// name.
 	Found []Found
 	// Evidence says what the reading saw: state files, markers, links.
 	Evidence []string
@@ -225,14 +234,21 @@ func lastResort(l *Listing, none *Reading) *Reading {
 	return none
 }
 
-// sortFound puts checkpoints in reading order: ascending step, then name.
+// sortFound puts checkpoints in reading order: oldest first (see
+// compareOrder), then by name.
 func sortFound(fs []Found) {
 	sort.Slice(fs, func(i, j int) bool {
-		if fs[i].Step != fs[j].Step {
-			return fs[i].Step < fs[j].Step
+		if c := compareOrder(&fs[i], &fs[j]); c != 0 {
+			return c < 0
 		}
 		return fs[i].Name < fs[j].Name
 	})
+}
+
+// compareOrder orders two checkpoints of a reading, older first: by epoch
+// (a pattern's {epoch}; 0 for every other reading), then by step.
+func compareOrder(a, b *Found) int {
+	return cmp.Or(cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Step, b.Step))
 }
 
 // disagreements marks the chosen reading uncertain where another layout
@@ -353,14 +369,20 @@ func pin(fs []Found, name, why string) bool {
 // trackerCut pins the checkpoint a tracker file names and marks every newer
 // one incomplete: the framework writes the tracker only after the save.
 func trackerCut(r *Reading, step int64, name, why string) {
+	cut := Found{Step: step}
+	for _, f := range r.Found {
+		if f.Name == name {
+			cut.Epoch = f.Epoch
+		}
+	}
 	for i := range r.Found {
 		switch {
-		case r.Found[i].Step > step:
+		case compareOrder(&r.Found[i], &cut) > 0:
 			if !r.Found[i].Incomplete {
 				r.Found[i].Incomplete = true
 				r.Found[i].Why = fmt.Sprintf("newer than %s, which the tracker %s names as the latest finished save", name, why)
 			}
-		case r.Found[i].Name == name || r.Found[i].Step == step:
+		case r.Found[i].Name == name || compareOrder(&r.Found[i], &cut) == 0:
 			r.Found[i].Pinned = why
 		}
 	}

@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -608,7 +609,7 @@ func companions(a, b *seriesCand) bool {
 		for _, m := range c.members {
 			out = append(out, m.o)
 		}
-		slices.SortFunc(out, compareOrder)
+		slices.SortFunc(out, comparePlaces)
 		return slices.Compact(out)
 	}
 	return slices.Equal(places(a), places(b))
@@ -619,22 +620,8 @@ func overlap(a, b *seriesCand) bool {
 	return slices.ContainsFunc(b.members, func(m *seriesMember) bool { return names[m.s.e.Name] })
 }
 
-func compareOrder(a, b order) int {
-	switch {
-	case a.epoch != b.epoch:
-		return cmpInt(a.epoch, b.epoch)
-	}
-	return cmpInt(a.step, b.step)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+func comparePlaces(a, b order) int {
+	return cmp.Or(cmp.Compare(a.epoch, b.epoch), cmp.Compare(a.step, b.step))
 }
 
 // readSeries makes the checkpoints of one group of series, one per place,
