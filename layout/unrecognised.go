@@ -646,7 +646,7 @@ func readSeries(l *Listing, r *Reading, g []*seriesCand) bool {
 			continue
 		}
 		at[m.o] = len(r.Found)
-		f := Found{Name: m.s.e.Name, Step: m.o.step, Entries: []string{m.s.e.Name}, dir: m.s.e.Kind == KindDir,
+		f := Found{Name: m.s.e.Name, Step: m.o.step, Epoch: m.o.epoch, Entries: []string{m.s.e.Name}, dir: m.s.e.Kind == KindDir,
 			Unrecognised: true, NoStep: g[0].time}
 		if m.empty {
 			f.Incomplete, f.Why = true, "empty: a save that has only just begun"

@@ -49,8 +49,9 @@ func TestUnrecognisedSeries(t *testing.T) {
 	tests := []struct {
 		name    string
 		lines   []string
-		steps   []int64 // in reading order
-		entries int     // per checkpoint
+		epochs  []int64 // in reading order (nil: all 0)
+		steps   []int64
+		entries int // per checkpoint
 		noStep  bool
 		series  string
 		pattern string
@@ -96,6 +97,35 @@ func TestUnrecognisedSeries(t *testing.T) {
 			series: "weights-{time}.npz", pattern: "weights-{step}.npz",
 		},
 		{
+			name:  "date and time of day: the pattern orders by both",
+			lines: []string{"ckpt_20240102-000000/model.safetensors", "ckpt_20240101-120000/model.safetensors", "ckpt_20240101-180000/model.safetensors", "ckpt_20240101-090000/model.safetensors"},
+			steps: []int64{20240101090000, 20240101120000, 20240101180000, 20240102000000}, entries: 1, noStep: true,
+			series: "ckpt_{time}", pattern: "ckpt_{epoch}-{step}",
+		},
+		{
+			name: "epoch and batch, the batch counted from 0 in each epoch",
+			lines: []string{"model_e1_b500.pdparams", "model_e1_b1000.pdparams", "model_e2_b500.pdparams", "model_e2_b1000.pdparams",
+				"model_e3_b500.pdparams", "model_e3_b1000.pdparams", "model_e10_b500.pdparams"},
+			epochs: []int64{1, 1, 2, 2, 3, 3, 10},
+			steps:  []int64{500, 1000, 500, 1000, 500, 1000, 500}, entries: 1,
+			series: "model_e{epoch}_b{step}.pdparams", pattern: "model_e{epoch}_b{step}.pdparams",
+		},
+		{
+			name: "AllenNLP 2: model and training state per epoch and batch",
+			lines: []string{"model_state_e0_b0.th", "training_state_e0_b0.th", "model_state_e0_b1200.th", "training_state_e0_b1200.th",
+				"model_state_e1_b0.th", "training_state_e1_b0.th", "best.th"},
+			epochs: []int64{0, 0, 1},
+			steps:  []int64{0, 1200, 0}, entries: 2,
+			series: "model_state_e{epoch}_b{step}.th + training_state_e{epoch}_b{step}.th", pattern: "*_state_e{epoch}_b{step}.th",
+		},
+		{
+			name:   "two numbers no word names, nothing else explains",
+			lines:  []string{"net_1_100.npz", "net_1_200.npz", "net_2_300.npz", "net_2_400.npz", "net_3_500.npz"},
+			epochs: []int64{1, 1, 2, 2, 3},
+			steps:  []int64{100, 200, 300, 400, 500}, entries: 1,
+			series: "net_{epoch}_{step}.npz", pattern: "net_{epoch}_{step}.npz",
+		},
+		{
 			name:  "rank files of one step form one checkpoint",
 			lines: join(seq("policy_it%d_rank0.pkl", 100, 100, 3), seq("policy_it%d_rank1.pkl", 100, 100, 3)),
 			steps: []int64{100, 200, 300}, entries: 2, series: "policy_it{step}_rank*.pkl", pattern: "policy_it{step}_rank*.pkl",
@@ -107,18 +137,23 @@ func TestUnrecognisedSeries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var steps []int64
+			var epochs, steps []int64
 			for _, f := range r.Found {
 				steps = append(steps, f.Step)
+				if tt.epochs != nil {
+					epochs = append(epochs, f.Epoch)
+				} else if f.Epoch != 0 {
+					t.Errorf("%s: epoch %d, want 0", f.Name, f.Epoch)
+				}
 				if !f.Unrecognised || f.NoStep != tt.noStep || len(f.Entries) != tt.entries || f.Incomplete ||
 					!strings.Contains(f.Uncertain, "no rule for this layout") || !strings.Contains(f.Uncertain, fmt.Sprintf("pattern: %q", tt.pattern)) {
 					t.Errorf("%s: unrecognised %v nostep %v entries %q incomplete %v uncertain %q; want unrecognised, nostep %v, %d entries, uncertain naming pattern %q",
 						f.Name, f.Unrecognised, f.NoStep, f.Entries, f.Incomplete, f.Uncertain, tt.noStep, tt.entries, tt.pattern)
 				}
 			}
-			if r.Layout != Unrecognised || !slices.Equal(steps, tt.steps) || r.Series != tt.series || r.Suggested != tt.pattern {
-				t.Errorf("names %q:\n got layout %q steps %v series %q pattern %q\nwant layout %q steps %v series %q pattern %q",
-					tt.lines, r.Layout, steps, r.Series, r.Suggested, Unrecognised, tt.steps, tt.series, tt.pattern)
+			if r.Layout != Unrecognised || !slices.Equal(steps, tt.steps) || !slices.Equal(epochs, tt.epochs) || r.Series != tt.series || r.Suggested != tt.pattern {
+				t.Errorf("names %q:\n got layout %q epochs %v steps %v series %q pattern %q\nwant layout %q epochs %v steps %v series %q pattern %q",
+					tt.lines, r.Layout, epochs, steps, r.Series, r.Suggested, Unrecognised, tt.epochs, tt.steps, tt.series, tt.pattern)
 			}
 			// The suggested pattern, configured, reads the same checkpoints.
 			p, err := Read(tree(tt.lines...), Options{Pattern: r.Suggested, Now: time.Now()})
