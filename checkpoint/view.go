@@ -25,7 +25,8 @@ type view struct {
 	s *Scanner
 	d *listing
 	// stats are this scan's lstat of the top-level entries of the
-	// recognised checkpoints; statErrs the errors other than ENOENT.
+	// recognised checkpoints, and of the directories a layout listed to
+	// judge them; statErrs the errors other than ENOENT.
 	stats    map[string]unix.Stat_t
 	statErrs map[string]error
 

@@ -297,3 +297,49 @@ func TestUnrecognisedDirectoriesInProgress(t *testing.T) {
 		t.Errorf("got %q, pattern %q\nwant %q, pattern snap-{step}", got, r.Suggested, want)
 	}
 }
+
+// Whatever the names, the general rule never panics, counts only what it
+// marks unrecognised and uncertain, and what it counts, the pattern it
+// suggests reads alike.
+func FuzzUnrecognised(f *testing.F) {
+	for _, seed := range []string{
+		"resnet-0001.params\nresnet-0002.params\nresnet-0003.params",
+		"model_state_e0_b0.th\ntraining_state_e0_b0.th\nmodel_state_e0_b9.th\ntraining_state_e0_b9.th\nmodel_state_e1_b0.th\ntraining_state_e1_b0.th",
+		"ckpt_20240101-120000/\nckpt_20240102-120000/\nckpt_20240103-120000/",
+		"a1b2c3.npz\na2b3c4.npz\na3b4c5.npz\n2024-01-01.npz",
+		"x_1_rank0.pkl\nx_1_rank1.pkl\nx_2_rank0.pkl\nx_3_rank0.pkl\nx_{1}.pkl\n*_2.pkl",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, names string) {
+		var lines []string
+		seen := map[string]bool{}
+		for _, n := range strings.Split(names, "\n") {
+			top, _, _ := strings.Cut(n, "/")
+			if top == "" || seen[top] {
+				continue
+			}
+			seen[top] = true
+			if strings.HasSuffix(n, "/") {
+				n += "weights.safetensors"
+			}
+			lines = append(lines, n)
+		}
+		r, err := Read(tree(lines...), Options{Layout: Auto, Now: time.Now()})
+		if err != nil || r.Layout != Unrecognised {
+			return
+		}
+		if r.Suggested == "" || len(r.Found) == 0 {
+			t.Fatalf("names %q: %d found, pattern %q", lines, len(r.Found), r.Suggested)
+		}
+		for _, f := range r.Found {
+			if !f.Unrecognised || f.Uncertain == "" {
+				t.Fatalf("names %q: %s counted without being kept (unrecognised %v, uncertain %q)", lines, f.Name, f.Unrecognised, f.Uncertain)
+			}
+		}
+		p, err := Read(tree(lines...), Options{Pattern: r.Suggested, Now: time.Now()})
+		if err != nil || len(p.Found) != len(r.Found) {
+			t.Fatalf("names %q: pattern %q reads %d (%v), the rule %d", lines, r.Suggested, len(p.Found), err, len(r.Found))
+		}
+	})
+}
