@@ -105,7 +105,7 @@ const (
 	// ReasonNoRule keeps what no layout's rule names and the general series
 	// rule counted (checkpoint.Checkpoint.Unrecognised): never pruned until
 	// a pattern: names it.
-	ReasonNoRule = "uncertain (no rule for this layout)"
+	ReasonNoRule     = "uncertain (no rule for this layout)"
 	ReasonPinned     = "pinned"
 	ReasonProtected  = "protected"
 	ReasonLatest     = "latest"
