@@ -185,9 +185,10 @@ func TestUnrecognisedMetricsThroughTheBinary(t *testing.T) {
 		count        string
 		latestStep   bool
 		intervalSecs string
+		newest       string
 	}{
-		{"unrecognised-mxnet", "5", true, "600"},
-		{"unrecognised-unixtime", "4", false, "600"},
+		{"unrecognised-mxnet", "5", true, "600", "step 5"},
+		{"unrecognised-unixtime", "4", false, "600", "snapshot-1704121200"},
 	} {
 		t.Run(tt.fixture, func(t *testing.T) {
 			_, dir := buildFixture(t, tt.fixture)
@@ -210,6 +211,12 @@ func TestUnrecognisedMetricsThroughTheBinary(t *testing.T) {
 			}
 			if strings.Contains(body, `checkpoint_dir_bytes{target="models"} 0`) {
 				t.Errorf("checkpoint_dir_bytes is 0: the checkpoints are not sized")
+			}
+			// The live projection works from them too, naming the newest
+			// by its step, or by its name where that carries a time.
+			out, _, code := runCLI(t, "plan", "--checkpoint.dir="+dir)
+			if code != exitOK || !strings.Contains(out, "newest ("+tt.newest+")") || !strings.Contains(out, "more saves fit") {
+				t.Errorf("plan: exit %d, want the newest named (%s):\n%s", code, tt.newest, out)
 			}
 		})
 	}
