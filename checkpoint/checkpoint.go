@@ -45,6 +45,12 @@ type Checkpoint struct {
 	// Uncertain says why layout detection is not sure of this checkpoint's
 	// reading (and which setting settles it): it is counted, never pruned.
 	Uncertain string
+	// Unrecognised: no layout's rule names it; the general series rule
+	// counted it. It is never pruned and fills no keep_last slot.
+	Unrecognised bool
+	// NoStep: its name carries a time, not a step; Step holds that time as
+	// a number, which orders the checkpoints but is never shown as a step.
+	NoStep bool
 }
 
 // Entry identifies one top-level directory entry of a checkpoint as it was
@@ -73,6 +79,12 @@ type Snapshot struct {
 	// Framework is the training framework the names and state files point
 	// to, a hint for the operator ("" when nothing was recognised).
 	Framework string
+	// Suggested is the pattern: that makes the checkpoints the general
+	// series rule counted (layout unrecognised) prunable, read alike.
+	Suggested string
+	// Candidates are the patterns of series the general rule could not
+	// choose between; it counted none of them.
+	Candidates []string
 	// Checkpoints are sorted by ascending step (then name).
 	Checkpoints []Checkpoint
 	// Ignored are top-level names that are not part of any checkpoint.

@@ -289,6 +289,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 		s.lastFull = start
 	}
 	snap.Layout, snap.Series, snap.Evidence, snap.Framework = r.Layout, r.Series, r.Evidence, r.Framework
+	snap.Suggested, snap.Candidates = r.Suggested, r.Candidates
 	if snap.Layout == "" {
 		snap.Layout = "none"
 	}
@@ -318,6 +319,9 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 			Suspect:    f.Suspect,
 			Pinned:     f.Pinned,
 			Uncertain:  f.Uncertain,
+			// Read by the general series rule.
+			Unrecognised: f.Unrecognised,
+			NoStep:       f.NoStep,
 		}
 		settled := !c.Incomplete && start.Sub(c.ModTime) >= s.target.MinAge
 		for i, e := range sc.entries {
@@ -327,7 +331,7 @@ func (s *Scanner) scan(ctx context.Context, idle, hold bool) (_ *Snapshot, held 
 	}
 	s.cache = next
 	if len(snap.Checkpoints) == 0 {
-		snap.Framework = "" // every candidate vanished: nothing recognised
+		snap.Framework, snap.Suggested = "", "" // every candidate vanished: nothing recognised
 	}
 	for _, e := range d.entries {
 		if !claimed[e.Name] {

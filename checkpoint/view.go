@@ -25,12 +25,15 @@ type view struct {
 	s *Scanner
 	d *listing
 	// stats are this scan's lstat of the top-level entries of the
-	// recognised checkpoints; statErrs the errors other than ENOENT.
+	// recognised checkpoints, and of the directories a layout listed to
+	// judge them; statErrs the errors other than ENOENT.
 	stats    map[string]unix.Stat_t
 	statErrs map[string]error
 
 	lists    map[string]cachedList    // read or reused this scan
 	verdicts map[string]cachedVerdict // read or reused this scan
+	// names are the listing's names, made when first needed.
+	names map[string]bool
 }
 
 type cachedList struct {
@@ -59,27 +62,58 @@ func (v *view) statEntries(fs []layout.Found) {
 	nameZ := make([]byte, 0, 256)
 	for _, f := range fs {
 		for _, name := range f.Entries {
-			if _, done := v.stats[name]; done {
-				continue
-			}
-			nameZ = append(append(nameZ[:0], name...), 0)
-			var st unix.Stat_t
-			if err := dirfs.LstatAt(v.d.fd, nameZ, &st); err != nil {
-				if !errors.Is(err, unix.ENOENT) {
-					v.statErrs[name] = err
-				}
-				continue
-			}
-			v.stats[name] = st
+			nameZ = v.stat(name, nameZ)
 		}
 	}
 }
 
+// stat lstats the top-level entry name once per scan; nameZ is a buffer
+// for its NUL-terminated name, returned for reuse.
+func (v *view) stat(name string, nameZ []byte) []byte {
+	if _, done := v.stats[name]; done {
+		return nameZ
+	}
+	if _, failed := v.statErrs[name]; failed {
+		return nameZ
+	}
+	nameZ = append(append(nameZ[:0], name...), 0)
+	var st unix.Stat_t
+	if err := dirfs.LstatAt(v.d.fd, nameZ, &st); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			v.statErrs[name] = err
+		}
+		return nameZ
+	}
+	v.stats[name] = st
+	return nameZ
+}
+
+// listed reports whether name is in the listing layouts read (not one of
+// the exporter's own entries, nor one hidden by a deletion in progress).
+func (v *view) listed(name string) bool {
+	if v.names == nil {
+		v.names = make(map[string]bool, len(v.d.entries))
+		for _, e := range v.d.entries {
+			v.names[e.Name] = true
+		}
+	}
+	return v.names[name]
+}
+
 // entry is the identity of the top-level entry name as this scan saw it.
+// A layout may ask for a directory's listing before the found checkpoints
+// are stat'ed (the general series rule judges a candidate by its content):
+// the entry is then stat'ed here, once for the scan.
 func (v *view) entry(name string) (Entry, bool) {
 	st, ok := v.stats[name]
 	if !ok {
-		return Entry{}, false
+		if !v.listed(name) {
+			return Entry{}, false
+		}
+		v.stat(name, nil)
+		if st, ok = v.stats[name]; !ok {
+			return Entry{}, false
+		}
 	}
 	return entryOf(name, &st), true
 }

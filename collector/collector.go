@@ -43,6 +43,7 @@ type Collector struct {
 	rendered map[*checkpoint.Snapshot][]prometheus.Metric
 
 	up, info, checkpoints, incomplete, torn, bytes    *prometheus.Desc
+	uncertain                                         *prometheus.Desc
 	latestStep, latestBytes, latestTime, oldestStep   *prometheus.Desc
 	saveInterval, savesUntilFull, maxBytes            *prometheus.Desc
 	fsAvail, fsSize, fsFiles, fsFilesFree, fsReadonly *prometheus.Desc
@@ -58,6 +59,7 @@ func New(src Snapshots) *Collector {
 		checkpoints:    desc("checkpoint_dir_checkpoints", "Number of complete checkpoints in the target directory", targetLabels),
 		incomplete:     desc("checkpoint_dir_incomplete_checkpoints", "Number of checkpoints still being written or left unfinished", targetLabels),
 		torn:           desc("checkpoint_dir_torn_checkpoints", "Number of saves cut short (a file shorter than its own header says, an end record missing), not counted as checkpoints", targetLabels),
+		uncertain:      desc("checkpoint_dir_uncertain_checkpoints", "Number of complete checkpoints counted in checkpoint_dir_checkpoints but never pruned because layout detection is not sure of them (no rule names the layout, or rules disagree); `checkpoint_exporter scan` prints the pattern: that settles it", targetLabels),
 		bytes:          desc("checkpoint_dir_bytes", "Disk usage in bytes of all checkpoints of the target (st_blocks*512, hard links once)", targetLabels),
 		latestStep:     desc("checkpoint_dir_latest_step", "Step of the newest complete checkpoint", targetLabels),
 		latestBytes:    desc("checkpoint_dir_latest_bytes", "Disk usage in bytes of the newest complete checkpoint", targetLabels),
@@ -81,7 +83,7 @@ func New(src Snapshots) *Collector {
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.up, c.info, c.checkpoints, c.incomplete, c.torn, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
+		c.up, c.info, c.checkpoints, c.incomplete, c.torn, c.uncertain, c.bytes, c.latestStep, c.latestBytes, c.latestTime,
 		c.oldestStep, c.saveInterval, c.savesUntilFull, c.maxBytes, c.fsAvail, c.fsSize, c.fsFiles, c.fsFilesFree,
 		c.fsReadonly, c.scanDuration, c.scanTime, c.scanErrors, c.walkerFailed,
 	} {
@@ -171,24 +173,36 @@ func (c *Collector) collect(emit func(prometheus.Metric), s *checkpoint.Snapshot
 
 	gauge(c.info, 1, s.Target.Path, s.Layout, s.Series)
 	complete := s.Complete()
-	incomplete := 0
+	incomplete, uncertain := 0, 0
 	for _, c := range s.Checkpoints {
 		if c.Incomplete {
 			incomplete++
 		}
 	}
+	for _, c := range complete {
+		if c.Uncertain != "" {
+			uncertain++
+		}
+	}
 	gauge(c.checkpoints, float64(len(complete)))
 	gauge(c.incomplete, float64(incomplete))
+	gauge(c.uncertain, float64(uncertain))
 	gauge(c.torn, float64(len(s.Torn())))
 	gauge(c.bytes, float64(s.Bytes()))
 	latest := s.Latest()
 	if latest == nil {
 		return
 	}
-	gauge(c.latestStep, float64(latest.Step))
+	// A time in the names orders the checkpoints but is no step: no step
+	// series then (checkpoint.Checkpoint.NoStep).
+	if !latest.NoStep {
+		gauge(c.latestStep, float64(latest.Step))
+	}
 	gauge(c.latestBytes, float64(latest.Bytes))
 	gauge(c.latestTime, float64(latest.ModTime.UnixNano())/1e9)
-	gauge(c.oldestStep, float64(complete[0].Step))
+	if !complete[0].NoStep {
+		gauge(c.oldestStep, float64(complete[0].Step))
+	}
 	if iv, ok := s.SaveInterval(); ok {
 		gauge(c.saveInterval, iv.Seconds())
 	}

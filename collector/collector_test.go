@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +56,78 @@ func TestGoldenExposition(t *testing.T) {
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+// Issue #27: checkpoints no layout's rule names are counted like any
+// (bytes, latest, save interval, saves until full) and told apart as
+// uncertain; a time in their names orders them but is never exposed as a
+// step.
+func TestUnrecognisedCheckpoints(t *testing.T) {
+	t0 := time.Unix(1_732_000_000, 0)
+	fs := &targetdir.FSStats{Mountpoint: "/data", Device: "/dev/sdb1", FSType: "xfs", SizeBytes: 1000 << 20, AvailBytes: 300 << 20}
+	snap := func(noStep bool) *checkpoint.Snapshot {
+		s := &checkpoint.Snapshot{Target: checkpoint.Target{Name: "jax", Path: "/data/jax"}, Layout: "unrecognised", Series: "snapshot-{time}",
+			FS: fs, Time: t0.Add(time.Hour)}
+		for i, step := range []int64{1732000000, 1732000600, 1732001200} {
+			s.Checkpoints = append(s.Checkpoints, checkpoint.Checkpoint{Name: fmt.Sprintf("snapshot-%d", step), Step: step, Bytes: 100 << 20,
+				ModTime: t0.Add(time.Duration(i) * 10 * time.Minute), Uncertain: "no rule for this layout", Unrecognised: true, NoStep: noStep})
+		}
+		s.Checkpoints = append(s.Checkpoints, checkpoint.Checkpoint{Name: "snapshot-1732001800", Step: 1732001800, Bytes: 0,
+			ModTime: t0.Add(30 * time.Minute), Incomplete: true, Uncertain: "no rule for this layout", Unrecognised: true, NoStep: noStep})
+		return s
+	}
+	counted := `
+# HELP checkpoint_dir_checkpoints Number of complete checkpoints in the target directory (from the last background scan).
+# TYPE checkpoint_dir_checkpoints gauge
+checkpoint_dir_checkpoints{target="jax"} 3
+# HELP checkpoint_dir_uncertain_checkpoints Number of complete checkpoints counted in checkpoint_dir_checkpoints but never pruned because layout detection is not sure of them (no rule names the layout, or rules disagree); ` + "`checkpoint_exporter scan`" + ` prints the pattern: that settles it (from the last background scan).
+# TYPE checkpoint_dir_uncertain_checkpoints gauge
+checkpoint_dir_uncertain_checkpoints{target="jax"} 3
+# HELP checkpoint_dir_bytes Disk usage in bytes of all checkpoints of the target (st_blocks*512, hard links once) (from the last background scan).
+# TYPE checkpoint_dir_bytes gauge
+checkpoint_dir_bytes{target="jax"} 3.145728e+08
+# HELP checkpoint_dir_latest_bytes Disk usage in bytes of the newest complete checkpoint (from the last background scan).
+# TYPE checkpoint_dir_latest_bytes gauge
+checkpoint_dir_latest_bytes{target="jax"} 1.048576e+08
+# HELP checkpoint_dir_latest_timestamp_seconds Modification time of the newest complete checkpoint, in seconds since the epoch (from the last background scan).
+# TYPE checkpoint_dir_latest_timestamp_seconds gauge
+checkpoint_dir_latest_timestamp_seconds{target="jax"} 1.7320012e+09
+# HELP checkpoint_dir_save_interval_seconds Median time between the most recent saves; absent with fewer than two complete checkpoints (from the last background scan).
+# TYPE checkpoint_dir_save_interval_seconds gauge
+checkpoint_dir_save_interval_seconds{target="jax"} 600
+# HELP checkpoint_dir_saves_until_full How many more checkpoints of the newest one's size fit in the filesystem's available space (from the last background scan).
+# TYPE checkpoint_dir_saves_until_full gauge
+checkpoint_dir_saves_until_full{target="jax"} 3
+`
+	steps := `
+# HELP checkpoint_dir_latest_step Step of the newest complete checkpoint (from the last background scan).
+# TYPE checkpoint_dir_latest_step gauge
+checkpoint_dir_latest_step{target="jax"} 1.7320012e+09
+# HELP checkpoint_dir_oldest_step Step of the oldest complete checkpoint (from the last background scan).
+# TYPE checkpoint_dir_oldest_step gauge
+checkpoint_dir_oldest_step{target="jax"} 1.732e+09
+`
+	names := []string{"checkpoint_dir_checkpoints", "checkpoint_dir_uncertain_checkpoints", "checkpoint_dir_bytes", "checkpoint_dir_latest_bytes",
+		"checkpoint_dir_latest_timestamp_seconds", "checkpoint_dir_save_interval_seconds", "checkpoint_dir_saves_until_full",
+		"checkpoint_dir_latest_step", "checkpoint_dir_oldest_step"}
+	for _, tt := range []struct {
+		name   string
+		noStep bool
+		want   string
+	}{
+		{"numbered by a time: no step series", true, counted},
+		{"numbered by a step", false, counted + steps},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(fixed{snap(tt.noStep)})
+			if err := testutil.CollectAndCompare(c, strings.NewReader(tt.want), names...); err != nil {
+				t.Error(err)
+			}
+			if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+				t.Errorf("lint: %v %+v", err, problems)
+			}
+		})
 	}
 }
 

@@ -38,5 +38,10 @@ func TestIncompleteSavesAreCounted(t *testing.T) {
 		if c, i := got["checkpoint_dir_checkpoints"], got["checkpoint_dir_incomplete_checkpoints"]; c != float64(f.Want.Complete) || i != float64(len(f.Want.Incomplete)) {
 			t.Errorf("checkpoints %v, incomplete %v; want %d and %d (%v)", c, i, f.Want.Complete, len(f.Want.Incomplete), f.Want.Incomplete)
 		}
+		// Issue #27: the uncertain ones (every checkpoint of a layout no
+		// rule names) are told apart.
+		if u, ok := got["checkpoint_dir_uncertain_checkpoints"]; !ok || u != float64(f.Want.Uncertain) {
+			t.Errorf("uncertain checkpoints %v (exposed %v), want %d", u, ok, f.Want.Uncertain)
+		}
 	})
 }

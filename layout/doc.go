@@ -16,6 +16,10 @@
 // last, the trackers it reads and the framework names it tells apart, each
 // rule with the framework source it is written from; its test tree is in
 // internal/fixture/testdata. Adding a layout is adding one such file.
+// Last in auto, where no family's rule recognises anything, the general
+// series rule (unrecognised.go) reads a numbered series of model files or
+// model directories: counted, never pruned (Found.Unrecognised), with the
+// pattern that reads it alike for the operator to configure.
 //
 // A save is judged torn only on conclusive evidence (wholefile.go: a file
 // shorter than its own structures say, an end record missing, a zero-length

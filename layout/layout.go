@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -33,6 +34,13 @@ type Layout interface {
 // a tie (the layouts with the most specific names first).
 var registered []registration
 
+// rankLast is the rank of the general series rule (unrecognised.go), last
+// in auto: a layout ranked here reads a directory only where no other
+// layout recognises anything, so what it reads never changes what a
+// framework's rule decides; it cannot be chosen by name (a pattern: is what
+// settles its readings).
+const rankLast = 1000
+
 type registration struct {
 	layout Layout
 	rank   int
@@ -48,7 +56,9 @@ func register(l Layout, rank int) {
 func Names() []string {
 	names := []string{Auto}
 	for _, r := range registered {
-		names = append(names, r.layout.Name())
+		if r.rank < rankLast {
+			names = append(names, r.layout.Name())
+		}
 	}
 	return names
 }
@@ -58,6 +68,13 @@ type Found struct {
 	// Name is the entry name, or a group's shared prefix.
 	Name string
 	Step int64
+	// Epoch orders checkpoints before Step where a pattern's names carry
+	// {epoch} (0 elsewhere): a reading's checkpoints are in (Epoch, Step)
+	// order, and only Step is shown.
+	Epoch int64
+	// Metrics are the evaluation metrics the checkpoint carries (nil: none
+	// read).
+	Metrics Metrics
 	// Entries are the top-level names the checkpoint is made of.
 	Entries []string
 	// Incomplete: being written, or left unfinished; Why says how it is
@@ -69,6 +86,13 @@ type Found struct {
 	// Uncertain says why the reading is not sure of it and which setting
 	// settles it: counted, never pruned.
 	Uncertain string
+	// Unrecognised: no layout's rule names it; the general series rule
+	// counted it (Uncertain says which pattern: makes it prunable).
+	Unrecognised bool
+	// NoStep: the names carry a time, not a step (20240101-120000, unix
+	// seconds); Step holds that time as a number, which orders the
+	// checkpoints but is never shown as a step.
+	NoStep bool
 	// Torn says why the save is known to be cut short; Suspect why it may be.
 	Torn, Suspect string
 
@@ -83,13 +107,21 @@ type Reading struct {
 	Layout string
 	// Series is the name pattern chosen ("" when nothing matched).
 	Series string
-	// Found are the checkpoints, ascending by step, then name.
+	// Found are the checkpoints, oldest first (see compareOrder), then by
+	// name.
 	Found []Found
 	// Evidence says what the reading saw: state files, markers, links.
 	Evidence []string
 	// Framework names the training framework the names, trackers and
 	// markers point to, a hint for the operator ("" when nothing matched).
 	Framework string
+	// Suggested is the pattern: that reads the same checkpoints as a
+	// configured pattern, so prunable ones, where the general series rule
+	// counted them ("" otherwise).
+	Suggested string
+	// Candidates are the patterns of the series the general rule found but
+	// could not choose between; it counted none of them.
+	Candidates []string
 
 	// markers are files a framework writes last into a checkpoint
 	// directory: once an older checkpoint has one, a directory without it is
@@ -150,6 +182,9 @@ func Classify(l *Listing, layoutName, pattern string) (*Reading, error) {
 		r = &Reading{} // no layout recognises anything: Layout ""
 		var all []*Reading
 		for _, reg := range registered {
+			if reg.rank >= rankLast {
+				continue
+			}
 			c := reg.layout.Match(l)
 			all = append(all, c)
 			if len(c.Found) > len(r.Found) {
@@ -158,10 +193,12 @@ func Classify(l *Listing, layoutName, pattern string) (*Reading, error) {
 		}
 		if len(r.Found) > 0 {
 			disagreements(r, all)
+		} else {
+			r = lastResort(l, r)
 		}
 	default:
 		for _, reg := range registered {
-			if reg.layout.Name() == layoutName {
+			if reg.rank < rankLast && reg.layout.Name() == layoutName {
 				r = reg.layout.Match(l)
 			}
 		}
@@ -175,13 +212,43 @@ func Classify(l *Listing, layoutName, pattern string) (*Reading, error) {
 	markUnfinished(l, r)
 	readTrackers(l, r)
 	pinLinked(l, r)
-	sort.Slice(r.Found, func(i, j int) bool {
-		if r.Found[i].Step != r.Found[j].Step {
-			return r.Found[i].Step < r.Found[j].Step
-		}
-		return r.Found[i].Name < r.Found[j].Name
-	})
+	sortFound(r.Found)
 	return r, nil
+}
+
+// lastResort reads l with the layouts ranked last, where none of the others
+// recognised anything: the first that finds checkpoints, or candidates it
+// could not choose between, gives the reading; else none is the reading.
+func lastResort(l *Listing, none *Reading) *Reading {
+	for _, reg := range registered {
+		if reg.rank < rankLast {
+			continue
+		}
+		if c := reg.layout.Match(l); len(c.Found) > 0 {
+			return c
+		} else if len(c.Candidates) > 0 {
+			none.Candidates, none.Evidence = c.Candidates, c.Evidence
+			return none
+		}
+	}
+	return none
+}
+
+// sortFound puts checkpoints in reading order: oldest first (see
+// compareOrder), then by name.
+func sortFound(fs []Found) {
+	sort.Slice(fs, func(i, j int) bool {
+		if c := compareOrder(&fs[i], &fs[j]); c != 0 {
+			return c < 0
+		}
+		return fs[i].Name < fs[j].Name
+	})
+}
+
+// compareOrder orders two checkpoints of a reading, older first: by epoch
+// (a pattern's {epoch}; 0 for every other reading), then by step.
+func compareOrder(a, b *Found) int {
+	return cmp.Or(cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Step, b.Step))
 }
 
 // disagreements marks the chosen reading uncertain where another layout
@@ -302,14 +369,20 @@ func pin(fs []Found, name, why string) bool {
 // trackerCut pins the checkpoint a tracker file names and marks every newer
 // one incomplete: the framework writes the tracker only after the save.
 func trackerCut(r *Reading, step int64, name, why string) {
+	cut := Found{Step: step}
+	for _, f := range r.Found {
+		if f.Name == name {
+			cut.Epoch = f.Epoch
+		}
+	}
 	for i := range r.Found {
 		switch {
-		case r.Found[i].Step > step:
+		case compareOrder(&r.Found[i], &cut) > 0:
 			if !r.Found[i].Incomplete {
 				r.Found[i].Incomplete = true
 				r.Found[i].Why = fmt.Sprintf("newer than %s, which the tracker %s names as the latest finished save", name, why)
 			}
-		case r.Found[i].Name == name || r.Found[i].Step == step:
+		case r.Found[i].Name == name || compareOrder(&r.Found[i], &cut) == 0:
 			r.Found[i].Pinned = why
 		}
 	}

@@ -39,7 +39,7 @@ func Settle(d Dir, l *Listing, r *Reading, now time.Time, minAge time.Duration) 
 			}
 		}
 	}
-	order := byStep(r.Found)
+	order := inOrder(r.Found)
 	markers(r, lists, known, order)
 	siblings(r, lists, known, order)
 	judgeFiles(d, l, r, lists, now, minAge)
@@ -66,21 +66,13 @@ func hasEntry(es []Entry, name string) bool {
 	return slices.ContainsFunc(es, func(e Entry) bool { return e.Name == name })
 }
 
-// byStep returns the indices of fs in ascending step order.
-func byStep(fs []Found) []int {
+// inOrder returns the indices of fs oldest first (see compareOrder).
+func inOrder(fs []Found) []int {
 	order := make([]int, len(fs))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch {
-		case fs[a].Step < fs[b].Step:
-			return -1
-		case fs[a].Step > fs[b].Step:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(order, func(a, b int) int { return compareOrder(&fs[a], &fs[b]) })
 	return order
 }
 
@@ -171,7 +163,7 @@ func holdsContent(es []Entry) bool {
 const maxListed = 4096
 
 // siblings marks directory checkpoints that lack entries every older
-// complete sibling has and no newer sibling lacks. order is r.Found by step.
+// complete sibling has and no newer sibling lacks. order is r.Found oldest first.
 func siblings(r *Reading, lists [][]Entry, known []bool, order []int) {
 	for _, mk := range r.markers {
 		if r.saw(mk) {

@@ -103,6 +103,10 @@ type Plan struct {
 const (
 	ReasonIncomplete = "incomplete"
 	ReasonUncertain  = "uncertain"
+	// ReasonNoRule keeps what no layout's rule names and the general series
+	// rule counted (checkpoint.Checkpoint.Unrecognised): never pruned until
+	// a pattern: names it.
+	ReasonNoRule     = "uncertain (no rule for this layout)"
 	ReasonPinned     = "pinned"
 	ReasonProtected  = "protected"
 	ReasonLatest     = "latest"
@@ -139,6 +143,8 @@ func keepReason(c checkpoint.Checkpoint, rank, keepLast int, minAge time.Duratio
 	switch {
 	case c.Incomplete:
 		return ReasonIncomplete
+	case c.Unrecognised:
+		return ReasonNoRule
 	case c.Uncertain != "":
 		return ReasonUncertain
 	case c.Pinned != "":
@@ -231,8 +237,10 @@ func MakePlan(s *checkpoint.Snapshot, p Policy, goal Goal, now time.Time) Plan {
 		plan.OverBytes = uint64(s.Bytes()) - limit
 	}
 	minAge := s.Target.MinAge
+	// What the general series rule counted is a guess: it fills no slot of
+	// the newest kept, so it never pushes a checkpoint out of them.
 	ranks := newestRanks(s.Checkpoints, func(c checkpoint.Checkpoint) bool {
-		return c.Whole() && c.Suspect == "" && now.Sub(c.ModTime) >= minAge
+		return c.Whole() && c.Suspect == "" && !c.Unrecognised && now.Sub(c.ModTime) >= minAge
 	})
 	kept := make([]string, len(s.Checkpoints))
 	for i, c := range s.Checkpoints {

@@ -170,6 +170,62 @@ func TestKeepReasons(t *testing.T) {
 	}
 }
 
+// Issue #27: what the general series rule counted (no layout's rule names
+// it) is never pruned, whatever the goal, and fills no keep_last slot: the
+// newest checkpoints a rule does name are kept as if it were not there.
+func TestUnrecognisedNeverPruned(t *testing.T) {
+	unrecognised := func(cs []checkpoint.Checkpoint, from int) {
+		for i := from; i < len(cs); i++ {
+			cs[i].Unrecognised = true
+			cs[i].Uncertain = "no rule for this layout"
+		}
+	}
+	tests := []struct {
+		name       string
+		snap       *checkpoint.Snapshot
+		goal       Goal
+		keep       map[int64]string
+		deleteSome []int64
+	}{
+		{
+			name: "all unrecognised, keep 1",
+			snap: snapOf(5, 500, func(cs []checkpoint.Checkpoint) { unrecognised(cs, 0) }),
+			goal: Goal{Kind: GoalCount, Keep: 1},
+			keep: map[int64]string{100: ReasonNoRule, 200: ReasonNoRule, 300: ReasonNoRule, 400: ReasonNoRule, 500: ReasonNoRule},
+		},
+		{
+			name: "all unrecognised, a disk to free",
+			snap: snapOf(5, 1, func(cs []checkpoint.Checkpoint) { unrecognised(cs, 0) }),
+			goal: Goal{Kind: GoalWatermark, Free: checkpoint.Watermark{Ratio: 0.5}},
+			keep: map[int64]string{100: ReasonNoRule, 200: ReasonNoRule, 300: ReasonNoRule, 400: ReasonNoRule, 500: ReasonNoRule},
+		},
+		{
+			name: "newer unrecognised ones fill no keep_last slot",
+			snap: snapOf(5, 500, func(cs []checkpoint.Checkpoint) { unrecognised(cs, 3) }),
+			goal: Goal{Kind: GoalCount, Keep: 2},
+			keep: map[int64]string{200: "latest 2", 300: "latest 2", 400: ReasonNoRule, 500: ReasonNoRule},
+			// 100 goes: 200 and 300 are the newest two the rules name.
+			deleteSome: []int64{100},
+		},
+		{
+			name: "a torn unrecognised save is kept too",
+			snap: snapOf(4, 500, func(cs []checkpoint.Checkpoint) { unrecognised(cs, 0); cs[3].Torn = "zip end record missing" }),
+			goal: Goal{Kind: GoalCount, Keep: 1},
+			keep: map[int64]string{100: ReasonNoRule, 200: ReasonNoRule, 300: ReasonNoRule, 400: ReasonNoRule},
+		},
+	}
+	for _, tt := range tests {
+		plan := MakePlan(tt.snap, Policy{KeepLast: 1}, tt.goal, now)
+		got := map[int64]string{}
+		for _, it := range plan.Keep {
+			got[it.Checkpoint.Step] = it.Reason
+		}
+		if !reflect.DeepEqual(got, tt.keep) || !reflect.DeepEqual(steps(plan.Delete), append([]int64{}, tt.deleteSome...)) {
+			t.Errorf("%s: keep %v delete %v; want keep %v delete %v", tt.name, got, steps(plan.Delete), tt.keep, tt.deleteSome)
+		}
+	}
+}
+
 func TestHeadroomBytes(t *testing.T) {
 	// spaced sets the gap between the checkpoints' mtimes.
 	spaced := func(gap time.Duration) func([]checkpoint.Checkpoint) {

@@ -39,7 +39,13 @@ type Target struct {
 	Layout    string    `json:"layout,omitempty"`
 	Series    string    `json:"series,omitempty"`
 	Framework string    `json:"framework,omitempty"`
-	Policy    Policy    `json:"policy"`
+	// SuggestedPattern is the pattern: that makes the checkpoints of a
+	// layout no rule names (layout unrecognised: all kept as uncertain)
+	// prunable, read alike; Candidates, where the names read as several
+	// series and none is counted, are each series' pattern.
+	SuggestedPattern string   `json:"suggested_pattern,omitempty"`
+	Candidates       []string `json:"candidates,omitempty"`
+	Policy           Policy   `json:"policy"`
 
 	Filesystem *Filesystem `json:"filesystem,omitempty"`
 	// CheckpointBytes is the disk usage of all its checkpoints.
@@ -111,10 +117,11 @@ type Checkpoint struct {
 	Name string `json:"name"`
 	// NameBase64 is the name's exact bytes when they are not valid UTF-8
 	// (Name then has U+FFFD in place of the invalid bytes).
-	NameBase64 string    `json:"name_base64,omitempty"`
-	Step       int64     `json:"step"`
-	Bytes      int64     `json:"bytes"`
-	ModTime    time.Time `json:"mtime"`
+	NameBase64 string `json:"name_base64,omitempty"`
+	// Step is null where the name carries a time, not a step.
+	Step    *int64    `json:"step"`
+	Bytes   int64     `json:"bytes"`
+	ModTime time.Time `json:"mtime"`
 	// Status is keep, prunable or incomplete; Torn marks a save cut short
 	// (with why in TornReason).
 	Status     string `json:"status"`
@@ -221,6 +228,7 @@ func buildTarget(in inputs) Target {
 		return out
 	}
 	out.Layout, out.Series, out.Framework = snap.Layout, snap.Series, snap.Framework
+	out.SuggestedPattern, out.Candidates = snap.Suggested, snap.Candidates
 	out.CheckpointBytes = snap.Bytes()
 	if iv, ok := snap.SaveInterval(); ok {
 		out.SaveIntervalSeconds = iv.Seconds()
@@ -254,8 +262,11 @@ func buildTarget(in inputs) Target {
 	out.Checkpoints = make([]Checkpoint, 0, len(snap.Checkpoints))
 	for _, v := range verdict.Of(snap, policy, in.now) {
 		c := v.Checkpoint
-		row := Checkpoint{Name: c.Name, NameBase64: exact(c.Name), Step: c.Step, Bytes: c.Bytes, ModTime: c.ModTime,
+		row := Checkpoint{Name: c.Name, NameBase64: exact(c.Name), Bytes: c.Bytes, ModTime: c.ModTime,
 			Status: v.Status, Torn: v.Torn(), TornReason: c.Torn, Reason: verdict.Explain(v.Reason), Text: v.String()}
+		if !c.NoStep {
+			row.Step = &c.Step
+		}
 		if v.Status == verdict.Incomplete && row.Reason.Detail == "" {
 			row.Reason.Detail = c.Why // what the layout found missing
 		}

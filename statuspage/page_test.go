@@ -367,3 +367,63 @@ func TestNoFormatErrors(t *testing.T) {
 		}
 	}
 }
+
+// Issue #27: a target whose layout no rule names shows its checkpoints as
+// kept (uncertain, no rule for this layout), a time in their names as no
+// step, and the pattern: that makes them prunable, ready to paste, in both
+// languages and in the API; where the names read as several series, each
+// one's pattern.
+func TestPageSuggestsThePatternForAnUnrecognisedLayout(t *testing.T) {
+	f := newFixture()
+	f.addTarget("jax", "/data/jax", 4, func(i int) string { return fmt.Sprintf("snapshot-%d", 1704110400+3600*i) }, 0.5)
+	f.addTarget("mixed", "/data/mixed", 0, stepNames, 0.5)
+	snap := f.snaps[0]
+	snap.Layout, snap.Series, snap.Suggested = "unrecognised", "snapshot-{time}", "snapshot-{step}"
+	for i := range snap.Checkpoints {
+		c := &snap.Checkpoints[i]
+		c.Step, c.NoStep, c.Unrecognised = int64(1704110400+3600*i), true, true
+		c.Uncertain = `no rule for this layout: names read as the series snapshot-{time}; pattern: "snapshot-{step}" makes them prunable`
+	}
+	f.snaps[1].Layout, f.snaps[1].Series, f.snaps[1].Candidates = "none", "", []string{"model_{step}.npz", "weights_{step}.npz"}
+	p := f.page(t, Options{})
+	for _, tc := range []struct {
+		lang string
+		want []string
+	}{
+		{"en", []string{"No rule for this layout: its 4 checkpoints are counted but never pruned.",
+			`<td class="status">keep</td><td>uncertain (no rule for this layout)</td>`,
+			"the names read as 2 series: none is counted"}},
+		{"zh-CN", []string{"没有识别此布局的规则：其 4 个检查点会被统计", "不确定（没有识别此布局的规则）", "可读作 2 个序列"}},
+	} {
+		body, _ := getPage(t, p, "/?lang="+tc.lang, "")
+		for _, want := range append(tc.want,
+			`<pre><code>pattern: &#34;snapshot-{step}&#34;</code></pre>`,
+			`<td class="name">snapshot-1704110400</td><td class="num">—</td>`,
+			"<pre><code>pattern: &#34;model_{step}.npz&#34;\npattern: &#34;weights_{step}.npz&#34;\n</code></pre>") {
+			if !strings.Contains(body, want) {
+				t.Errorf("the %s page lacks %s", tc.lang, want)
+			}
+		}
+		if strings.Contains(body, ">1704110400<") || strings.Contains(body, "prunable</td>") {
+			t.Errorf("the %s page shows a time as a step, or an unrecognised checkpoint as prunable", tc.lang)
+		}
+	}
+	var st struct {
+		Targets []struct {
+			SuggestedPattern string   `json:"suggested_pattern"`
+			Candidates       []string `json:"candidates"`
+			Checkpoints      []struct {
+				Step   *int64 `json:"step"`
+				Reason struct {
+					Code string `json:"code"`
+				} `json:"reason"`
+			} `json:"checkpoints"`
+		} `json:"targets"`
+	}
+	apiGet(t, p, "/api/v1/status", &st)
+	jax := st.Targets[0]
+	if jax.SuggestedPattern != "snapshot-{step}" || len(jax.Checkpoints) != 4 || jax.Checkpoints[3].Step != nil || jax.Checkpoints[3].Reason.Code != "no_rule" ||
+		len(st.Targets[1].Candidates) != 2 {
+		t.Errorf("API: %+v", st.Targets)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -156,10 +157,13 @@ func (v *view) Until(t *Target) string {
 
 // funcs are the template's functions that need no language.
 var funcs = template.FuncMap{
-	"name":  show,
-	"bytes": func(n any) string { return bytesAny(n) },
-	"pct":   func(r float64) string { return fmt.Sprintf("%.1f%%", 100*r) },
-	"time":  isoTime,
+	"name": show,
+	// patternLine is a pattern: setting as it goes into a target of the
+	// configuration file (a YAML double-quoted string), as scan prints it.
+	"patternLine": func(p string) string { return "pattern: " + strconv.Quote(p) },
+	"bytes":       func(n any) string { return bytesAny(n) },
+	"pct":         func(r float64) string { return fmt.Sprintf("%.1f%%", 100*r) },
+	"time":        isoTime,
 	"age": func(now, t time.Time) string {
 		return verdict.Age(now.Sub(t))
 	},

@@ -10,8 +10,10 @@ import (
 // page can say it in another language. The codes are part of the status
 // API (/api/v1/status); new reasons get new codes.
 const (
-	CodeIncomplete   = "incomplete"
-	CodeUncertain    = "uncertain"
+	CodeIncomplete = "incomplete"
+	CodeUncertain  = "uncertain"
+	// CodeNoRule: no layout's rule names it; a pattern: would.
+	CodeNoRule       = "no_rule"
 	CodePinned       = "pinned"
 	CodeProtected    = "protected"
 	CodeTornYoung    = "torn_young"
@@ -44,6 +46,7 @@ type Explained struct {
 // of the same start come first.
 var reasons = []struct{ prefix, code string }{
 	{pruner.ReasonIncomplete, CodeIncomplete},
+	{pruner.ReasonNoRule, CodeNoRule},
 	{pruner.ReasonUncertain, CodeUncertain},
 	{pruner.ReasonPinned, CodePinned},
 	{pruner.ReasonProtected, CodeProtected},

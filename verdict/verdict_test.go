@@ -50,6 +50,7 @@ func TestExplain(t *testing.T) {
 	for _, tc := range []struct{ reason, code, detail string }{
 		{"incomplete", CodeIncomplete, ""},
 		{"uncertain", CodeUncertain, ""},
+		{pruner.ReasonNoRule, CodeNoRule, ""},
 		{"pinned (trainer_state.json best_model_checkpoint)", CodePinned, "trainer_state.json best_model_checkpoint"},
 		{"protected", CodeProtected, ""},
 		{pruner.ReasonTornYoung, CodeTornYoung, ""},

@@ -1,6 +1,26 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/checkpoint-exporter/checkpoint_exporter/checkpoint"
+)
+
+// stepCell is a checkpoint's step as the tables show it: "-" where its name
+// carries a time, not a step (checkpoint.Checkpoint.NoStep).
+func stepCell(c checkpoint.Checkpoint) string {
+	if c.NoStep {
+		return "-"
+	}
+	return strconv.FormatInt(c.Step, 10)
+}
+
+// patternLine is a pattern: setting as it goes into a target of the
+// configuration file: a YAML double-quoted string (Go's quoting is one).
+func patternLine(pattern string) string {
+	return "pattern: " + strconv.Quote(pattern)
+}
 
 // formatBytes renders n in binary units for people ("84.0MiB"), as the
 // tables and messages of the commands show sizes.

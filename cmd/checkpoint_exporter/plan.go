@@ -145,7 +145,7 @@ func (p *planCmd) liveOne(snap *checkpoint.Snapshot, pol pruner.Policy) error {
 		size = s
 	}
 	fits := fs.AvailBytes / size
-	fmt.Fprintf(out, "  %d checkpoints use %s; newest (step %d) is %s\n", len(snap.Complete()), formatBytes(snap.Bytes()), latest.Step, formatBytes(int64(size)))
+	fmt.Fprintf(out, "  %d checkpoints use %s; newest (%s) is %s\n", len(snap.Complete()), formatBytes(snap.Bytes()), newestWords(*latest), formatBytes(int64(size)))
 	fmt.Fprintf(out, "  filesystem %s: %s available of %s (%.1f%% used): %d more saves fit\n", fs.Mountpoint,
 		formatBytes(int64(fs.AvailBytes)), formatBytes(int64(fs.SizeBytes)), 100*fs.UsedRatio(), fits)
 	if iv, ok := snap.SaveInterval(); ok {
@@ -195,4 +195,13 @@ func (p *planCmd) liveMaxBytes(snap *checkpoint.Snapshot, pol pruner.Policy, siz
 			pol.KeepLast, formatBytes(int64(need)))
 	}
 	return nil
+}
+
+// newestWords names the newest checkpoint in the live projection: by its
+// step, or by its name where that carries a time and no step.
+func newestWords(c checkpoint.Checkpoint) string {
+	if c.NoStep {
+		return c.Name
+	}
+	return fmt.Sprintf("step %d", c.Step)
 }

@@ -140,11 +140,11 @@ func printPlan(out io.Writer, snap *checkpoint.Snapshot, plan pruner.Plan) {
 	fmt.Fprintln(tw, "ACTION\tNAME\tSTEP\tSIZE\tWHY")
 	for _, it := range plan.Delete {
 		c := it.Checkpoint
-		fmt.Fprintf(tw, "delete\t%s\t%d\t%s\t%s\n", c.Name, c.Step, formatBytes(c.Bytes), it.Reason)
+		fmt.Fprintf(tw, "delete\t%s\t%s\t%s\t%s\n", c.Name, stepCell(c), formatBytes(c.Bytes), it.Reason)
 	}
 	for _, it := range plan.Keep {
 		c := it.Checkpoint
-		fmt.Fprintf(tw, "keep\t%s\t%d\t%s\t%s\n", c.Name, c.Step, formatBytes(c.Bytes), it.Reason)
+		fmt.Fprintf(tw, "keep\t%s\t%s\t%s\t%s\n", c.Name, stepCell(c), formatBytes(c.Bytes), it.Reason)
 	}
 	tw.Flush()
 	if len(snap.Ignored) > 0 {

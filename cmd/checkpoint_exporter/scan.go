@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,8 +36,10 @@ func addScan(app *kingpin.Application, c *common) *scanCmd {
 
 // scanStatus is a checkpoint's status line in scan's output.
 type scanStatus struct {
-	Name    string    `json:"name"`
-	Step    int64     `json:"step"`
+	Name string `json:"name"`
+	// Step is null where the name carries a time, not a step: the time
+	// orders the checkpoints and is never shown as a step.
+	Step    *int64    `json:"step"`
 	Bytes   int64     `json:"bytes"`
 	Files   int64     `json:"files"`
 	ModTime time.Time `json:"mtime"`
@@ -56,19 +59,25 @@ type scanStatus struct {
 }
 
 type scanReport struct {
-	Target      string             `json:"target"`
-	Path        string             `json:"path"`
-	Up          bool               `json:"up"`
-	Error       string             `json:"error,omitempty"`
-	Layout      string             `json:"layout,omitempty"`
-	Framework   string             `json:"framework,omitempty"`
-	Series      string             `json:"series,omitempty"`
-	Evidence    []string           `json:"evidence"`
-	Filesystem  *targetdir.FSStats `json:"filesystem,omitempty"`
-	Bytes       int64              `json:"bytes"`
-	Checkpoints []scanStatus       `json:"checkpoints"`
-	Ignored     []string           `json:"ignored"`
-	Errors      uint64             `json:"errors"`
+	Target    string `json:"target"`
+	Path      string `json:"path"`
+	Up        bool   `json:"up"`
+	Error     string `json:"error,omitempty"`
+	Layout    string `json:"layout,omitempty"`
+	Framework string `json:"framework,omitempty"`
+	Series    string `json:"series,omitempty"`
+	// SuggestedPattern is the pattern: that makes the checkpoints of a
+	// layout no rule names (layout unrecognised, all kept as uncertain)
+	// prunable, read alike; Candidates, where the names read as several
+	// series and none is counted, are each series' pattern.
+	SuggestedPattern string             `json:"suggested_pattern,omitempty"`
+	Candidates       []string           `json:"candidates,omitempty"`
+	Evidence         []string           `json:"evidence"`
+	Filesystem       *targetdir.FSStats `json:"filesystem,omitempty"`
+	Bytes            int64              `json:"bytes"`
+	Checkpoints      []scanStatus       `json:"checkpoints"`
+	Ignored          []string           `json:"ignored"`
+	Errors           uint64             `json:"errors"`
 }
 
 // statuses labels every checkpoint the way a prune by count would treat it.
@@ -76,8 +85,11 @@ func statuses(s *checkpoint.Snapshot, p pruner.Policy, now time.Time) []scanStat
 	out := make([]scanStatus, 0, len(s.Checkpoints))
 	for _, v := range verdict.Of(s, p, now) {
 		c := v.Checkpoint
-		st := scanStatus{Name: c.Name, Step: c.Step, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
+		st := scanStatus{Name: c.Name, Bytes: c.Bytes, Files: c.Files, ModTime: c.ModTime,
 			Status: v.String(), Pinned: c.Pinned, Uncertain: c.Uncertain, Why: c.Why, Torn: c.Torn, Suspect: c.Suspect}
+		if !c.NoStep {
+			st.Step = &c.Step
+		}
 		for _, e := range c.Entries {
 			st.Entries = append(st.Entries, e.Name)
 		}
@@ -97,6 +109,7 @@ func (s *scanCmd) run(ctx context.Context) int {
 	var reports []scanReport
 	for _, snap := range w.inv.ScanAll(ctx) {
 		r := scanReport{Target: snap.Target.Name, Path: snap.Target.Path, Up: snap.Up(), Layout: snap.Layout, Series: snap.Series, Framework: snap.Framework,
+			SuggestedPattern: snap.Suggested, Candidates: snap.Candidates,
 			Filesystem: snap.FS, Ignored: snap.Ignored, Errors: snap.Errors, Checkpoints: []scanStatus{}, Evidence: snap.Evidence}
 		if r.Evidence == nil {
 			r.Evidence = []string{}
@@ -174,7 +187,11 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 		}
 		fmt.Fprintln(tw, head)
 		for _, c := range r.Checkpoints {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t%s\t", c.Name, c.Step, formatBytes(c.Bytes), verdict.Age(now.Sub(c.ModTime)), c.Status)
+			step := "-" // a time orders it: no step
+			if c.Step != nil {
+				step = strconv.FormatInt(*c.Step, 10)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\t%s\t", c.Name, step, formatBytes(c.Bytes), verdict.Age(now.Sub(c.ModTime)), c.Status)
 			if offloading {
 				fmt.Fprintf(tw, "\t%s\t", offloadCell(c.Offload, now))
 			}
@@ -189,7 +206,24 @@ func printScan(out io.Writer, r scanReport, now time.Time) {
 			fmt.Fprintf(out, "uncertain (kept, never pruned): %s\n", c.Uncertain)
 		}
 	}
+	printSuggestion(out, r)
 	if len(r.Ignored) > 0 {
 		fmt.Fprintf(out, "ignored (not checkpoints of this series, never deleted): %s\n", strings.Join(r.Ignored, ", "))
+	}
+}
+
+// printSuggestion tells, where no layout's rule names the checkpoints, the
+// pattern: that makes them prunable, as a line to paste into the target's
+// configuration; where the names read as several series, each one's.
+func printSuggestion(out io.Writer, r scanReport) {
+	switch {
+	case r.SuggestedPattern != "":
+		fmt.Fprintf(out, "no rule for this layout: its %d checkpoints are counted, never pruned; to make them prunable, add to the target's configuration:\n    %s\n",
+			len(r.Checkpoints), patternLine(r.SuggestedPattern))
+	case len(r.Candidates) > 0:
+		fmt.Fprintf(out, "no rule for this layout, and the names read as %d series: none is counted; add the one that holds the checkpoints to the target's configuration:\n", len(r.Candidates))
+		for _, p := range r.Candidates {
+			fmt.Fprintf(out, "    %s\n", patternLine(p))
+		}
 	}
 }

@@ -32,7 +32,11 @@ type apiTarget struct {
 	Layout     string    `json:"layout"`
 	Series     string    `json:"series"`
 	Framework  string    `json:"framework"`
-	Policy     struct {
+	// A layout no rule names: the pattern: that settles it, or each
+	// candidate series' (issue #27).
+	SuggestedPattern string   `json:"suggested_pattern"`
+	Candidates       []string `json:"candidates"`
+	Policy           struct {
 		KeepLast      int    `json:"keep_last"`
 		HighWatermark string `json:"high_watermark"`
 		LowWatermark  string `json:"low_watermark"`

@@ -76,7 +76,7 @@ func TestTornNewestSavesThroughTheBinary(t *testing.T) {
 	}
 	r := scanJSON(t, "--checkpoint.dir="+dir)
 	for _, c := range r.Checkpoints {
-		torn := c.Step >= 400
+		torn := *c.Step >= 400
 		if torn != (c.Torn != "") || torn != strings.HasPrefix(c.Status, "torn: ") {
 			t.Errorf("%s: torn %q status %q", c.Name, c.Torn, c.Status)
 		}
